@@ -1,0 +1,170 @@
+"""The platform interface: what the console needs from a place that runs PostgreSQL.
+
+Everything here is plain data (frozen dataclasses, strings, datetimes), never a Django model,
+so a platform can be tested without a database and a new one slots in without touching views
+or services. Every method may raise `PlatformError`; its `permanent` flag tells the caller
+whether retrying can help.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import datetime as dt
+from typing import Literal
+
+BackupType = Literal["full", "diff", "incr"]
+BACKUP_TYPES: tuple[BackupType, ...] = ("full", "diff", "incr")
+
+Role = Literal["primary", "standby", "shutdown", "unknown"]
+JobState = Literal["pending", "running", "succeeded", "failed"]
+
+
+class PlatformError(Exception):
+    """An error talking to a platform. `permanent` errors will not go away by retrying."""
+
+    permanent: bool = False
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class TransientError(PlatformError):
+    permanent = False
+
+
+class PermanentError(PlatformError):
+    permanent = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterRef:
+    """How a platform names one cluster."""
+
+    namespace: str
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterStatus:
+    ref: ClusterRef
+    role: Role
+    pg_version: str
+    # A short state word (ready, stopped, starting, restoring, failed) and a sentence for people.
+    state: str
+    message: str = ""
+    # Repos configured on the cluster, e.g. ("repo1",).
+    repos: tuple[str, ...] = ()
+    # How a DBA reaches it by hand (a psql command line, or a kubectl command).
+    connect_hint: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Backup:
+    """One backup set in a repo, as `pgbackrest info --output=json` reports it."""
+
+    repo: str  # "repo1"
+    label: str  # "20261124-213840F_20261124-213940I"
+    type: BackupType
+    started_at: dt.datetime  # aware, UTC
+    stopped_at: dt.datetime  # aware, UTC
+    database_size: int  # info.size: bytes of the database at backup time
+    delta_size: int  # info.delta: bytes of database files copied by this backup
+    repo_size: int  # info.repository.size: repo bytes of the whole set
+    repo_delta: int  # info.repository.delta: repo bytes written by this backup
+    wal_start: str
+    wal_stop: str
+    lsn_start: str
+    lsn_stop: str
+    prior: str | None = None
+    references: tuple[str, ...] = ()
+    error: bool = False
+    annotations: tuple[tuple[str, str], ...] = ()
+    db_id: int = 1
+
+    @property
+    def duration(self) -> dt.timedelta:
+        return self.stopped_at - self.started_at
+
+    def annotation(self, key: str) -> str | None:
+        return dict(self.annotations).get(key)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecoverableWindow:
+    """The span a restore from one repo can reach.
+
+    `earliest` is the end of the oldest usable backup (a restore cannot stop before a backup
+    is consistent). `latest` is when the newest archived WAL segment reached the repo: no
+    target after it can be reached. Either is None when unknown (no backups, no WAL).
+    """
+
+    earliest: dt.datetime | None
+    latest: dt.datetime | None
+    latest_wal: str = ""
+    oldest_wal: str = ""
+
+    @property
+    def is_empty(self) -> bool:
+        return self.earliest is None
+
+
+@dataclasses.dataclass(frozen=True)
+class RepoInventory:
+    name: str  # "repo1"
+    kind: str  # posix, s3, gcs, azure
+    status_code: int  # pgBackRest's repo status code, 0 = ok
+    status_message: str
+    backups: tuple[Backup, ...]
+    window: RecoverableWindow
+    backup_running: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Applied:
+    """What a platform did, for the operation's history: the exact command or API request."""
+
+    summary: str
+    command: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class JobStatus:
+    """The state of something a platform runs for an operation (a backup, a restore)."""
+
+    state: JobState
+    message: str = ""
+    # What the platform produced, e.g. {"label": "20261124-213840F"}.
+    result: dict[str, str] = dataclasses.field(default_factory=dict)
+    detail: str = ""
+
+
+class Platform(abc.ABC):
+    """One place clusters run. Implementations: local (this host) and kubernetes (PGO)."""
+
+    name: str
+
+    @abc.abstractmethod
+    def clusters(self) -> list[ClusterStatus]:
+        """Every cluster this platform can see, with its live status."""
+
+    @abc.abstractmethod
+    def cluster_status(self, ref: ClusterRef) -> ClusterStatus:
+        """One cluster's live status; PermanentError if it does not exist."""
+
+    @abc.abstractmethod
+    def repos(self, ref: ClusterRef) -> list[RepoInventory]:
+        """Each repo of the cluster with its backups and recoverable window."""
+
+    @abc.abstractmethod
+    def backup_start(
+        self, ref: ClusterRef, *, repo: str, backup_type: BackupType, operation_id: str
+    ) -> Applied:
+        """Start a backup tagged with operation_id. Idempotent: a second call with the same
+        operation_id never starts a second backup."""
+
+    @abc.abstractmethod
+    def backup_status(self, ref: ClusterRef, *, repo: str, operation_id: str) -> JobStatus:
+        """The state of the backup started for operation_id."""
