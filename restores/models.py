@@ -1,0 +1,242 @@
+"""What the console knows: clusters, their repos and backups, and the operations it runs.
+
+Models are the source of truth the UI reads. The inventory task keeps clusters, repos and
+backups in sync with the platforms; operations and their events are written only through
+`restores.transitions` and the services.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Cluster(models.Model):
+    class Role(models.TextChoices):
+        PRIMARY = "primary"
+        STANDBY = "standby"
+        SHUTDOWN = "shutdown", "shut down"
+        UNKNOWN = "unknown"
+
+    platform = models.CharField(max_length=32)
+    namespace = models.CharField(max_length=253)
+    name = models.CharField(max_length=63)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.UNKNOWN)
+    pg_version = models.CharField(max_length=16, blank=True)
+    state = models.CharField(max_length=32, blank=True)
+    state_message = models.TextField(blank=True)
+    connect_hint = models.TextField(blank=True)
+    # False once the platform no longer reports the cluster; kept for its history.
+    present = models.BooleanField(default=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["platform", "namespace", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "namespace", "name"], name="cluster_unique_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse(
+            "restores:cluster",
+            kwargs={"platform": self.platform, "namespace": self.namespace, "name": self.name},
+        )
+
+
+class Repository(models.Model):
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="repositories")
+    name = models.CharField(max_length=16)  # repo1..repo4
+    kind = models.CharField(max_length=16, default="posix")
+    status_code = models.IntegerField(default=0)
+    status_message = models.CharField(max_length=200, blank=True)
+    earliest_recovery = models.DateTimeField(null=True, blank=True)
+    latest_recovery = models.DateTimeField(null=True, blank=True)
+    latest_wal = models.CharField(max_length=24, blank=True)
+    oldest_wal = models.CharField(max_length=24, blank=True)
+    backup_running = models.BooleanField(default=False)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["cluster", "name"]
+        verbose_name_plural = "repositories"
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "name"], name="repository_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster}:{self.name}"
+
+
+class Backup(models.Model):
+    class Type(models.TextChoices):
+        FULL = "full"
+        DIFF = "diff"
+        INCR = "incr"
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="backups")
+    label = models.CharField(max_length=64)
+    type = models.CharField(max_length=8, choices=Type.choices)
+    started_at = models.DateTimeField()
+    stopped_at = models.DateTimeField()
+    database_size = models.BigIntegerField()
+    delta_size = models.BigIntegerField()
+    repo_size = models.BigIntegerField()
+    repo_delta = models.BigIntegerField()
+    wal_start = models.CharField(max_length=24)
+    wal_stop = models.CharField(max_length=24)
+    lsn_start = models.CharField(max_length=32, blank=True)
+    lsn_stop = models.CharField(max_length=32, blank=True)
+    prior_label = models.CharField(max_length=64, blank=True)
+    error = models.BooleanField(default=False)
+    annotations = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["repository", "-stopped_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "label"], name="backup_unique_label")
+        ]
+        indexes = [
+            # The cluster page lists a repo's backups newest first; the fleet page reads the
+            # newest backup of each repo.
+            models.Index(fields=["repository", "-stopped_at"], name="backup_repo_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def duration(self) -> dt.timedelta:
+        return self.stopped_at - self.started_at
+
+
+class Operation(models.Model):
+    class Kind(models.TextChoices):
+        BACKUP = "backup"
+        CLONE = "clone"
+        RESTORE_IN_PLACE = "restore_in_place", "in-place restore"
+        RESTORE_DATABASE = "restore_database", "database restore"
+        CREATE_STANDBY = "create_standby", "create standby"
+        SHUTDOWN = "shutdown", "shut down"
+        START = "start"
+        PROMOTE = "promote"
+        DRILL = "drill"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        PENDING = "pending"
+        AWAITING_APPROVAL = "awaiting_approval", "awaiting approval"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    ACTIVE = (Status.PENDING, Status.AWAITING_APPROVAL, Status.RUNNING)
+    TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="operations")
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    # An exclusive operation changes its cluster: at most one may be active per cluster.
+    exclusive = models.BooleanField(default=True)
+    step = models.CharField(max_length=40, default="requested")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # What the platform was asked to create or tag: names, annotation values, job records.
+    refs = models.JSONField(default=dict, blank=True)
+    # What the operation produced: a backup label, a new cluster's name, timings.
+    result = models.JSONField(default=dict, blank=True)
+    error_reason = models.TextField(blank=True)
+    error_fix = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # Bumped on every recorded change; a progress poll answers 204 while it is unchanged.
+    version = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    # A worker holds the lease while it runs a step, so two deliveries of the same message
+    # never call the platform at once.
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster"],
+                condition=Q(exclusive=True, status__in=["pending", "awaiting_approval", "running"]),
+                name="one_active_operation_per_cluster",
+            )
+        ]
+        indexes = [
+            # The beat sweep: active operations whose next check is due.
+            models.Index(
+                fields=["next_check_at"],
+                condition=Q(status__in=["pending", "running"]),
+                name="operation_due",
+            ),
+            # The cluster page: a cluster's operations, newest first.
+            models.Index(fields=["cluster", "-created_at"], name="operation_cluster_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.cluster} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("restores:operation", kwargs={"operation_id": self.id})
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+    @property
+    def duration(self) -> dt.timedelta | None:
+        if not self.started_at:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+
+class OperationEvent(models.Model):
+    """Append-only history of an operation: one row per real transition or observation."""
+
+    class Level(models.TextChoices):
+        INFO = "info"
+        WARNING = "warning"
+        ERROR = "error"
+
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    step = models.CharField(max_length=40)
+    level = models.CharField(max_length=8, choices=Level.choices, default=Level.INFO)
+    message = models.TextField()
+    # The exact command or API request applied, and what the platform reported.
+    command = models.TextField(blank=True)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            # The operation page: an operation's events in order.
+            models.Index(fields=["operation", "at"], name="event_operation_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S} {self.step}: {self.message}"

@@ -1,0 +1,178 @@
+"""reconcile.advance(op_id): one idempotent step of an operation.
+
+Load; stop if terminal; read the world through the platform; apply the next change if it is
+missing; record what was seen with a conditional UPDATE and an event; say when to look again.
+Running a step twice changes nothing the second time: platform calls are keyed by the
+operation's stored trigger value, and transitions only match the state they were computed from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from django.db.models import F
+from django.utils import timezone
+
+from . import inventory, platforms
+from .models import Backup, Operation
+from .platforms.base import ClusterRef, PermanentError, Platform, PlatformError
+from .transitions import (
+    Level,
+    Status,
+    operation_lease,
+    operation_observe,
+    operation_release,
+    operation_schedule,
+    operation_transition,
+)
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 120
+# Transient failures in a row before an operation is failed instead of retried.
+MAX_TRANSIENT_FAILURES = 30
+# A delivery that arrives this much before the stored next check is a duplicate: drop it.
+EARLY_SLACK = dt.timedelta(milliseconds=500)
+
+TRANSIENT_GAVE_UP = (
+    "The platform kept failing ({count} attempts in a row); the last error was: {error}"
+)
+TRANSIENT_FIX = "Check the platform is reachable, then start the operation again."
+UNEXPECTED_ERROR = "An unexpected error stopped this step: {error}"
+
+Step = Callable[[Operation, Platform], None]
+
+
+def _poll() -> dt.timedelta:
+    return dt.timedelta(seconds=1)
+
+
+def _ref(op: Operation) -> ClusterRef:
+    return ClusterRef(op.cluster.namespace, op.cluster.name)
+
+
+# --- backup ---------------------------------------------------------------------------------
+
+BACKUP_FAILED_FIX = (
+    "Read the pgBackRest error above. A lock error means another backup of this stanza was "
+    "running: wait for it and back up again."
+)
+
+
+def _backup_step(op: Operation, platform: Platform) -> None:
+    repo, backup_type = op.params["repo"], op.params["type"]
+    trigger = op.refs["trigger"]
+    if op.status == Status.PENDING:
+        applied = platform.backup_start(
+            _ref(op), repo=repo, backup_type=backup_type, operation_id=trigger
+        )
+        operation_transition(
+            op, status=Status.RUNNING, step="backing_up", message=applied.summary,
+            command=applied.command, next_check_in=_poll(),
+        )
+        return
+    job = platform.backup_status(_ref(op), repo=repo, operation_id=trigger)
+    if job.state in ("pending", "running"):
+        if job.message:
+            operation_observe(op, message=job.message, detail=job.detail)
+        operation_schedule(op, delay=_poll())
+        return
+    if job.state == "failed":
+        operation_transition(
+            op, status=Status.FAILED, step="failed", level=Level.ERROR,
+            message=f"The backup failed: {job.message}", detail=job.detail,
+            error_reason=job.message, error_fix=BACKUP_FAILED_FIX,
+        )
+        return
+    # Succeeded: bring the inventory up to date first, so the new backup is listed the moment
+    # the operation says it is done.
+    inventory.cluster_sync(cluster=op.cluster)
+    stored = Backup.objects.filter(
+        repository__cluster=op.cluster, repository__name=repo, label=job.result.get("label", "")
+    ).first()
+    result = {"label": job.result.get("label", ""), "repo": repo, "type": backup_type}
+    if stored:
+        result.update(
+            duration_s=round(stored.duration.total_seconds(), 1),
+            database_size=stored.database_size,
+            repo_size=stored.repo_delta,
+        )
+    operation_transition(
+        op, status=Status.SUCCEEDED, step="done", result=result,
+        message=f"Backup {result['label']} is in {repo}.", detail=job.detail,
+    )
+
+
+STEPS: dict[str, Step] = {
+    Operation.Kind.BACKUP: _backup_step,
+}
+
+
+# --- the loop -------------------------------------------------------------------------------
+
+
+def _fail(op: Operation, *, reason: str, fix: str = "", detail: str = "") -> None:
+    operation_transition(
+        op, status=Status.FAILED, step="failed", level=Level.ERROR, message=reason,
+        detail=detail, error_reason=reason, error_fix=fix,
+    )
+
+
+def _transient(op: Operation, exc: PlatformError) -> None:
+    failures = Operation.objects.filter(pk=op.pk).update(attempts=F("attempts") + 1)
+    op.refresh_from_db(fields=["attempts"])
+    if failures and op.attempts >= MAX_TRANSIENT_FAILURES:
+        _fail(
+            op, reason=TRANSIENT_GAVE_UP.format(count=op.attempts, error=exc.message),
+            fix=TRANSIENT_FIX, detail=exc.detail,
+        )
+        return
+    operation_observe(op, message=f"Retrying: {exc.message}", level=Level.WARNING)
+    operation_schedule(op, delay=dt.timedelta(seconds=min(2**op.attempts, 60)))
+
+
+def advance(operation_id: str) -> dt.timedelta | None:
+    """Run one step of the operation. Returns when to run the next, or None when there is
+    nothing to schedule (terminal, not due yet, or another worker holds it)."""
+    op = Operation.objects.select_related("cluster").filter(pk=operation_id).first()
+    if op is None or op.is_terminal or op.status not in (Status.PENDING, Status.RUNNING):
+        return None
+    if op.next_check_at and timezone.now() < op.next_check_at - EARLY_SLACK:
+        return None
+    if not operation_lease(op, seconds=LEASE_SECONDS):
+        return None
+    try:
+        step = STEPS.get(op.kind)
+        if step is None:
+            _fail(op, reason=f"The console cannot run {op.get_kind_display()} operations yet.")
+        else:
+            step(op, platforms.get(op.cluster.platform))
+            Operation.objects.filter(pk=op.pk, attempts__gt=0).update(attempts=0)
+    except PermanentError as exc:
+        _fail(op, reason=exc.message, detail=exc.detail)
+    except PlatformError as exc:
+        _transient(op, exc)
+    except Exception as exc:
+        # A bug or an unforeseen answer: keep it visible on the operation, and retry with
+        # backoff like a transient error so a passing glitch does not fail a restore.
+        log.exception("step of operation %s failed", operation_id)
+        _transient(op, PlatformError(UNEXPECTED_ERROR.format(error=exc)))
+    finally:
+        operation_release(op)
+    op.refresh_from_db(fields=["status", "next_check_at"])
+    if op.is_terminal or op.next_check_at is None:
+        return None
+    return max(op.next_check_at - timezone.now(), dt.timedelta(0))
+
+
+def due_operations(*, grace: dt.timedelta) -> list[str]:
+    """Active operations whose next step is overdue by more than `grace`: the sweep's work."""
+    cutoff = timezone.now() - grace
+    pending = Operation.objects.filter(status=Status.PENDING, next_check_at__isnull=True,
+                                       created_at__lt=cutoff)
+    due = Operation.objects.filter(status__in=(Status.PENDING, Status.RUNNING),
+                                   next_check_at__lt=cutoff)
+    return [str(pk) for pk in (pending | due).values_list("pk", flat=True)]
+

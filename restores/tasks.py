@@ -1,0 +1,50 @@
+"""Celery tasks: thin wrappers that pass ids and call one function each."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+
+from . import inventory, platforms, reconcile
+from .models import Operation
+
+log = logging.getLogger(__name__)
+
+
+def dispatch(op: Operation) -> None:
+    """Run the operation's first step once the transaction that created it commits."""
+    op_id = str(op.id)
+    transaction.on_commit(lambda: advance_operation.delay(op_id))
+
+
+# acks_late: a step is idempotent, so a message redelivered after a worker died is safe.
+@shared_task(name="restores.advance_operation", acks_late=True, ignore_result=True)
+def advance_operation(operation_id: str) -> None:
+    delay = reconcile.advance(operation_id)
+    if delay is not None:
+        advance_operation.apply_async((operation_id,), countdown=delay.total_seconds())
+
+
+@shared_task(name="restores.sweep_operations", ignore_result=True)
+def sweep_operations() -> int:
+    """Resume operations a lost message, a dead worker or a Redis restart left behind."""
+    grace = dt.timedelta(seconds=settings.DR_SWEEP_INTERVAL)
+    due = reconcile.due_operations(grace=grace)
+    for op_id in due:
+        advance_operation.delay(op_id)
+    return len(due)
+
+
+@shared_task(name="restores.sync_inventory", ignore_result=True)
+def sync_inventory() -> None:
+    for name in platforms.enabled():
+        try:
+            result = inventory.platform_sync(platform_name=name)
+        except Exception:
+            log.exception("inventory sync of the %s platform failed", name)
+            continue
+        log.info("inventory %s: %s", name, result)

@@ -1,0 +1,61 @@
+"""Formatting a DBA reads at a glance: sizes in IEC units, durations, ages, UTC instants."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import template
+from django.utils import timezone
+
+register = template.Library()
+
+
+@register.filter
+def iec(value: int | None) -> str:
+    """Bytes as pgBackRest prints them (its "MB" is MiB): 835910692 → "797.2 MiB"."""
+    if value is None:
+        return "–"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"  # pragma: no cover
+
+
+@register.filter
+def span(value: dt.timedelta | None) -> str:
+    """A duration: 3 s, 4 min 12 s, 2 h 5 min, 3 d 4 h."""
+    if value is None:
+        return "–"
+    seconds = int(value.total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+@register.filter
+def ago(value: dt.datetime | None) -> str:
+    if value is None:
+        return "never"
+    return f"{span(timezone.now() - value)} ago"
+
+
+@register.filter
+def utc(value: dt.datetime | None) -> str:
+    """An instant, always with its zone: "2026-11-24 10:14:03 UTC"."""
+    if value is None:
+        return "–"
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@register.filter
+def iso(value: dt.datetime | None) -> str:
+    return value.astimezone(dt.UTC).isoformat() if value else ""

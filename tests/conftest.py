@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from restores import platforms
+from tests.fakes import FakePlatform
+
+
+@pytest.fixture(autouse=True)
+def dispatched(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Operation ids sent to Celery. Only end-to-end tests talk to a real worker."""
+    sent: list[str] = []
+    if request.node.get_closest_marker("e2e") is None:
+        from restores import tasks
+
+        monkeypatch.setattr(tasks.advance_operation, "delay", sent.append)
+        monkeypatch.setattr(
+            tasks.advance_operation, "apply_async", lambda args, **kw: sent.append(args[0])
+        )
+    return sent
+
+
+@pytest.fixture
+def fake() -> Iterator[FakePlatform]:
+    platform = FakePlatform()
+    platforms.override("local", platform)
+    yield platform
+    platforms.override("local", None)

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import factory
+from django.contrib.auth import get_user_model
+
+from restores.models import Backup, Cluster, Operation, Repository
+
+T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"dba{n}")
+    password = factory.django.Password("correct horse battery")
+
+
+class ClusterFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Cluster
+
+    platform = "local"
+    namespace = "local"
+    name = factory.Sequence(lambda n: f"cluster{n}")
+    role = Cluster.Role.PRIMARY
+    pg_version = "15.20"
+    state = "ready"
+
+
+class RepositoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Repository
+
+    cluster = factory.SubFactory(ClusterFactory)
+    name = "repo1"
+    earliest_recovery = T0
+    latest_recovery = T0 + dt.timedelta(hours=1)
+
+
+class BackupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Backup
+
+    repository = factory.SubFactory(RepositoryFactory)
+    label = factory.Sequence(lambda n: f"20261124-{n:06d}F")
+    type = "full"
+    started_at = T0 - dt.timedelta(seconds=20)
+    stopped_at = T0
+    database_size = 30_000_000
+    delta_size = 30_000_000
+    repo_size = 4_000_000
+    repo_delta = 4_000_000
+    wal_start = "000000010000000000000002"
+    wal_stop = "000000010000000000000003"
+
+
+class OperationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Operation
+
+    cluster = factory.SubFactory(ClusterFactory)
+    kind = Operation.Kind.BACKUP
+    params = factory.LazyFunction(lambda: {"repo": "repo1", "type": "full"})
+    refs = factory.LazyAttribute(lambda o: {})

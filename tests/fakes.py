@@ -1,0 +1,104 @@
+"""An in-memory platform for service, reconcile and view tests: the one seam tests patch.
+
+It keeps the contract of restores.platforms.base.Platform (idempotent backup_start keyed by
+operation id) so the reconcile loop can be exercised without PostgreSQL or pgBackRest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from restores.platforms import base
+from restores.platforms.pgbackrest import OPERATION_ANNOTATION
+
+T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+
+
+def make_backup(label: str, *, type: str = "full", stop: dt.datetime = T0, repo: str = "repo1",
+                op: str | None = None) -> base.Backup:
+    return base.Backup(
+        repo=repo, label=label, type=type,  # type: ignore[arg-type]
+        started_at=stop - dt.timedelta(seconds=20), stopped_at=stop,
+        database_size=30_000_000, delta_size=30_000_000, repo_size=4_000_000,
+        repo_delta=4_000_000, wal_start="000000010000000000000002",
+        wal_stop="000000010000000000000003", lsn_start="0/2000028", lsn_stop="0/3000050",
+        annotations=((OPERATION_ANNOTATION, op),) if op else (),
+    )
+
+
+@dataclasses.dataclass
+class FakeCluster:
+    role: base.Role = "primary"
+    backups: list[base.Backup] = dataclasses.field(default_factory=list)
+    latest: dt.datetime = T0 + dt.timedelta(hours=1)
+
+
+class FakePlatform(base.Platform):
+    name = "local"
+
+    def __init__(self, namespace: str = "local") -> None:
+        self.namespace = namespace
+        self.clusters_: dict[str, FakeCluster] = {}
+        self.started: list[str] = []  # operation ids backup_start really started
+        self.started_for: dict[str, str] = {}  # operation id -> cluster name
+        self.jobs: dict[str, base.JobStatus] = {}
+        self.fail_next: list[base.PlatformError] = []
+
+    # --- test controls
+    def add(self, name: str, **kwargs: object) -> FakeCluster:
+        self.clusters_[name] = FakeCluster(**kwargs)  # type: ignore[arg-type]
+        return self.clusters_[name]
+
+    def finish(self, operation_id: str, *, ok: bool = True, message: str = "") -> None:
+        """Complete the backup started for operation_id, as pgBackRest would."""
+        cluster = self.clusters_[self.started_for[operation_id]]
+        if ok:
+            label = f"20261124-{len(cluster.backups):06d}F"
+            stop = cluster.latest + dt.timedelta(minutes=1)
+            cluster.backups.append(make_backup(label, stop=stop, op=operation_id))
+            cluster.latest = stop
+            self.jobs[operation_id] = base.JobStatus("succeeded", result={"label": label})
+        else:
+            self.jobs[operation_id] = base.JobStatus("failed", message=message)
+
+    def _raise(self) -> None:
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+
+    def _get(self, ref: base.ClusterRef) -> FakeCluster:
+        if ref.name not in self.clusters_:
+            raise base.PermanentError(f"no cluster {ref.name}")
+        return self.clusters_[ref.name]
+
+    # --- the interface
+    def clusters(self) -> list[base.ClusterStatus]:
+        return [self.cluster_status(base.ClusterRef(self.namespace, n)) for n in self.clusters_]
+
+    def cluster_status(self, ref: base.ClusterRef) -> base.ClusterStatus:
+        c = self._get(ref)
+        return base.ClusterStatus(ref=ref, role=c.role, pg_version="15.20", state="ready",
+                                  repos=("repo1",), connect_hint=f"psql {ref.name}")
+
+    def repos(self, ref: base.ClusterRef) -> list[base.RepoInventory]:
+        c = self._get(ref)
+        earliest = min((b.stopped_at for b in c.backups), default=None)
+        window = base.RecoverableWindow(earliest, c.latest if earliest else None,
+                                        "000000010000000000000009", "000000010000000000000001")
+        return [base.RepoInventory("repo1", "posix", 0, "ok", tuple(c.backups), window)]
+
+    def backup_start(self, ref: base.ClusterRef, *, repo: str, backup_type: base.BackupType,
+                     operation_id: str) -> base.Applied:
+        self._raise()
+        self._get(ref)
+        if operation_id not in self.started:
+            self.started.append(operation_id)
+            self.started_for[operation_id] = ref.name
+            self.jobs[operation_id] = base.JobStatus("running", message="backup running")
+        return base.Applied(f"Started a {backup_type} backup of {ref.name} to {repo}.",
+                            f"pgbackrest --stanza=db --repo=1 --type={backup_type} backup")
+
+    def backup_status(self, ref: base.ClusterRef, *, repo: str,
+                      operation_id: str) -> base.JobStatus:
+        self._raise()
+        return self.jobs.get(operation_id, base.JobStatus("pending"))
