@@ -122,24 +122,24 @@ class Backup(models.Model):
 
 class Operation(models.Model):
     class Kind(models.TextChoices):
-        BACKUP = "backup"
-        CLONE = "clone"
+        BACKUP = "backup", "backup"
+        CLONE = "clone", "clone"
         RESTORE_IN_PLACE = "restore_in_place", "in-place restore"
         RESTORE_DATABASE = "restore_database", "database restore"
         CREATE_STANDBY = "create_standby", "create standby"
         SHUTDOWN = "shutdown", "shut down"
-        START = "start"
-        PROMOTE = "promote"
-        DRILL = "drill"
+        START = "start", "start"
+        PROMOTE = "promote", "promotion"
+        DRILL = "drill", "drill"
 
     class Status(models.TextChoices):
-        DRAFT = "draft"
-        PENDING = "pending"
+        DRAFT = "draft", "draft"
+        PENDING = "pending", "pending"
         AWAITING_APPROVAL = "awaiting_approval", "awaiting approval"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
 
     ACTIVE = (Status.PENDING, Status.AWAITING_APPROVAL, Status.RUNNING)
     TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)

@@ -47,8 +47,8 @@ def _active_operation(cluster: Cluster) -> Operation | None:
 
 def _busy_error(cluster: Cluster) -> ServiceError:
     active = _active_operation(cluster)
-    kind = active.get_kind_display().lower() if active else "another operation"
-    status = active.get_status_display().lower() if active else "active"
+    kind = active.get_kind_display() if active else "another operation"
+    status = active.get_status_display() if active else "active"
     return ServiceError(CLUSTER_BUSY.format(cluster=cluster.name, kind=kind, status=status))
 
 

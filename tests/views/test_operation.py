@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from restores.models import Operation, Repository
+from restores.transitions import Status, operation_transition
+from tests.factories import OperationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def op(repo: Repository) -> Operation:
+    return OperationFactory(cluster=repo.cluster)
+
+
+def test_it_shows_the_steps_and_the_command(client: Client, op: Operation) -> None:
+    operation_transition(op, status=Status.RUNNING, step="backing_up", message="Started.",
+                         command="pgbackrest --stanza=db --type=full backup")
+    r = client.get(op.get_absolute_url())
+    html = r.content.decode()
+    assert r.status_code == 200
+    assert "pgbackrest --stanza=db --type=full backup" in html
+    assert 'hx-trigger="every 2s"' in html
+    assert 'data-status="running"' in html
+
+
+def test_its_poll_is_204_until_the_operation_changes(client: Client, op: Operation, hx) -> None:  # type: ignore[no-untyped-def]
+    url = op.get_absolute_url() + f"?v={op.version}"
+    assert client.get(url, **hx).status_code == 204
+    operation_transition(op, status=Status.RUNNING, step="backing_up", message="Started.")
+    r = client.get(url, **hx)
+    assert r.status_code == 200
+    assert r.content.decode().lstrip().startswith('<section id="progress"')
+
+
+def test_a_finished_operation_stops_polling_and_says_why_it_failed(
+    client: Client, op: Operation
+) -> None:
+    operation_transition(op, status=Status.FAILED, step="failed", message="It broke.",
+                         error_reason="[050] unable to acquire lock", error_fix="Wait.")
+    html = client.get(op.get_absolute_url()).content.decode()
+    assert "hx-trigger" not in html.split('id="progress"', 1)[1].split(">", 1)[0]
+    assert "[050] unable to acquire lock" in html and "Wait." in html
+
+
+def test_unknown_or_junk_ids_are_404(client: Client, op: Operation) -> None:
+    assert client.get("/operations/00000000-0000-0000-0000-000000000000/").status_code == 404
+    assert client.get("/operations/not-a-uuid/").status_code == 404
