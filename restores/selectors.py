@@ -131,7 +131,8 @@ def cluster_fingerprint(cluster: Cluster) -> str:
     count = Backup.objects.filter(repository__cluster=cluster).count()
     cluster.refresh_from_db(fields=["synced_at", "role", "state"])
     parts = [repo, ops, count, cluster.synced_at, cluster.role, cluster.state]
-    return hashlib.sha1(repr([str(p) for p in parts]).encode(), usedforsecurity=False).hexdigest()[:16]
+    text = repr([str(p) for p in parts]).encode()
+    return hashlib.sha1(text, usedforsecurity=False).hexdigest()[:16]
 
 
 def operation_events(op: Operation) -> list[OperationEvent]:
