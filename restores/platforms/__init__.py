@@ -6,7 +6,7 @@ import threading
 
 from django.conf import settings
 
-from .base import Platform, PermanentError
+from .base import PermanentError, Platform
 
 _lock = threading.Lock()
 _instances: dict[str, Platform] = {}

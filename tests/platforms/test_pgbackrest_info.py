@@ -31,21 +31,45 @@ def stanza(name: str) -> pb.StanzaInfo:
 @pytest.mark.parametrize(
     ("stanza_name", "repo", "labels", "types", "archive_min", "archive_max"),
     [
-        ("hippo", "repo1",
-         ["20261124-213840F", "20261124-213840F_20261124-213859D",
-          "20261124-213840F_20261124-213940I", "20261124-221251F",
-          "20261124-221251F_20261124-222544I"],
-         ["full", "diff", "incr", "full", "incr"],
-         "000000010000000000000001", "0000000300000000000000F6"),
-        ("hippo", "repo2", ["20261124-215941F", "20261124-215948F"], ["full", "full"],
-         "000000020000000000000085", "0000000300000000000000F6"),
+        (
+            "hippo",
+            "repo1",
+            [
+                "20261124-213840F",
+                "20261124-213840F_20261124-213859D",
+                "20261124-213840F_20261124-213940I",
+                "20261124-221251F",
+                "20261124-221251F_20261124-222544I",
+            ],
+            ["full", "diff", "incr", "full", "incr"],
+            "000000010000000000000001",
+            "0000000300000000000000F6",
+        ),
+        (
+            "hippo",
+            "repo2",
+            ["20261124-215941F", "20261124-215948F"],
+            ["full", "full"],
+            "000000020000000000000085",
+            "0000000300000000000000F6",
+        ),
         ("rnd", "repo1", [], [], "000000010000000000000001", "0000000100000000000000A8"),
-        ("rnd", "repo2", ["20261124-220915F", "20261124-220927F"], ["full", "full"],
-         "00000001000000000000009D", "0000000100000000000000A8"),
+        (
+            "rnd",
+            "repo2",
+            ["20261124-220915F", "20261124-220927F"],
+            ["full", "full"],
+            "00000001000000000000009D",
+            "0000000100000000000000A8",
+        ),
     ],
 )
 def test_it_groups_backups_by_repo_in_time_order(
-    stanza_name: str, repo: str, labels: list[str], types: list[str], archive_min: str,
+    stanza_name: str,
+    repo: str,
+    labels: list[str],
+    types: list[str],
+    archive_min: str,
     archive_max: str,
 ) -> None:
     info = stanza(stanza_name).repo(repo)
@@ -61,8 +85,10 @@ def test_it_reads_every_field_of_a_backup() -> None:
     assert repo1 is not None
     incr = repo1.backups[2]
     assert incr.label == "20261124-213840F_20261124-213940I"
-    assert (incr.started_at, incr.stopped_at) == (utc("2026-11-24T21:39:40"),
-                                                  utc("2026-11-24T21:39:57"))
+    assert (incr.started_at, incr.stopped_at) == (
+        utc("2026-11-24T21:39:40"),
+        utc("2026-11-24T21:39:57"),
+    )
     assert incr.duration == dt.timedelta(seconds=17)
     assert (incr.database_size, incr.delta_size) == (835697424, 789446924)
     assert (incr.repo_size, incr.repo_delta) == (52663661, 44565648)
@@ -96,23 +122,46 @@ def test_it_parses_info_for_one_set_too() -> None:
     ("stanza_name", "repo", "latest_archived_at", "earliest", "latest"),
     [
         # earliest: stop of the oldest usable backup; latest: when the newest WAL arrived.
-        ("hippo", "repo1", utc("2026-11-24T22:26:02"),
-         utc("2026-11-24T21:38:43"), utc("2026-11-24T22:26:02")),
+        (
+            "hippo",
+            "repo1",
+            utc("2026-11-24T22:26:02"),
+            utc("2026-11-24T21:38:43"),
+            utc("2026-11-24T22:26:02"),
+        ),
         # Without an archive time, the end of the newest backup is the best known bound.
         ("hippo", "repo1", None, utc("2026-11-24T21:38:43"), utc("2026-11-24T22:26:01")),
-        ("hippo", "repo2", utc("2026-11-24T22:26:02"),
-         utc("2026-11-24T21:59:47"), utc("2026-11-24T22:26:02")),
+        (
+            "hippo",
+            "repo2",
+            utc("2026-11-24T22:26:02"),
+            utc("2026-11-24T21:59:47"),
+            utc("2026-11-24T22:26:02"),
+        ),
         # An archive time older than the newest backup cannot shrink the window.
-        ("hippo", "repo2", utc("2026-11-24T21:00:00"),
-         utc("2026-11-24T21:59:47"), utc("2026-11-24T21:59:55")),
+        (
+            "hippo",
+            "repo2",
+            utc("2026-11-24T21:00:00"),
+            utc("2026-11-24T21:59:47"),
+            utc("2026-11-24T21:59:55"),
+        ),
         ("rnd", "repo1", utc("2026-11-24T22:10:00"), None, None),
-        ("rnd", "repo2", utc("2026-11-24T22:10:00"),
-         utc("2026-11-24T22:09:26"), utc("2026-11-24T22:10:00")),
+        (
+            "rnd",
+            "repo2",
+            utc("2026-11-24T22:10:00"),
+            utc("2026-11-24T22:09:26"),
+            utc("2026-11-24T22:10:00"),
+        ),
     ],
 )
 def test_it_computes_the_recoverable_window(
-    stanza_name: str, repo: str, latest_archived_at: dt.datetime | None,
-    earliest: dt.datetime | None, latest: dt.datetime | None,
+    stanza_name: str,
+    repo: str,
+    latest_archived_at: dt.datetime | None,
+    earliest: dt.datetime | None,
+    latest: dt.datetime | None,
 ) -> None:
     info = stanza(stanza_name).repo(repo)
     assert info is not None
@@ -144,7 +193,8 @@ def test_a_backup_whose_wal_expired_does_not_open_the_window() -> None:
 
     repo = _edited(expire_early_wal)
     assert [b.label for b in pb.usable_backups(repo)] == [
-        "20261124-221251F", "20261124-221251F_20261124-222544I"
+        "20261124-221251F",
+        "20261124-221251F_20261124-222544I",
     ]
     window = pb.recoverable_window(repo, latest_archived_at=None)
     assert window.earliest == utc("2026-11-24T22:13:08")
@@ -154,8 +204,7 @@ def test_it_finds_when_the_newest_segment_was_archived() -> None:
     listing = {
         "0000000300000000000000F5-abc.gz": {"type": "file", "size": 1, "time": 1795559100},
         "0000000300000000000000F6-def.gz": {"type": "file", "size": 1, "time": 1795559162},
-        "0000000300000000000000F6.00000028.backup": {"type": "file", "size": 1,
-                                                     "time": 1795559170},
+        "0000000300000000000000F6.00000028.backup": {"type": "file", "size": 1, "time": 1795559170},
         "sub": {"type": "path"},
     }
     at = pb.newest_archived_time(listing, "0000000300000000000000F6")
@@ -181,22 +230,37 @@ def test_it_finds_the_backup_an_operation_made() -> None:
 @pytest.mark.parametrize(
     ("repo", "backup_type", "op", "expected"),
     [
-        ("repo1", "full", "3f2a", ["--repo=1", "--type=full",
-                                   f"--annotation={pb.OPERATION_ANNOTATION}=3f2a"]),
-        ("repo4", "incr", "a-b", ["--repo=4", "--type=incr",
-                                  f"--annotation={pb.OPERATION_ANNOTATION}=a-b"]),
+        (
+            "repo1",
+            "full",
+            "3f2a",
+            ["--repo=1", "--type=full", f"--annotation={pb.OPERATION_ANNOTATION}=3f2a"],
+        ),
+        (
+            "repo4",
+            "incr",
+            "a-b",
+            ["--repo=4", "--type=incr", f"--annotation={pb.OPERATION_ANNOTATION}=a-b"],
+        ),
     ],
 )
-def test_it_builds_backup_options(repo: str, backup_type: str, op: str,
-                                  expected: list[str]) -> None:
+def test_it_builds_backup_options(
+    repo: str, backup_type: str, op: str, expected: list[str]
+) -> None:
     assert pb.backup_options(repo=repo, backup_type=backup_type, operation_id=op) == expected
 
 
 @pytest.mark.parametrize(
     ("repo", "backup_type", "op"),
-    [("repo5", "full", "x"), ("repo0", "full", "x"), ("s3", "full", "x"),
-     ("repo1", "weekly", "x"), ("repo1", "full", "x y"), ("repo1", "full", "x;rm -rf /"),
-     ("repo1", "full", "")],
+    [
+        ("repo5", "full", "x"),
+        ("repo0", "full", "x"),
+        ("s3", "full", "x"),
+        ("repo1", "weekly", "x"),
+        ("repo1", "full", "x y"),
+        ("repo1", "full", "x;rm -rf /"),
+        ("repo1", "full", ""),
+    ],
 )
 def test_it_refuses_bad_backup_options(repo: str, backup_type: str, op: str) -> None:
     with pytest.raises(PermanentError):
@@ -219,27 +283,46 @@ def test_no_input_produces_an_option_outside_the_allowed_shape(
     assert all(not set(o) & set(" \t\n;&|`$<>\"'\\") for o in options)
 
 
-backup_json = st.fixed_dictionaries({
-    "label": st.from_regex(r"\A20261124-\d{6}F\Z"),
-    "type": st.sampled_from(["full", "diff", "incr"]),
-    "database": st.fixed_dictionaries({"id": st.just(1), "repo-key": st.integers(1, 4)}),
-    "timestamp": st.fixed_dictionaries({"start": st.integers(1.6e9, 1.8e9),
-                                        "stop": st.integers(1.6e9, 1.8e9)}),
-    "archive": st.fixed_dictionaries({"start": st.from_regex(r"\A[0-9A-F]{24}\Z"),
-                                      "stop": st.from_regex(r"\A[0-9A-F]{24}\Z")}),
-    "info": st.fixed_dictionaries({"size": st.integers(0, 2**40), "delta": st.integers(0, 2**40),
-                                   "repository": st.fixed_dictionaries(
-                                       {"size": st.integers(0, 2**40),
-                                        "delta": st.integers(0, 2**40)})}),
-    "error": st.booleans(),
-})
+backup_json = st.fixed_dictionaries(
+    {
+        "label": st.from_regex(r"\A20261124-\d{6}F\Z"),
+        "type": st.sampled_from(["full", "diff", "incr"]),
+        "database": st.fixed_dictionaries({"id": st.just(1), "repo-key": st.integers(1, 4)}),
+        "timestamp": st.fixed_dictionaries(
+            {"start": st.integers(1.6e9, 1.8e9), "stop": st.integers(1.6e9, 1.8e9)}
+        ),
+        "archive": st.fixed_dictionaries(
+            {
+                "start": st.from_regex(r"\A[0-9A-F]{24}\Z"),
+                "stop": st.from_regex(r"\A[0-9A-F]{24}\Z"),
+            }
+        ),
+        "info": st.fixed_dictionaries(
+            {
+                "size": st.integers(0, 2**40),
+                "delta": st.integers(0, 2**40),
+                "repository": st.fixed_dictionaries(
+                    {"size": st.integers(0, 2**40), "delta": st.integers(0, 2**40)}
+                ),
+            }
+        ),
+        "error": st.booleans(),
+    }
+)
 
 
 @given(backups=st.lists(backup_json, max_size=12))
 def test_the_window_always_starts_at_a_usable_backup_end(backups: list[dict[str, Any]]) -> None:
-    data = [{"name": "db", "status": {"code": 0, "message": "ok"},
-             "repo": [{"key": k, "status": {"code": 0, "message": "ok"}} for k in range(1, 5)],
-             "archive": [], "backup": backups, "db": [{"version": "15"}]}]
+    data = [
+        {
+            "name": "db",
+            "status": {"code": 0, "message": "ok"},
+            "repo": [{"key": k, "status": {"code": 0, "message": "ok"}} for k in range(1, 5)],
+            "archive": [],
+            "backup": backups,
+            "db": [{"version": "15"}],
+        }
+    ]
     [info] = pb.parse_info(data)
     for repo in info.repos:
         window = pb.recoverable_window(repo, latest_archived_at=None)
