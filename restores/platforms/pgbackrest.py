@@ -206,17 +206,51 @@ def backup_for_operation(backups: Iterable[Backup], operation_id: str) -> Backup
     return next((b for b in backups if b.annotation(OPERATION_ANNOTATION) == operation_id), None)
 
 
+# pgBackRest reports failures as `ERROR: [NNN]: text`, on stderr and, with a timestamp and
+# process id prefix, in the console log.
+ERROR_RE = re.compile(r"ERROR: \[(\d{3})\]: (.+)")
+
+# Plain-words explanations for the error codes an operator meets most often.
+_ERROR_EXPLANATIONS = {
+    "050": "Another backup or expire of this cluster holds pgBackRest's lock; "
+    "try again when it has finished.",
+    "056": "pgBackRest could not reach a running primary: the cluster is stopped, "
+    "starting, or in recovery.",
+    "041": "pgBackRest could not read or write a file it needs (permissions).",
+    "055": "A file pgBackRest needs is missing (configuration, repo or stanza).",
+}
+
+
+def error_line(output: str) -> str:
+    """The first pgBackRest error in a command's output as `[NNN] text`, or ""."""
+    match = ERROR_RE.search(output)
+    return f"[{match.group(1)}] {match.group(2).strip()}" if match else ""
+
+
+def explain_error(output: str) -> str:
+    """A sentence for people about why a pgBackRest command failed, ending with the raw
+    error line; "" when the output holds no pgBackRest error."""
+    match = ERROR_RE.search(output)
+    if not match:
+        return ""
+    code, raw = match.group(1), error_line(output)
+    explanation = _ERROR_EXPLANATIONS.get(code)
+    return f"{explanation} ({raw})" if explanation else f"pgBackRest failed: {raw}"
+
+
 __all__ = [
     "OPERATION_ANNOTATION",
+    "BackupType",
     "RepoInfo",
     "StanzaInfo",
     "backup_for_operation",
     "backup_options",
+    "error_line",
+    "explain_error",
     "newest_archived_time",
     "parse_info",
     "recoverable_window",
     "repo_index",
     "usable_backups",
     "wal_timeline_dir",
-    "BackupType",
 ]

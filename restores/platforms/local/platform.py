@@ -1,0 +1,288 @@
+"""The local platform: PostgreSQL clusters and pgBackRest repos on this host, in one fleet
+directory (layout in fleet.py), run as one unprivileged OS user (proc.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+import shlex
+import shutil
+import time
+from pathlib import Path
+
+from ..base import (
+    Applied,
+    BackupType,
+    ClusterRef,
+    ClusterStatus,
+    JobStatus,
+    PermanentError,
+    Platform,
+    RepoInventory,
+    TransientError,
+)
+from .backrest import REPOS, Backrest
+from .database import connect_hint, load_demo_data, query
+from .fleet import CONF_MARKER, ClusterRecord, Fleet, validate_cluster_name
+from .proc import PGBACKREST, Runner, find_pg_bindir, resolve_account
+
+POLL_SECONDS = 0.5
+
+
+class LocalPlatform(Platform):
+    """Clusters on this host. Construction is cheap and has no side effects; the first call
+    checks and prepares the fleet directory and raises PermanentError if it is unusable."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        *,
+        fleet_dir: Path,
+        run_as: str | None = None,
+        namespace: str = "local",
+        port_base: int = 55432,
+        pg_bindir: str | None = None,
+    ) -> None:
+        self.fleet_dir = Path(fleet_dir).absolute()
+        self.run_as = run_as
+        self.namespace = namespace
+        self.port_base = port_base
+        self.pg_bindir = pg_bindir
+
+    # -- set-up --------------------------------------------------------------------------
+
+    @functools.cached_property
+    def _fleet(self) -> Fleet:
+        fleet = Fleet(self.fleet_dir, resolve_account(self.run_as))
+        fleet.prepare()
+        return fleet
+
+    @functools.cached_property
+    def _runner(self) -> Runner:
+        return Runner(self._fleet.account, find_pg_bindir(self.pg_bindir), self.fleet_dir)
+
+    @functools.cached_property
+    def _backrest(self) -> Backrest:
+        return Backrest(self._fleet, self._runner)
+
+    @functools.cached_property
+    def _pg_version(self) -> str:
+        """The server binaries' version, e.g. "15.20" (what `show server_version` starts with)."""
+        out = self._runner.run([self._bin("postgres"), "--version"], what="postgres --version")
+        match = re.search(r"\) (\d+(?:\.\d+)?)", out.stdout)
+        return match.group(1) if match else ""
+
+    def _bin(self, program: str) -> str:
+        return str(self._runner.bindir / program)
+
+    def _ref(self, name: str) -> ClusterRef:
+        return ClusterRef(namespace=self.namespace, name=name)
+
+    def _record(self, ref: ClusterRef) -> ClusterRecord:
+        """The cluster's record; PermanentError when this fleet has no such cluster."""
+        record = None
+        if ref.namespace == self.namespace and _valid_name(ref.name):
+            record = self._fleet.record(ref.name)
+        if record is None:
+            raise PermanentError(
+                f"There is no local cluster {ref.name!r} in namespace {ref.namespace!r}."
+            )
+        return record
+
+    # -- status --------------------------------------------------------------------------
+
+    def clusters(self) -> list[ClusterStatus]:
+        return [self._status(record) for record in self._fleet.records()]
+
+    def cluster_status(self, ref: ClusterRef) -> ClusterStatus:
+        return self._status(self._record(ref))
+
+    def _status(self, record: ClusterRecord) -> ClusterStatus:
+        status = functools.partial(
+            ClusterStatus,
+            self._ref(record.name),
+            repos=REPOS,
+            connect_hint=connect_hint(self._fleet, record),
+        )
+        if not self._running(record):
+            return status("shutdown", record.pg_version, "stopped", "PostgreSQL is not running.")
+        try:
+            rows = query(
+                self._fleet, record, "select pg_is_in_recovery(), current_setting('server_version')"
+            )
+        except TransientError as exc:
+            return status("unknown", record.pg_version, "starting", exc.message)
+        in_recovery, version = rows[0]
+        role = "standby" if in_recovery else "primary"
+        version = str(version).split()[0]
+        if not record.initialized:
+            return status(
+                role, version, "creating", "Creation has not finished; create it again to resume."
+            )
+        return status(role, version, "ready", f"PostgreSQL {version} is running as a {role}.")
+
+    def _running(self, record: ClusterRecord) -> bool:
+        """pg_ctl status: 0 running, 3 not running, 4 no usable data directory."""
+        if not (self._fleet.pgdata(record.name) / "PG_VERSION").exists():
+            return False
+        argv = [self._bin("pg_ctl"), "status", "-D", str(self._fleet.pgdata(record.name))]
+        return self._runner.run(argv, what="pg_ctl status", check=False, timeout=30).returncode == 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def cluster_create(self, name: str) -> ClusterStatus:
+        """Create, start and register a cluster with its stanza. Idempotent: an existing
+        cluster is started if needed; an interrupted creation resumes where it stopped."""
+        validate_cluster_name(name)
+        fleet = self._fleet
+        with fleet.lock():
+            record = fleet.record(name)
+            if record is None:
+                record = fleet.new_record(
+                    name, port_base=self.port_base, pg_version=self._pg_version
+                )
+                fleet.make_dir(fleet.cluster_dir(name))
+                fleet.save_record(record)
+            if not record.initialized:
+                record = self._initialize(record)
+        self.cluster_start(self._ref(name))
+        return self._status(record)
+
+    def _initialize(self, record: ClusterRecord) -> ClusterRecord:
+        """initdb, configure, start, stanza-create, check; each step safe to repeat."""
+        fleet = self._fleet
+        for path in fleet.pgbackrest_dirs(record.name).values():
+            fleet.make_dir(path)
+        fleet.make_dir(fleet.repo_path(record.name).parent, 0o700)
+        fleet.write_file(fleet.config_path(record.name), fleet.pgbackrest_conf(record))
+        self._initdb(record)
+        self.cluster_start(self._ref(record.name))
+        self._backrest.setup_stanza(record)
+        record = dataclasses.replace(record, initialized=True)
+        fleet.save_record(record)
+        return record
+
+    def _initdb(self, record: ClusterRecord) -> None:
+        pgdata = self._fleet.pgdata(record.name)
+        if not (pgdata / "PG_VERSION").exists():
+            if pgdata.exists():  # left over from an interrupted initdb
+                shutil.rmtree(pgdata)
+            options = "-U postgres --data-checksums --auth=trust -E UTF8 --locale=C.UTF-8"
+            argv = [self._bin("initdb"), "-D", str(pgdata), *options.split()]
+            self._runner.run(argv, what="initdb")
+        conf = pgdata / "postgresql.conf"
+        if CONF_MARKER not in conf.read_text():
+            with conf.open("a") as handle:
+                handle.write(self._fleet.postgresql_conf(record, PGBACKREST))
+
+    def cluster_start(self, ref: ClusterRef) -> Applied:
+        """Start the server and wait until it accepts connections. Idempotent."""
+        record = self._record(ref)
+        if self._running(record):
+            return Applied(f"{record.name} is already running.")
+        pgdata, log = self._fleet.pgdata(record.name), self._fleet.server_log(record.name)
+        argv = [self._bin("pg_ctl"), *"start -w -t 120 -D".split(), str(pgdata), "-l", str(log)]
+        # Own session: a Ctrl-C or a dying worker in our process group must not reach it.
+        proc = self._runner.run(
+            argv, what="pg_ctl start", check=False, timeout=150, new_session=True
+        )
+        if proc.returncode != 0:
+            tail = self._server_log_tail(record)
+            raise TransientError(
+                f"PostgreSQL {record.name} did not start: {_last_line(tail)}",
+                detail=f"{proc.stdout}{proc.stderr}\n{tail}",
+            )
+        return Applied(f"Started {record.name}.", command=shlex.join(argv))
+
+    def cluster_stop(self, ref: ClusterRef) -> Applied:
+        """Fast shutdown (disconnects sessions, rolls back open transactions). Idempotent."""
+        record = self._record(ref)
+        if not self._running(record):
+            return Applied(f"{record.name} is already stopped.")
+        pgdata = str(self._fleet.pgdata(record.name))
+        argv = [self._bin("pg_ctl"), *"stop -m fast -w -t 120 -D".split(), pgdata]
+        self._runner.run(argv, what="pg_ctl stop", timeout=150)
+        return Applied(f"Stopped {record.name}.", command=shlex.join(argv))
+
+    def cluster_destroy(self, ref: ClusterRef) -> None:
+        """Stop the cluster and its backups, then delete its data, repo, logs and config.
+        Irreversible: for tests and drills."""
+        record = self._record(ref)
+        with self._fleet.lock():
+            self._backrest.jobs.terminate_all(record.name)
+            self.cluster_stop(ref)
+            self._fleet.remove_cluster(record.name)
+
+    def _server_log_tail(self, record: ClusterRecord) -> str:
+        try:
+            return self._fleet.server_log(record.name).read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    # -- SQL -----------------------------------------------------------------------------
+
+    def sql(self, ref: ClusterRef, statement: str, *, database: str = "postgres") -> list[tuple]:
+        """Run one statement (autocommit) as postgres over the unix socket; the rows it
+        returned, [] for statements without a result. TransientError when the server cannot
+        be reached, PermanentError when PostgreSQL rejects the statement."""
+        return query(self._fleet, self._record(ref), statement, database=database)
+
+    def load_demo_data(self, ref: ClusterRef) -> None:
+        """Demo content: database <cluster name> with `users` (1000 rows) and pgbench -s 1
+        tables, database `reporting` with one table, then a WAL switch. Safe to repeat."""
+        load_demo_data(self._fleet, self._runner, self._record(ref))
+
+    # -- repos and backups (pgBackRest) -------------------------------------------------
+
+    def repos(self, ref: ClusterRef) -> list[RepoInventory]:
+        return self._backrest.inventories(self._record(ref))
+
+    def backup_start(
+        self, ref: ClusterRef, *, repo: str, backup_type: BackupType, operation_id: str
+    ) -> Applied:
+        """Launch the backup in the background and return at once. Idempotent per
+        operation_id: a repeated call returns the first call's Applied."""
+        return self._backrest.backup_start(
+            self._record(ref), repo=repo, backup_type=backup_type, operation_id=operation_id
+        )
+
+    def backup_status(self, ref: ClusterRef, *, repo: str, operation_id: str) -> JobStatus:
+        return self._backrest.backup_status(self._record(ref), repo=repo, operation_id=operation_id)
+
+    def backup_wait(
+        self,
+        ref: ClusterRef,
+        *,
+        repo: str,
+        backup_type: BackupType,
+        operation_id: str,
+        timeout: float = 600,
+    ) -> JobStatus:
+        """backup_start, then poll backup_status until succeeded or failed. TransientError
+        if it is still not finished after `timeout` seconds (the backup keeps running)."""
+        self.backup_start(ref, repo=repo, backup_type=backup_type, operation_id=operation_id)
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.backup_status(ref, repo=repo, operation_id=operation_id)
+            if status.state in ("succeeded", "failed"):
+                return status
+            if time.monotonic() > deadline:
+                raise TransientError(
+                    f"The backup for {operation_id} is still {status.state} after {timeout:.0f} s."
+                )
+            time.sleep(POLL_SECONDS)
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        validate_cluster_name(name)
+    except PermanentError:
+        return False
+    return True
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "see the server log"

@@ -1,0 +1,106 @@
+"""Fixtures for the local platform's integration tests: one throwaway fleet per session.
+
+These run real PostgreSQL servers and pgBackRest as the unprivileged run-as user. They need
+neither Django's database nor Celery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from restores.platforms.base import ClusterRef, PlatformError
+from restores.platforms.local import LocalPlatform, ensure_run_as_user
+
+# Where pgBackRest writes when it is not told otherwise. The fleet must leave them alone.
+SYSTEM_PATHS = (
+    "/etc/pgbackrest",
+    "/etc/pgbackrest.conf",
+    "/var/log/pgbackrest",
+    "/tmp/pgbackrest",
+    "/var/spool/pgbackrest",
+    "/var/lib/pgbackrest",
+)
+
+
+def snapshot(paths: tuple[str, ...]) -> dict[str, list[tuple[str, int, int]] | None]:
+    """For each path: None if absent, else (relative path, mtime_ns, size) of everything
+    in it, itself included."""
+    result: dict[str, list[tuple[str, int, int]] | None] = {}
+    for top in paths:
+        if not os.path.lexists(top):
+            result[top] = None
+            continue
+        entries = [top]
+        if os.path.isdir(top):
+            for directory, dirs, files in os.walk(top):
+                entries += [os.path.join(directory, n) for n in dirs + files]
+        stats = ((p, os.lstat(p)) for p in sorted(entries))
+        result[top] = [(os.path.relpath(p, top), s.st_mtime_ns, s.st_size) for p, s in stats]
+    return result
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_base(width: int = 10) -> int:
+    """A random base in 56000-59990 whose next `width` ports are free, so this fleet never
+    shares a number with a demo fleet (which starts at 55432)."""
+    for _ in range(100):
+        base = 56000 + random.randrange(0, 4000, width)
+        if all(_port_free(p) for p in range(base, base + width)):
+            return base
+    raise RuntimeError("no free port range found for the test fleet")
+
+
+@pytest.fixture(autouse=True)
+def dispatched() -> list[str]:
+    """Replaces the suite-wide Celery stub: these tests never import the Django tasks."""
+    return []
+
+
+@pytest.fixture(scope="session")
+def system_paths_before() -> dict[str, list[tuple[str, int, int]] | None]:
+    """The system pgBackRest paths before the test fleet existed."""
+    return snapshot(SYSTEM_PATHS)
+
+
+@pytest.fixture(scope="session")
+def local(system_paths_before: dict) -> Iterator[LocalPlatform]:
+    """A LocalPlatform on a fresh fleet directory; all clusters are destroyed at the end."""
+    # Not pytest's tmp_path: /tmp/pytest-of-root is 0700, so the run-as user could not enter.
+    root = Path(tempfile.mkdtemp(prefix="drc-fleet-", dir="/tmp"))
+    root.chmod(0o755)
+    platform = LocalPlatform(
+        fleet_dir=root, run_as=ensure_run_as_user(), port_base=free_port_base()
+    )
+    try:
+        yield platform
+    finally:
+        with contextlib.suppress(PlatformError):
+            for status in platform.clusters():
+                with contextlib.suppress(PlatformError):
+                    platform.cluster_destroy(status.ref)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def hippo(local: LocalPlatform) -> ClusterRef:
+    """The shared cluster: created once, with the demo data loaded."""
+    ref = local.cluster_create("hippo").ref
+    local.load_demo_data(ref)
+    return ref
