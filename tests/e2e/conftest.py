@@ -1,0 +1,325 @@
+"""Fixtures for the browser tests: a real fleet, a real Celery worker, a real Chromium.
+
+One module shares one fleet (the cluster `hippo` with demo data and a first full backup), one
+Celery worker process and one browser. Each test gets a fresh browser context and, through
+pytest-django's `live_server` and `transactional_db`, committed data the worker can read.
+
+Nothing here downloads a browser: Playwright drives Debian's /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import redis
+
+from restores import inventory, platforms
+from restores.models import Cluster
+from restores.platforms.base import PlatformError
+from restores.platforms.local import LocalPlatform, ensure_run_as_user
+
+ROOT = Path(__file__).resolve().parents[2]
+CELERY = Path(sys.executable).parent / "celery"
+
+# A Redis database only the browser tests use: the unit tests' broker is 14, a console run
+# from the checkout uses 0.
+E2E_REDIS_URL = "redis://127.0.0.1:6379/13"
+NAMESPACE = "local"
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+
+WORKER_READY_TIMEOUT = 60.0
+LOG_TAIL_BYTES = 12_000
+
+
+# --- the fleet ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class E2EFleet:
+    platform: LocalPlatform
+    root: Path
+    run_as: str
+    port_base: int
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port_base(width: int = 10) -> int:
+    """A random base in 57000-58990 whose next `width` ports are free: away from a demo fleet
+    (55432) and, most of the time, from the integration tests' fleet. Local clusters listen on
+    unix sockets in their own fleet's run/ directory only, so a shared number would not clash
+    anyway; keeping them apart keeps the process list readable."""
+    for _ in range(100):
+        base = 57000 + random.randrange(0, 2000, width)
+        if all(_port_free(p) for p in range(base, base + width)):
+            return base
+    raise RuntimeError("no free port range found for the e2e fleet")
+
+
+@pytest.fixture(scope="module")
+def e2e_fleet() -> Iterator[E2EFleet]:
+    """`hippo` with demo data and a first full backup, in a fleet of its own."""
+    # Not pytest's tmp_path: /tmp/pytest-of-root is 0700 and the run-as user could not enter.
+    root = Path(tempfile.mkdtemp(prefix="drc-e2e-", dir="/tmp"))
+    root.chmod(0o755)
+    run_as = ensure_run_as_user()
+    port_base = _free_port_base()
+    platform = LocalPlatform(
+        fleet_dir=root, run_as=run_as, namespace=NAMESPACE, port_base=port_base
+    )
+    try:
+        ref = platform.cluster_create("hippo").ref
+        platform.load_demo_data(ref)
+        job = platform.backup_wait(
+            ref, repo="repo1", backup_type="full", operation_id="e2e-hippo-initial", timeout=300
+        )
+        assert job.state == "succeeded", f"initial full backup failed: {job.message}\n{job.detail}"
+        yield E2EFleet(platform, root, run_as, port_base)
+    finally:
+        with contextlib.suppress(PlatformError):
+            for status in platform.clusters():
+                with contextlib.suppress(PlatformError):
+                    platform.cluster_destroy(status.ref)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def console_settings(settings, e2e_fleet: E2EFleet) -> Iterator[E2EFleet]:  # type: ignore[no-untyped-def]
+    """Point this process (and the live server thread in it) at the e2e fleet."""
+    settings.DR_PLATFORMS = ["local"]
+    settings.DR_FLEET_DIR = e2e_fleet.root
+    settings.DR_LOCAL_USER = e2e_fleet.run_as
+    settings.DR_LOCAL_NAMESPACE = NAMESPACE
+    settings.DR_LOCAL_PORT_BASE = e2e_fleet.port_base
+    settings.DR_POLL_INTERVAL = 1
+    platforms.override("local", e2e_fleet.platform)
+    try:
+        yield e2e_fleet
+    finally:
+        platforms.override("local", None)
+
+
+@pytest.fixture
+def hippo(transactional_db, console_settings: E2EFleet) -> Cluster:  # type: ignore[no-untyped-def]
+    """The console's row for hippo, from a real inventory sync of the e2e fleet."""
+    result = inventory.platform_sync(platform_name="local")
+    assert not result.errors, result.errors
+    return Cluster.objects.get(platform="local", namespace=NAMESPACE, name="hippo")
+
+
+# --- the broker and the worker -------------------------------------------------------------
+
+
+def _reset_producer_pool() -> None:
+    """Forget the Celery app's broker connections, so the next send uses the current URL."""
+    from dr_console.celery import app
+
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    with contextlib.suppress(AttributeError, KeyError):
+        app.__dict__["amqp"]._producer_pool = None
+
+
+@pytest.fixture(scope="module")
+def e2e_broker() -> Iterator[str]:
+    """Tasks sent from this process (the live server's thread) go to the e2e Redis db."""
+    from dr_console.celery import app
+
+    client = redis.Redis.from_url(E2E_REDIS_URL)
+    client.flushdb()
+    previous = app.conf.broker_url
+    app.conf.broker_url = E2E_REDIS_URL
+    _reset_producer_pool()
+    with app.connection_for_write() as conn:
+        assert conn.as_uri().endswith("/13"), conn.as_uri()
+    try:
+        yield E2E_REDIS_URL
+    finally:
+        app.conf.broker_url = previous
+        _reset_producer_pool()
+        client.flushdb()
+        client.close()
+
+
+def _database_url(db: dict) -> str:
+    user = quote(db.get("USER") or "", safe="")
+    password = quote(db.get("PASSWORD") or "", safe="")
+    auth = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or "5432"
+    return f"postgres://{auth}{host}:{port}/{quote(db['NAME'], safe='')}"
+
+
+@dataclasses.dataclass
+class Worker:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    nodename: str
+
+    def tail(self) -> str:
+        try:
+            with self.log.open("rb") as handle:
+                handle.seek(max(0, self.log.stat().st_size - LOG_TAIL_BYTES))
+                return handle.read().decode("utf-8", "replace")
+        except OSError as exc:
+            return f"(no worker log: {exc})"
+
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def celery_worker(
+    django_db_setup, e2e_fleet: E2EFleet, e2e_broker: str  # type: ignore[no-untyped-def]
+) -> Iterator[Worker]:
+    """A real `celery worker` process on the e2e broker, the test database and the e2e fleet.
+
+    No beat: every step of an operation must be scheduled by the worker itself.
+    """
+    from django.db import connection
+
+    from dr_console.celery import app
+
+    var_dir = Path(tempfile.mkdtemp(prefix="drc-e2e-var-"))
+    log = var_dir / "celery.log"
+    nodename = f"e2e-{os.getpid()}@{socket.gethostname()}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "dr_console.settings",
+        # The test database pytest-django created (test_dr_console), not the real one.
+        "DATABASE_URL": _database_url(connection.settings_dict),
+        "DATABASE_CONN_MAX_AGE": "0",
+        "REDIS_URL": e2e_broker,
+        "DR_VAR_DIR": str(var_dir),
+        "DR_PLATFORMS": "local",
+        "DR_FLEET_DIR": str(e2e_fleet.root),
+        "DR_LOCAL_USER": e2e_fleet.run_as,
+        "DR_LOCAL_NAMESPACE": NAMESPACE,
+        "DR_LOCAL_PORT_BASE": str(e2e_fleet.port_base),
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+    }
+    argv = [
+        str(CELERY), "-A", "dr_console", "worker", "--pool", "solo", "--concurrency", "1",
+        "--loglevel", "INFO", "--hostname", nodename, "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    worker = Worker(proc, log, nodename)
+    try:
+        # Ready in its log, then answering a ping sent through the test process's own broker
+        # connection: proof that what this process sends reaches that worker.
+        deadline = time.monotonic() + WORKER_READY_TIMEOUT
+        while " ready." not in worker.tail():
+            if proc.poll() is not None:
+                pytest.fail(f"the Celery worker exited with {proc.returncode}:\n{worker.tail()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the Celery worker was not ready in time:\n{worker.tail()}")
+            time.sleep(0.2)
+        while not app.control.ping(destination=[nodename], timeout=1.0):
+            if time.monotonic() > deadline:
+                pytest.fail(f"the Celery worker does not answer on {e2e_broker}:\n{worker.tail()}")
+        yield worker
+    finally:
+        worker.stop()
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+# --- the browser ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an asyncio loop running in this thread, so Django's
+    # async-safety check would refuse every ORM call the tests and fixtures make here. Those
+    # calls are plain synchronous code in one thread: the check does not apply.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as pw:
+            chromium = pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                yield chromium
+            finally:
+                chromium.close()
+
+
+@pytest.fixture
+def context(browser, live_server, request: pytest.FixtureRequest) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """A fresh browser context (cookies, pages) per test; screenshots of its pages on failure."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=10_000)
+    ctx = browser.new_context(base_url=live_server.url, viewport=VIEWPORT)
+    ctx.set_default_timeout(15_000)
+    try:
+        yield ctx
+    finally:
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            out = Path(tempfile.mkdtemp(prefix="drc-e2e-failure-"))
+            for i, page in enumerate(ctx.pages):
+                with contextlib.suppress(Exception):
+                    page.screenshot(path=str(out / f"page{i}.png"), full_page=True)
+                    (out / f"page{i}.html").write_text(page.content())
+            print(f"e2e failure: screenshots and HTML of the open pages in {out}")
+        ctx.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    if report.when == "call":
+        item.rep_call = report  # type: ignore[attr-defined]
+        worker = getattr(item, "funcargs", {}).get("celery_worker")
+        if report.failed and isinstance(worker, Worker):
+            report.sections.append(("Celery worker log (tail)", worker.tail()))
+    return report
