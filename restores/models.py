@@ -19,10 +19,10 @@ from django.utils import timezone
 
 class Cluster(models.Model):
     class Role(models.TextChoices):
-        PRIMARY = "primary"
-        STANDBY = "standby"
+        PRIMARY = "primary", "primary"
+        STANDBY = "standby", "standby"
         SHUTDOWN = "shutdown", "shut down"
-        UNKNOWN = "unknown"
+        UNKNOWN = "unknown", "unknown"
 
     platform = models.CharField(max_length=32)
     namespace = models.CharField(max_length=253)
@@ -80,9 +80,9 @@ class Repository(models.Model):
 
 class Backup(models.Model):
     class Type(models.TextChoices):
-        FULL = "full"
-        DIFF = "diff"
-        INCR = "incr"
+        FULL = "full", "full"
+        DIFF = "diff", "differential"
+        INCR = "incr", "incremental"
 
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="backups")
     label = models.CharField(max_length=64)

@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
 
-from .models import Cluster, Operation, OperationEvent
+from .models import Backup, Cluster, Operation, OperationEvent
 from .platforms.base import BACKUP_TYPES
 
 CLUSTER_BUSY = (
@@ -118,5 +118,8 @@ def backup_request(
         kind=Operation.Kind.BACKUP,
         params={"repo": repo.name, "type": backup_type},
         user=user,
-        message=f"{backup_type.capitalize()} backup of {cluster.name} to {repo.name} requested.",
+        message=(
+            f"{Backup.Type(backup_type).label.capitalize()} backup of {cluster.name} to "
+            f"{repo.name} requested."
+        ),
     )

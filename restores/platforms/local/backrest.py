@@ -110,7 +110,8 @@ class Backrest:
         options = backup_options(repo=repo, backup_type=backup_type, operation_id=operation_id)
         check_repo(record, repo)
         argv = [*self.command(record), *options, "backup"]
-        summary = f"Started a {backup_type} backup of {record.name} into {repo}."
+        kind = {"full": "full", "diff": "differential", "incr": "incremental"}[backup_type]
+        summary = f"Started pgBackRest: {kind} backup of {record.name} into {repo}."
         return self.jobs.start(record.name, operation_id, argv, summary)
 
     def backup_status(self, record: ClusterRecord, *, repo: str, operation_id: str) -> JobStatus:
