@@ -1,0 +1,1 @@
+"""A test Kubernetes API server for the kubernetes platform's tests (see apiserver/)."""
