@@ -11,7 +11,10 @@ from __future__ import annotations
 import abc
 import dataclasses
 import datetime as dt
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .restore_options import RestoreTarget
 
 BackupType = Literal["full", "diff", "incr"]
 BACKUP_TYPES: tuple[BackupType, ...] = ("full", "diff", "incr")
@@ -141,6 +144,64 @@ class JobStatus:
     detail: str = ""
 
 
+@dataclasses.dataclass(frozen=True)
+class CloneRequest:
+    """Create `target` from a backup in `source`'s repo: a clone (point kind "latest") or a
+    point-in-time recovery into a new cluster. `operation_id` tags everything the platform
+    creates, so a repeated call recognises its own work."""
+
+    operation_id: str
+    source: ClusterRef
+    repo: str
+    target: ClusterRef
+    point: RestoreTarget
+    db_include: tuple[str, ...] = ()
+    process_max: int | None = None
+    # Kubernetes only: the new cluster's volume size and the restore Job's scheduling.
+    storage: str = ""
+    resources: dict[str, Any] | None = None
+    affinity: dict[str, Any] | None = None
+    tolerations: tuple[dict[str, Any], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ClonePlan:
+    """What a clone will do, for the review step: sentences, and exactly what is applied."""
+
+    steps: tuple[str, ...]
+    command: str = ""  # local: the exact pgBackRest command line
+    manifest: dict[str, Any] | None = None  # kubernetes: the PostgresCluster body
+    kubectl: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class InPlaceRestoreRequest:
+    """Restore `cluster` over itself to `point` (PGO: restore.enabled + pgbackrest-restore
+    annotation; local: stop, `--delta` restore, start). `db_include` restores only those
+    databases."""
+
+    operation_id: str
+    cluster: ClusterRef
+    repo: str
+    point: RestoreTarget
+    db_include: tuple[str, ...] = ()
+    process_max: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class StandbyRequest:
+    """Create `target` as a standby of `source`: replaying from `source`'s repo `repo`
+    (PGO: spec.standby.repoName), or streaming from `host`:`port`."""
+
+    operation_id: str
+    source: ClusterRef
+    target: ClusterRef
+    repo: str | None = "repo1"
+    host: str | None = None
+    port: int | None = None
+    storage: str = ""
+
+
 class Platform(abc.ABC):
     """One place clusters run. Implementations: local (this host) and kubernetes (PGO)."""
 
@@ -168,3 +229,43 @@ class Platform(abc.ABC):
     @abc.abstractmethod
     def backup_status(self, ref: ClusterRef, *, repo: str, operation_id: str) -> JobStatus:
         """The state of the backup started for operation_id."""
+
+    # --- restores into a new cluster (clone / PITR) ---------------------------------------
+
+    @abc.abstractmethod
+    def backup_databases(self, ref: ClusterRef, *, repo: str, label: str) -> list[str]:
+        """The databases a backup set holds (for --db-include), system databases excluded."""
+
+    @abc.abstractmethod
+    def cluster_exists(self, ref: ClusterRef) -> bool:
+        """Whether a cluster (or anything in the way of creating one) already has this name."""
+
+    @abc.abstractmethod
+    def clone_plan(self, req: CloneRequest) -> ClonePlan:
+        """Describe the clone without changing anything."""
+
+    @abc.abstractmethod
+    def clone_advance(self, req: CloneRequest) -> JobStatus:
+        """Do the next missing piece of the clone and report where it stands.
+
+        Idempotent: call it until it returns succeeded or failed; calling it again after a
+        crash, or twice at once for the same operation_id, never restores twice. A succeeded
+        status carries timings and sizes in `result`."""
+
+    # --- operations on an existing cluster --------------------------------------------------
+    # Each *_advance method follows clone_advance's contract: do the next missing piece,
+    # report where it stands, never repeat a piece already done for `operation_id`.
+
+    def restore_in_place_advance(self, req: InPlaceRestoreRequest) -> JobStatus:
+        raise PermanentError(f"The {self.name} platform cannot restore a cluster in place.")
+
+    def power_advance(self, ref: ClusterRef, *, operation_id: str, shutdown: bool) -> JobStatus:
+        """Shut the cluster down (`shutdown`) or start it, and verify it is so."""
+        raise PermanentError(f"The {self.name} platform cannot shut down or start clusters.")
+
+    def standby_advance(self, req: StandbyRequest) -> JobStatus:
+        raise PermanentError(f"The {self.name} platform cannot create standby clusters.")
+
+    def promote_advance(self, ref: ClusterRef, *, operation_id: str) -> JobStatus:
+        """Promote a standby to a primary, and verify its leader says so."""
+        raise PermanentError(f"The {self.name} platform cannot promote standby clusters.")

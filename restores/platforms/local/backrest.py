@@ -30,6 +30,7 @@ from ..pgbackrest import (
     repo_index,
     wal_timeline_dir,
 )
+from ..restore_options import LABEL_RE, SYSTEM_DATABASES
 from .fleet import STANZA, ClusterRecord, Fleet
 from .jobs import BackupJobs, JobView
 from .proc import PGBACKREST, Runner
@@ -87,6 +88,32 @@ class Backrest:
             )
             for repo in stanza.repos
         ]
+
+    def set_databases(self, record: ClusterRecord, *, repo: str, label: str) -> list[str]:
+        """The databases backup set `label` holds (`info --set` → database-ref), without
+        postgres, template0 and template1, sorted. PermanentError for an unknown set."""
+        check_repo(record, repo)
+        if not isinstance(label, str) or not LABEL_RE.fullmatch(label):
+            raise PermanentError(f"{label!r} is not a backup set label.")
+        argv = [
+            *self.command(record),
+            "info",
+            f"--set={label}",
+            f"--repo={repo_index(repo)}",
+            "--output=json",
+        ]
+        proc = self.runner.run(argv, what="pgbackrest info --set", timeout=60)
+        try:
+            stanza = next((s for s in json.loads(proc.stdout) if s.get("name") == STANZA), {})
+            backups = [b for b in stanza.get("backup") or () if b.get("label") == label]
+            names = {str(ref["name"]) for b in backups for ref in b.get("database-ref") or ()}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise TransientError(
+                f"Unreadable pgbackrest info output: {exc}", detail=proc.stdout
+            ) from exc
+        if not backups:
+            raise PermanentError(f"{record.name}'s {repo} has no backup set {label}.")
+        return sorted(names - SYSTEM_DATABASES)
 
     def _archived_at(self, record: ClusterRecord, repo: RepoInfo) -> dt.datetime | None:
         """When the repo's newest WAL segment was archived: its mtime in the repo. `info`

@@ -2,7 +2,9 @@
 
 Layout (everything owned by the run-as user):
 
-    clusters/<name>/cluster.json       name, port, pg_version, created_at, stanza, initialized
+    clusters/<name>/cluster.json       name, port, pg_version, created_at, stanza, initialized,
+                                       state and clone_of (a cluster being cloned, clone.py)
+    clusters/<name>/clone.json         a clone's progress (clone.py)
     clusters/<name>/pgbackrest.conf    the ONLY pgBackRest config this cluster uses
     data/<name>/                       PGDATA (0700)
     repos/<name>/repo1/                the cluster's own pgBackRest repo
@@ -30,6 +32,7 @@ import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..base import PermanentError
 from .proc import Account, is_root
@@ -56,7 +59,11 @@ def validate_cluster_name(name: str) -> str:
 @dataclasses.dataclass(frozen=True)
 class ClusterRecord:
     """cluster.json. `initialized` turns true once stanza-create and check succeeded, so an
-    interrupted cluster_create resumes instead of being taken for a finished cluster."""
+    interrupted cluster_create resumes instead of being taken for a finished cluster.
+
+    A cluster made by a clone (clone.py) also has `clone_of` (source, repo, operation_id,
+    point, ...) and, until the clone has finished, a `state` word: restoring, recovering,
+    configuring, backing-up or failed. "" means no clone is in progress."""
 
     name: str
     port: int
@@ -64,6 +71,8 @@ class ClusterRecord:
     created_at: str
     stanza: str = STANZA
     initialized: bool = False
+    state: str = ""
+    clone_of: dict[str, Any] | None = None
 
 
 class Fleet:
@@ -209,13 +218,44 @@ class Fleet:
             self.record_path(record.name), json.dumps(dataclasses.asdict(record), indent=2)
         )
 
+    def create_record(self, record: ClusterRecord) -> bool:
+        """Write cluster.json only if it does not exist yet (O_EXCL semantics, and readers
+        never see half a file: it is written aside, then hard-linked into place). False when
+        a record was already there. The cluster directory must exist."""
+        path = self.record_path(record.name)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+        self.write_file(tmp, json.dumps(dataclasses.asdict(record), indent=2))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+        return True
+
+    def next_port(self, port_base: int) -> int:
+        """The first port >= port_base no cluster of this fleet has (deterministic)."""
+        used = {r.port for r in self.records()}
+        return next(p for p in range(port_base, 65536) if p not in used)
+
     def new_record(self, name: str, *, port_base: int, pg_version: str) -> ClusterRecord:
         """A record for a new cluster on the first port >= port_base no other cluster of
         this fleet has. Call under lock()."""
-        used = {r.port for r in self.records()}
-        port = next(p for p in range(port_base, 65536) if p not in used)
         created_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        return ClusterRecord(name=name, port=port, pg_version=pg_version, created_at=created_at)
+        return ClusterRecord(
+            name=name, port=self.next_port(port_base), pg_version=pg_version, created_at=created_at
+        )
+
+    def in_the_way(self, name: str) -> list[Path]:
+        """What already exists under this cluster name: its record, config, data, repo or
+        job directories. [] when a new cluster can take the name. name must be valid."""
+        paths = (
+            self.cluster_dir(name),
+            self.pgdata(name),
+            self.repo_path(name).parent,
+            self.jobs_dir(name),
+        )
+        return [p for p in paths if os.path.lexists(p)]
 
     def remove_cluster(self, name: str) -> None:
         """Delete everything of one cluster. The server must be stopped."""

@@ -3,6 +3,7 @@ directory (layout in fleet.py), run as one unprivileged OS user (proc.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import re
@@ -14,15 +15,20 @@ from pathlib import Path
 from ..base import (
     Applied,
     BackupType,
+    ClonePlan,
+    CloneRequest,
     ClusterRef,
     ClusterStatus,
     JobStatus,
     PermanentError,
     Platform,
+    PlatformError,
     RepoInventory,
+    Role,
     TransientError,
 )
 from .backrest import REPOS, Backrest
+from .clone import Cloner
 from .database import connect_hint, load_demo_data, query
 from .fleet import CONF_MARKER, ClusterRecord, Fleet, validate_cluster_name
 from .proc import PGBACKREST, Runner, find_pg_bindir, resolve_account
@@ -68,6 +74,16 @@ class LocalPlatform(Platform):
         return Backrest(self._fleet, self._runner)
 
     @functools.cached_property
+    def _cloner(self) -> Cloner:
+        return Cloner(
+            self._fleet,
+            self._runner,
+            self._backrest,
+            namespace=self.namespace,
+            port_base=self.port_base,
+        )
+
+    @functools.cached_property
     def _pg_version(self) -> str:
         """The server binaries' version, e.g. "15.20" (what `show server_version` starts with)."""
         out = self._runner.run([self._bin("postgres"), "--version"], what="postgres --version")
@@ -106,6 +122,18 @@ class LocalPlatform(Platform):
             repos=REPOS,
             connect_hint=connect_hint(self._fleet, record),
         )
+        if record.state:  # a clone in progress, or one that failed
+            word, message = self._cloner.describe(record)
+            role: Role = "unknown"
+            # Unknown until promoted: a recovering server reports itself in recovery.
+            if record.state not in ("restoring", "recovering"):
+                role = "shutdown"
+                if self._running(record):
+                    role = "unknown"
+                    with contextlib.suppress(PlatformError):
+                        rows = query(self._fleet, record, "select pg_is_in_recovery()")
+                        role = "standby" if rows[0][0] else "primary"
+            return status(role, record.pg_version, word, message)
         if not self._running(record):
             return status("shutdown", record.pg_version, "stopped", "PostgreSQL is not running.")
         try:
@@ -139,6 +167,11 @@ class LocalPlatform(Platform):
         fleet = self._fleet
         with fleet.lock():
             record = fleet.record(name)
+            if record is not None and record.state:
+                raise PermanentError(
+                    f"{name} is a clone that has not finished ({record.state}): advance or "
+                    "destroy the clone instead."
+                )
             if record is None:
                 record = fleet.new_record(
                     name, port_base=self.port_base, pg_version=self._pg_version
@@ -180,6 +213,8 @@ class LocalPlatform(Platform):
     def cluster_start(self, ref: ClusterRef) -> Applied:
         """Start the server and wait until it accepts connections. Idempotent."""
         record = self._record(ref)
+        if record.state == "restoring":
+            raise TransientError(f"{record.name} is still being restored: it cannot start yet.")
         if self._running(record):
             return Applied(f"{record.name} is already running.")
         pgdata, log = self._fleet.pgdata(record.name), self._fleet.server_log(record.name)
@@ -207,10 +242,10 @@ class LocalPlatform(Platform):
         return Applied(f"Stopped {record.name}.", command=shlex.join(argv))
 
     def cluster_destroy(self, ref: ClusterRef) -> None:
-        """Stop the cluster and its backups, then delete its data, repo, logs and config.
-        Irreversible: for tests and drills."""
+        """Stop the cluster and its backups (or a clone's restore), then delete its data,
+        repo, logs and config. Irreversible: for tests, drills and abandoned clones."""
         record = self._record(ref)
-        with self._fleet.lock():
+        with self._fleet.lock(), self._cloner.hold(record.name):
             self._backrest.jobs.terminate_all(record.name)
             self.cluster_stop(ref)
             self._fleet.remove_cluster(record.name)
@@ -237,7 +272,10 @@ class LocalPlatform(Platform):
     # -- repos and backups (pgBackRest) -------------------------------------------------
 
     def repos(self, ref: ClusterRef) -> list[RepoInventory]:
-        return self._backrest.inventories(self._record(ref))
+        record = self._record(ref)
+        if not self._fleet.config_path(record.name).exists():
+            return []  # a clone that has no stanza of its own yet
+        return self._backrest.inventories(record)
 
     def backup_start(
         self, ref: ClusterRef, *, repo: str, backup_type: BackupType, operation_id: str
@@ -250,6 +288,27 @@ class LocalPlatform(Platform):
 
     def backup_status(self, ref: ClusterRef, *, repo: str, operation_id: str) -> JobStatus:
         return self._backrest.backup_status(self._record(ref), repo=repo, operation_id=operation_id)
+
+    # -- clones and point-in-time recovery into a new cluster (clone.py) ------------------
+
+    def backup_databases(self, ref: ClusterRef, *, repo: str, label: str) -> list[str]:
+        """The databases of one backup set (for --db-include), system databases excluded."""
+        return self._backrest.set_databases(self._record(ref), repo=repo, label=label)
+
+    def cluster_exists(self, ref: ClusterRef) -> bool:
+        """A record, or data, repo or job files under this name (in this namespace)."""
+        if ref.namespace != self.namespace or not _valid_name(ref.name):
+            return False
+        return bool(self._fleet.in_the_way(ref.name))
+
+    def clone_plan(self, req: CloneRequest) -> ClonePlan:
+        """Steps in words and the exact restore command; changes nothing. PermanentError
+        when the request is invalid or the target name is taken by something else."""
+        return self._cloner.plan(req)
+
+    def clone_advance(self, req: CloneRequest) -> JobStatus:
+        """The next missing piece of the clone (see clone.py); returns within seconds."""
+        return self._cloner.advance(req)
 
     def backup_wait(
         self,

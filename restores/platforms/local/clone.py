@@ -1,0 +1,421 @@
+"""Clone / point-in-time recovery into a NEW local cluster, as a state machine on disk.
+
+`advance` does at most the next missing piece and returns; the long parts (the restore, the
+first backup) run detached through the job machinery of jobs.py. Everything it knows lives
+in files, so a new process (a retried Celery task, a restarted worker) continues where the
+last one stopped:
+
+    clusters/<target>/cluster.json   created once with O_EXCL semantics (Fleet.create_record):
+                                     port, `clone_of` (source, repo, operation id, point) and
+                                     `state`: restoring → recovering → configuring →
+                                     backing-up → "" (done) or failed
+    clusters/<target>/clone.json     progress: restore timings and size, server start, the
+                                     promotion, databases dropped, failure, result
+    clusters/<target>/.clone.lock    flock: one advance at a time per clone; a concurrent call
+                                     reports the state without doing anything
+    jobs/<target>/<op>-restore.*     the detached `pgbackrest restore` (record, log, rc)
+    jobs/<target>/<op>-first-backup.*  the first full backup
+
+The pieces, in order:
+  1. the record (port allocated under the fleet lock), unless the name is taken;
+  2. `pgbackrest restore` of the source's repo into data/<target>, archiving off;
+  3. `pg_ctl start` without waiting; a server that stops during recovery fails the clone
+     with its FATAL line in plain words;
+  4. wait until it accepts connections and is promoted;
+  5. its own pgbackrest.conf, drop what --db-include left out, ALTER SYSTEM (no recovery
+     leftovers, archive_mode=on into its own stanza), fast restart;
+  6. CHECKPOINT, stanza-create and check in its own repo;
+  7. its first full backup; then the clone has succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import fcntl
+import json
+import os
+import shlex
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..base import ClonePlan, CloneRequest, JobStatus, PermanentError, TransientError
+from ..pgbackrest import explain_error
+from . import clone_steps as steps
+from .backrest import REPOS, Backrest
+from .database import query
+from .fleet import ClusterRecord, Fleet, validate_cluster_name
+from .proc import Runner
+
+RESTORE_SUFFIX = "-restore"
+BACKUP_SUFFIX = "-first-backup"
+# A server not running this long after `pg_ctl start`, with no FATAL line, is started again.
+START_GRACE_SECONDS = 15.0
+START_ATTEMPTS = 3
+IN_PROGRESS = ("restoring", "recovering", "configuring", "backing-up")
+
+
+class Cloner:
+    def __init__(
+        self, fleet: Fleet, runner: Runner, backrest: Backrest, *, namespace: str, port_base: int
+    ) -> None:
+        self.fleet = fleet
+        self.runner = runner
+        self.backrest = backrest
+        self.namespace = namespace
+        self.port_base = port_base
+
+    # -- validation and the plan ----------------------------------------------------------
+
+    def _check(self, req: CloneRequest) -> None:
+        """What can be checked about any request without reading the fleet."""
+        steps.check_operation_id(req.operation_id, max(len(RESTORE_SUFFIX), len(BACKUP_SUFFIX)))
+        for ref in (req.source, req.target):
+            if ref.namespace != self.namespace:
+                raise PermanentError(
+                    f"This platform's clusters are in namespace {self.namespace!r}, not "
+                    f"{ref.namespace!r}."
+                )
+            validate_cluster_name(ref.name)
+        if req.repo not in REPOS:
+            raise PermanentError(f"Local clusters have {', '.join(REPOS)}, not {req.repo!r}.")
+
+    def _source(self, req: CloneRequest) -> ClusterRecord:
+        """The source's record, after checking everything about the request that can be
+        checked without touching anything; PermanentError when it cannot be cloned."""
+        self._check(req)
+        source = self.fleet.record(req.source.name)
+        if source is None:
+            raise PermanentError(f"There is no local cluster {req.source.name!r} to clone.")
+        if not source.initialized or source.state:
+            raise PermanentError(f"{source.name} is not finished yet: it cannot be cloned.")
+        # Validates the target (and its time against now), the databases and process_max.
+        steps.restore_argv(self.fleet, req, port=0, now=_now())
+        return source
+
+    def plan(self, req: CloneRequest) -> ClonePlan:
+        self._source(req)
+        record = self.fleet.record(req.target.name)
+        mine = record is not None and _operation(record) == req.operation_id
+        if self.fleet.in_the_way(req.target.name) and not mine:
+            raise PermanentError(steps.taken(req.target.name))
+        port = record.port if record and mine else self.fleet.next_port(self.port_base)
+        argv = steps.restore_argv(self.fleet, req, port=port, now=_now())
+        return ClonePlan(
+            steps=steps.plan_steps(self.fleet, req, argv, port=port, port_fixed=mine),
+            command=shlex.join(argv),
+        )
+
+    # -- the state machine ----------------------------------------------------------------
+
+    def advance(self, req: CloneRequest) -> JobStatus:
+        self._check(req)
+        record = self.fleet.record(req.target.name)
+        if record is None:
+            # Only a clone that has not started needs its source now: once restored, a
+            # clone finishes even if the source is gone.
+            record = self._create(req, self._source(req))
+            if record is None:
+                return JobStatus("failed", steps.taken(req.target.name))
+            return JobStatus("running", f"Reserved {record.name} (port {record.port}).")
+        if _operation(record) != req.operation_id:
+            return JobStatus("failed", steps.taken(req.target.name))
+        if record.clone_of != steps.clone_of(req):
+            raise PermanentError(
+                f"{record.name} is being cloned by operation {req.operation_id} with other "
+                "parameters (source, repo, point or databases)."
+            )
+        with self._lock(record.name, blocking=False) as held:
+            # Read again under the lock: a concurrent call may have moved it on meanwhile.
+            record = self.fleet.record(record.name) or record
+            progress = self._progress(record.name)
+            if not held:
+                return self._report(record, progress, busy=True)
+            return self._step(req, record, progress)
+
+    def _create(self, req: CloneRequest, source: ClusterRecord) -> ClusterRecord | None:
+        """Piece 1: the target's record, or None when something already has the name."""
+        fleet = self.fleet
+        with fleet.lock():
+            existing = fleet.record(req.target.name)
+            if existing is not None:
+                return existing if _operation(existing) == req.operation_id else None
+            # An empty cluster directory is what a call that died before writing the record
+            # leaves behind; it holds nothing to protect.
+            cluster_dir = fleet.cluster_dir(req.target.name)
+            in_the_way = fleet.in_the_way(req.target.name)
+            if in_the_way and (in_the_way != [cluster_dir] or _holds_files(cluster_dir)):
+                return None
+            record = dataclasses.replace(
+                fleet.new_record(
+                    req.target.name, port_base=self.port_base, pg_version=source.pg_version
+                ),
+                state="restoring",
+                clone_of=steps.clone_of(req),
+            )
+            fleet.make_dir(fleet.cluster_dir(record.name))
+            if not fleet.create_record(record):
+                return None
+            return record
+
+    def _step(self, req: CloneRequest, record: ClusterRecord, progress: dict) -> JobStatus:
+        if record.state not in IN_PROGRESS:  # failed, or done ("")
+            return self._report(record, progress)
+        try:
+            if record.state == "restoring":
+                return self._restore(req, record, progress)
+            if record.state == "recovering":
+                return self._recover(req, record, progress)
+            if not self._running(record):  # promoted, then stopped (a reboot, a DBA)
+                steps.start_no_wait(self.runner, self.fleet, record)
+                return JobStatus("running", f"{record.name} was not running: starting it again.")
+            if record.state == "configuring":
+                return self._configure(req, record, progress)
+            return self._first_backup(req, record, progress)
+        except PermanentError as exc:
+            return self._fail(record, progress, exc.message, exc.detail)
+
+    # piece 2 -------------------------------------------------------------------------------
+
+    def _restore(self, req: CloneRequest, record: ClusterRecord, progress: dict) -> JobStatus:
+        jobs, target = self.backrest.jobs, record.name
+        job_id = req.operation_id + RESTORE_SUFFIX
+        pgdata = self.fleet.pgdata(target)
+        view = jobs.view(target, job_id)
+        if view is None or view.record is None or not view.record.pid:
+            # Not launched. Launches happen only under this clone's lock, so a claim without
+            # a pid is a launcher that died: jobs.start relaunches it after a grace period,
+            # which is safe only while nothing has been restored.
+            if view is not None and pgdata.exists() and any(pgdata.iterdir()):
+                return self._fail(
+                    record,
+                    progress,
+                    f"{pgdata} is not empty, but the restore that wrote it was not recorded: "
+                    f"an earlier attempt was interrupted. Destroy {target} and clone again.",
+                )
+            self.fleet.make_dir(pgdata, 0o700)
+            pgdata.chmod(0o700)
+            argv = steps.restore_argv(self.fleet, req, port=record.port, now=_now())
+            summary = (
+                f"Started pgBackRest: restore of {req.source.name}'s {req.repo} into {target}."
+            )
+            return JobStatus("running", jobs.start(target, job_id, argv, summary).summary)
+        if view.rc is None and view.alive:
+            return JobStatus(
+                "running",
+                f"pgBackRest is restoring {req.source.name}'s {req.repo} into {target} "
+                f"(pid {view.record.pid}).",
+            )
+        if view.rc is None:
+            message = "The restore process ended without reporting a result."
+            return self._fail(record, progress, message, view.log[-4000:])
+        if view.rc != 0:
+            why = explain_error(view.log) or f"pgBackRest exited with code {view.rc}."
+            return self._fail(record, progress, f"The restore failed. {why}", view.log[-4000:])
+        rc_path = self.fleet.jobs_dir(target) / f"{job_id}.rc"
+        progress["restore"] = {
+            "started_at": view.record.created_at,
+            "ended_at": rc_path.stat().st_mtime,
+            "bytes": steps.disk_usage(pgdata),
+        }
+        self._save(record.name, progress)
+        record = self._set_state(record, "recovering")
+        return self._recover(req, record, progress)
+
+    # pieces 3 and 4 --------------------------------------------------------------------------
+
+    def _recover(self, req: CloneRequest, record: ClusterRecord, progress: dict) -> JobStatus:
+        start = progress.get("start")
+        if start is None:
+            return self._start_server(record, progress, attempts=0)
+        if not self._running(record):
+            log = self.fleet.server_log(record.name)
+            tail = steps.log_since(log, max(start["log_offset"], steps.log_size(log) - 4000))
+            fatal = steps.server_fatal(steps.log_since(log, start["log_offset"]))
+            if fatal:
+                why = steps.explain_fatal(fatal, source=req.source.name, repo=req.repo)
+                return self._fail(record, progress, why, tail)
+            if time.time() - start["at"] < START_GRACE_SECONDS:
+                return JobStatus("running", f"PostgreSQL {record.name} is starting.")
+            if start["attempts"] >= START_ATTEMPTS:
+                message = f"PostgreSQL {record.name} does not stay up, and its log says no FATAL."
+                return self._fail(record, progress, message, tail)
+            return self._start_server(record, progress, attempts=start["attempts"])
+        try:
+            ((in_recovery,),) = query(self.fleet, record, "select pg_is_in_recovery()")
+        except TransientError:
+            return JobStatus("running", f"{record.name} is starting and replaying WAL.")
+        if in_recovery:
+            return JobStatus("running", f"{record.name} is replaying WAL.")
+        progress.setdefault("promoted_at", time.time())
+        self._save(record.name, progress)
+        self._set_state(record, "configuring")
+        return JobStatus("running", f"{record.name} is promoted; making it independent next.")
+
+    def _start_server(self, record: ClusterRecord, progress: dict, *, attempts: int) -> JobStatus:
+        """Piece 3: pg_ctl start without waiting, unless it runs already (a call that died
+        after starting it). Only log lines from here on can say why it stopped."""
+        offset = steps.log_size(self.fleet.server_log(record.name))
+        if not self._running(record):
+            steps.start_no_wait(self.runner, self.fleet, record)
+        progress["start"] = {"at": time.time(), "log_offset": offset, "attempts": attempts + 1}
+        self._save(record.name, progress)
+        return JobStatus(
+            "running", f"Started PostgreSQL {record.name} on port {record.port}; replaying WAL."
+        )
+
+    # pieces 5 and 6 --------------------------------------------------------------------------
+
+    def _configure(self, req: CloneRequest, record: ClusterRecord, progress: dict) -> JobStatus:
+        fleet = self.fleet
+        if not progress.get("settings"):
+            for path in fleet.pgbackrest_dirs(record.name).values():
+                fleet.make_dir(path)
+            fleet.make_dir(fleet.repo_path(record.name).parent, 0o700)
+            fleet.write_file(fleet.config_path(record.name), fleet.pgbackrest_conf(record))
+            if req.db_include and "dropped" not in progress:
+                progress["dropped"] = steps.databases_to_drop(fleet, record, req.db_include)
+                self._save(record.name, progress)
+            steps.drop_databases(fleet, record, progress.get("dropped", ()))
+            steps.make_independent(fleet, record)
+            if steps.setting(fleet, record, "archive_mode") != "on":
+                steps.restart(self.runner, fleet, record)
+            progress["settings"] = True
+            self._save(record.name, progress)
+            return JobStatus(
+                "running", f"{record.name} archives into its own repo now; creating its stanza."
+            )
+        # Without a checkpoint after the promotion the backup fails with [058] (pitfall 3).
+        query(fleet, record, "checkpoint")
+        self.backrest.setup_stanza(record)
+        self._set_state(record, "backing-up")
+        return JobStatus("running", f"{record.name} has its own stanza; taking its first backup.")
+
+    # piece 7 -------------------------------------------------------------------------------
+
+    def _first_backup(self, req: CloneRequest, record: ClusterRecord, progress: dict) -> JobStatus:
+        job_id = req.operation_id + BACKUP_SUFFIX
+        self.backrest.backup_start(record, repo="repo1", backup_type="full", operation_id=job_id)
+        status = self.backrest.backup_status(record, repo="repo1", operation_id=job_id)
+        if status.state == "failed":
+            return self._fail(
+                record, progress, f"The first backup failed. {status.message}", status.detail
+            )
+        if status.state != "succeeded":
+            return JobStatus("running", f"Taking {record.name}'s first full backup.")
+        progress["result"] = steps.result(record, progress, status.result["label"])
+        self._save(record.name, progress)
+        self.fleet.save_record(dataclasses.replace(record, state="", initialized=True))
+        return self._report(self.fleet.record(record.name) or record, progress)
+
+    # -- reporting ----------------------------------------------------------------------------
+
+    def _report(self, record: ClusterRecord, progress: dict, busy: bool = False) -> JobStatus:
+        """The clone's status from its files alone."""
+        if record.state == "failed":
+            failure = progress.get("failure", {})
+            return JobStatus("failed", failure.get("message", ""), detail=failure.get("detail", ""))
+        if record.state == "" and "result" in progress:
+            result = progress["result"]
+            dropped = result.get("dropped_databases")
+            message = (
+                f"{record.name} is a new primary on port {record.port}, restored from "
+                f"{_source_name(record)}'s {_clone_repo(record)}, with its own first full backup "
+                f"{result['first_backup']}."
+            )
+            if dropped:
+                message += f" Dropped the databases not included: {dropped}."
+            return JobStatus("succeeded", message, dict(result))
+        prefix = "Another call is advancing this clone. " if busy else ""
+        return JobStatus("running", prefix + self.describe(record)[1])
+
+    def describe(self, record: ClusterRecord) -> tuple[str, str]:
+        """(state word, sentence) of a clone in progress or failed, for cluster status."""
+        source = f"{_source_name(record)}'s {_clone_repo(record)}"
+        if record.state == "failed":
+            failure = self._progress(record.name).get("failure", {})
+            return "failed", f"The clone failed: {failure.get('message', 'see the operation')}"
+        sentences = {
+            "restoring": ("restoring", f"Restoring a backup from {source}."),
+            "recovering": ("recovering", "Replaying WAL, then promoting."),
+            "configuring": ("configuring", "Promoted; setting up its own stanza and archiving."),
+            "backing-up": ("configuring", "Taking its first full backup."),
+        }
+        return sentences.get(record.state, (record.state, f"Cloning from {source}."))
+
+    def _fail(
+        self, record: ClusterRecord, progress: dict, message: str, detail: str = ""
+    ) -> JobStatus:
+        progress["failure"] = {"message": message, "detail": detail, "at": time.time()}
+        self._save(record.name, progress)
+        self._set_state(record, "failed")
+        return JobStatus("failed", message, detail=detail)
+
+    # -- files ----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _lock(self, name: str, *, blocking: bool) -> Iterator[bool]:
+        """flock on the clone's lock file: True when held (always, if blocking)."""
+        path = self.fleet.cluster_dir(name) / ".clone.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+        try:
+            self.fleet.chown(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+    def hold(self, name: str) -> contextlib.AbstractContextManager[bool]:
+        """Wait for any advance of this clone to finish and keep others out (for destroy)."""
+        if not self.fleet.cluster_dir(name).is_dir():
+            return contextlib.nullcontext(True)
+        return self._lock(name, blocking=True)
+
+    def _progress(self, name: str) -> dict[str, Any]:
+        try:
+            return json.loads((self.fleet.cluster_dir(name) / "clone.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _save(self, name: str, progress: dict[str, Any]) -> None:
+        self.fleet.write_file(self.fleet.cluster_dir(name) / "clone.json", json.dumps(progress))
+
+    def _set_state(self, record: ClusterRecord, state: str) -> ClusterRecord:
+        record = dataclasses.replace(record, state=state)
+        self.fleet.save_record(record)
+        return record
+
+    def _running(self, record: ClusterRecord) -> bool:
+        pgdata = self.fleet.pgdata(record.name)
+        if not (pgdata / "PG_VERSION").exists():
+            return False
+        argv = [str(self.runner.bindir / "pg_ctl"), "status", "-D", str(pgdata)]
+        return self.runner.run(argv, what="pg_ctl status", check=False, timeout=30).returncode == 0
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _operation(record: ClusterRecord) -> str | None:
+    return (record.clone_of or {}).get("operation_id")
+
+
+def _source_name(record: ClusterRecord) -> str:
+    return str((record.clone_of or {}).get("source", "?"))
+
+
+def _clone_repo(record: ClusterRecord) -> str:
+    return str((record.clone_of or {}).get("repo", "?"))
+
+
+def _holds_files(directory: Path) -> bool:
+    """Anything in directory but the temporary files Fleet.create_record writes."""
+    return any(not p.name.startswith(".cluster.json.") for p in directory.iterdir())
