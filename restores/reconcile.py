@@ -15,9 +15,9 @@ from collections.abc import Callable
 from django.db.models import F
 from django.utils import timezone
 
-from . import inventory, platforms
-from .models import Backup, Operation
-from .platforms.base import ClusterRef, PermanentError, Platform, PlatformError
+from . import clones, inventory, platforms, rules
+from .models import Backup, Cluster, Operation
+from .platforms.base import CloneRequest, ClusterRef, PermanentError, Platform, PlatformError
 from .transitions import (
     Level,
     Status,
@@ -105,8 +105,66 @@ def _backup_step(op: Operation, platform: Platform) -> None:
     )
 
 
+# --- clone / PITR into a new cluster ------------------------------------------------------
+
+CLONE_FAILED_FIX = (
+    "Nothing was changed on the source. Read the reason above, fix the point or the name in "
+    "a new clone, and delete the half-made cluster if one is listed."
+)
+CLONE_WINDOW_MOVED_FIX = "Pick a point inside the repo's current window in a new clone."
+
+
+def _clone_recheck(op: Operation, platform: Platform, req: CloneRequest) -> str:
+    """Check the point against what the repo holds right now, not the last sync: the window
+    may have moved (retention expired the base backup) since the draft was reviewed."""
+    source = Cluster.objects.get(
+        platform=op.cluster.platform, namespace=req.source.namespace, name=req.source.name
+    )
+    inventory.repos_store(cluster=source, repos=platform.repos(req.source))
+    repo = source.repositories.filter(name=req.repo).first()
+    if repo is None:
+        return f"{source.name} no longer has a repo named {req.repo}."
+    verdict = rules.check_point(req.point, clones.repo_window(repo), now=timezone.now())
+    return verdict.errors[0][1] if verdict.errors else ""
+
+
+def _clone_step(op: Operation, platform: Platform) -> None:
+    req = clones.operation_request(op)
+    if op.status == Status.PENDING:
+        problem = _clone_recheck(op, platform, req)
+        if problem:
+            _fail(op, reason=problem, fix=CLONE_WINDOW_MOVED_FIX)
+            return
+        plan = platform.clone_plan(req)
+        operation_transition(
+            op, status=Status.RUNNING, step="restoring", message=" ".join(plan.steps[:1]),
+            command=plan.command, next_check_in=_poll(),
+        )
+        return
+    job = platform.clone_advance(req)
+    if job.state in ("pending", "running"):
+        if job.message:
+            operation_observe(op, message=job.message, detail=job.detail)
+        operation_schedule(op, delay=_poll())
+        return
+    if job.state == "failed":
+        operation_transition(
+            op, status=Status.FAILED, step="failed", level=Level.ERROR,
+            message=f"The restore failed: {job.message}", detail=job.detail,
+            error_reason=job.message, error_fix=CLONE_FAILED_FIX,
+        )
+        return
+    inventory.cluster_sync(cluster=op.cluster)
+    operation_transition(
+        op, status=Status.SUCCEEDED, step="done", result=dict(job.result),
+        message=f"{op.cluster.name} is running, restored from {req.source.name}.",
+        detail=job.detail,
+    )
+
+
 STEPS: dict[str, Step] = {
     Operation.Kind.BACKUP: _backup_step,
+    Operation.Kind.CLONE: _clone_step,
 }
 
 

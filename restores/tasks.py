@@ -8,9 +8,11 @@ import logging
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from . import inventory, platforms, reconcile
-from .models import Operation
+from .models import Backup, Cluster, Operation
+from .platforms.base import ClusterRef, PlatformError
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +50,44 @@ def sync_inventory() -> None:
             log.exception("inventory sync of the %s platform failed", name)
             continue
         log.info("inventory %s: %s", name, result)
+
+
+# How fresh the inventory of a cluster must be before a page asks for a new sync.
+SYNC_FRESH = dt.timedelta(seconds=5)
+
+
+def cluster_sync_soon(cluster: Cluster | None) -> None:
+    """Ask for a fresh inventory of `cluster` unless it was synced a moment ago."""
+    if cluster is None:
+        return
+    if cluster.synced_at and timezone.now() - cluster.synced_at < SYNC_FRESH:
+        return
+    sync_cluster.delay(cluster.pk)
+
+
+@shared_task(name="restores.sync_cluster", ignore_result=True)
+def sync_cluster(cluster_id: int) -> None:
+    cluster = Cluster.objects.filter(pk=cluster_id, present=True).first()
+    if cluster is None:
+        return
+    try:
+        inventory.cluster_sync(cluster=cluster)
+    except PlatformError as exc:
+        log.warning("inventory of %s failed: %s", cluster, exc.message)
+
+
+@shared_task(name="restores.backup_databases_fetch", ignore_result=True)
+def backup_databases_fetch(backup_id: int) -> None:
+    """Read which databases a backup set holds (for --db-include), once."""
+    backup = Backup.objects.select_related("repository__cluster").filter(
+        pk=backup_id, databases__isnull=True
+    ).first()
+    if backup is None:
+        return
+    cluster = backup.repository.cluster
+    platform = platforms.get(cluster.platform)
+    names = platform.backup_databases(
+        ClusterRef(cluster.namespace, cluster.name), repo=backup.repository.name,
+        label=backup.label,
+    )
+    Backup.objects.filter(pk=backup.pk, databases__isnull=True).update(databases=names)

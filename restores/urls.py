@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, wizard_views
 
 app_name = "restores"
 
@@ -11,4 +11,7 @@ urlpatterns = [
     path(_cluster, views.cluster_detail, name="cluster"),
     path(_cluster + "backup/", views.backup_create, name="backup_create"),
     path("operations/<uuid:operation_id>/", views.operation_detail, name="operation"),
+    path("clone/", wizard_views.clone_start, name="clone_start"),
+    path("clone/<uuid:draft_id>/submit/", wizard_views.clone_submit, name="clone_submit"),
+    path("clone/<uuid:draft_id>/<str:step>/", wizard_views.clone_step, name="clone_step"),
 ]

@@ -19,6 +19,8 @@ def dispatched(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.setattr(
             tasks.advance_operation, "apply_async", lambda args, **kw: sent.append(args[0])
         )
+        for task in (tasks.sync_cluster, tasks.backup_databases_fetch):
+            monkeypatch.setattr(task, "delay", lambda *a, name=task.name: sent.append(name))
     return sent
 
 

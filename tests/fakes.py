@@ -102,3 +102,42 @@ class FakePlatform(base.Platform):
                       operation_id: str) -> base.JobStatus:
         self._raise()
         return self.jobs.get(operation_id, base.JobStatus("pending"))
+
+    # --- clones
+    databases: dict[str, list[str]]
+    clones: dict[str, base.JobStatus]
+    clone_launches: list[str]
+
+    def backup_databases(self, ref: base.ClusterRef, *, repo: str, label: str) -> list[str]:
+        self._raise()
+        return list(getattr(self, "databases", {}).get(label, ["hippo", "reporting"]))
+
+    def cluster_exists(self, ref: base.ClusterRef) -> bool:
+        return ref.name in self.clusters_
+
+    def clone_plan(self, req: base.CloneRequest) -> base.ClonePlan:
+        return base.ClonePlan(
+            steps=(f"Restore {req.source.name}'s {req.repo} into {req.target.name}.",
+                   "Replay WAL and promote.", f"Take {req.target.name}'s first full backup."),
+            command=f"pgbackrest --stanza=db --repo=1 --pg1-path=/fleet/data/{req.target.name}"
+                    " restore",
+        )
+
+    def clone_advance(self, req: base.CloneRequest) -> base.JobStatus:
+        """First call starts the restore (once); `finish_clone` ends it."""
+        self._raise()
+        if not hasattr(self, "clones"):
+            self.clones, self.clone_launches = {}, []
+        if req.operation_id not in self.clones:
+            self.clone_launches.append(req.operation_id)
+            self.clones[req.operation_id] = base.JobStatus("running", message="restoring")
+        return self.clones[req.operation_id]
+
+    def finish_clone(self, req_id: str, target: str, *, ok: bool = True,
+                     message: str = "") -> None:
+        if ok:
+            self.add(target, backups=[make_backup("20261124-120000F")])
+            self.clones[req_id] = base.JobStatus(
+                "succeeded", result={"restore_seconds": "3.1", "restored_bytes": "52000000"})
+        else:
+            self.clones[req_id] = base.JobStatus("failed", message=message)

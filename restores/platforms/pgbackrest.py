@@ -155,6 +155,9 @@ def parse_info(data: Sequence[Mapping[str, Any]]) -> list[StanzaInfo]:
     return [_parse_stanza(stanza) for stanza in data]
 
 
+STOP_RESOLUTION = dt.timedelta(seconds=1)
+
+
 def usable_backups(repo: RepoInfo) -> list[Backup]:
     """Backups a PITR can start from: no page errors, and their WAL is still archived."""
     return [
@@ -169,15 +172,17 @@ def recoverable_window(
 ) -> RecoverableWindow:
     """The span a restore from this repo can reach.
 
-    earliest: the end of the oldest usable backup. latest: when the newest WAL segment was
-    archived (`latest_archived_at`, read by the platform from the repo), never before the
-    end of the newest backup.
+    earliest: just after the end of the oldest usable backup. latest: when the newest WAL
+    segment was archived (`latest_archived_at`, read by the platform from the repo), never
+    before the end of the newest backup.
     """
     usable = usable_backups(repo)
     if not usable:
         return RecoverableWindow(None, None, repo.archive_max, repo.archive_min)
-    earliest = min(b.stopped_at for b in usable)
-    newest_stop = max(b.stopped_at for b in usable)
+    # pgBackRest keeps stop times in whole seconds and restores from a set whose stop time is
+    # strictly before the target: the first reachable instant is one second after the stop.
+    earliest = min(b.stopped_at for b in usable) + STOP_RESOLUTION
+    newest_stop = max(b.stopped_at for b in usable) + STOP_RESOLUTION
     latest = max(latest_archived_at, newest_stop) if latest_archived_at else newest_stop
     return RecoverableWindow(earliest, latest, repo.archive_max, repo.archive_min)
 

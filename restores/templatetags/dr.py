@@ -59,3 +59,13 @@ def utc(value: dt.datetime | None) -> str:
 @register.filter
 def iso(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).isoformat() if value else ""
+
+
+@register.filter
+def pgtime(value: dt.datetime | None) -> str:
+    """The instant as pgBackRest's --target gets it: always with a numeric UTC offset."""
+    if value is None:
+        return ""
+    utc = value.astimezone(dt.UTC)
+    fraction = f".{utc.microsecond:06d}".rstrip("0") if utc.microsecond else ""
+    return utc.strftime("%Y-%m-%d %H:%M:%S") + fraction + "+00"

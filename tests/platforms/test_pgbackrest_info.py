@@ -121,21 +121,23 @@ def test_it_parses_info_for_one_set_too() -> None:
 @pytest.mark.parametrize(
     ("stanza_name", "repo", "latest_archived_at", "earliest", "latest"),
     [
-        # earliest: stop of the oldest usable backup; latest: when the newest WAL arrived.
+        # earliest: a second after the stop of the oldest usable backup (stop times are whole
+        # seconds; a set is picked when its stop is strictly before the target); latest: when
+        # the newest WAL arrived.
         (
             "hippo",
             "repo1",
             utc("2026-11-24T22:26:02"),
-            utc("2026-11-24T21:38:43"),
+            utc("2026-11-24T21:38:44"),
             utc("2026-11-24T22:26:02"),
         ),
         # Without an archive time, the end of the newest backup is the best known bound.
-        ("hippo", "repo1", None, utc("2026-11-24T21:38:43"), utc("2026-11-24T22:26:01")),
+        ("hippo", "repo1", None, utc("2026-11-24T21:38:44"), utc("2026-11-24T22:26:02")),
         (
             "hippo",
             "repo2",
             utc("2026-11-24T22:26:02"),
-            utc("2026-11-24T21:59:47"),
+            utc("2026-11-24T21:59:48"),
             utc("2026-11-24T22:26:02"),
         ),
         # An archive time older than the newest backup cannot shrink the window.
@@ -143,15 +145,15 @@ def test_it_parses_info_for_one_set_too() -> None:
             "hippo",
             "repo2",
             utc("2026-11-24T21:00:00"),
-            utc("2026-11-24T21:59:47"),
-            utc("2026-11-24T21:59:55"),
+            utc("2026-11-24T21:59:48"),
+            utc("2026-11-24T21:59:56"),
         ),
         ("rnd", "repo1", utc("2026-11-24T22:10:00"), None, None),
         (
             "rnd",
             "repo2",
             utc("2026-11-24T22:10:00"),
-            utc("2026-11-24T22:09:26"),
+            utc("2026-11-24T22:09:27"),
             utc("2026-11-24T22:10:00"),
         ),
     ],
@@ -184,7 +186,7 @@ def test_a_backup_with_page_errors_does_not_open_the_window() -> None:
         hippo["backup"][0]["error"] = True
 
     window = pb.recoverable_window(_edited(mark_first_full_bad), latest_archived_at=None)
-    assert window.earliest == utc("2026-11-24T21:39:20")  # the diff's stop
+    assert window.earliest == utc("2026-11-24T21:39:21")  # a second after the diff's stop
 
 
 def test_a_backup_whose_wal_expired_does_not_open_the_window() -> None:
@@ -197,7 +199,7 @@ def test_a_backup_whose_wal_expired_does_not_open_the_window() -> None:
         "20261124-221251F_20261124-222544I",
     ]
     window = pb.recoverable_window(repo, latest_archived_at=None)
-    assert window.earliest == utc("2026-11-24T22:13:08")
+    assert window.earliest == utc("2026-11-24T22:13:09")
 
 
 def test_it_finds_when_the_newest_segment_was_archived() -> None:
@@ -330,6 +332,6 @@ def test_the_window_always_starts_at_a_usable_backup_end(backups: list[dict[str,
         if not good:
             assert window.is_empty
             continue
-        assert window.earliest == min(b.stopped_at for b in good)
+        assert window.earliest == min(b.stopped_at for b in good) + pb.STOP_RESOLUTION
         assert window.latest is not None and window.latest >= window.earliest
         assert [b.stopped_at for b in repo.backups] == sorted(b.stopped_at for b in repo.backups)

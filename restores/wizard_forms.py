@@ -1,0 +1,201 @@
+"""Forms of the clone wizard: the shape of each step's answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from functools import cache
+from typing import Any
+
+from django import forms
+
+from .models import Backup, Cluster, Repository
+from .platforms.restore_options import (
+    PROCESS_MAX_LIMIT,
+    InvalidRestoreOptions,
+    RestoreTarget,
+)
+
+TIME_NEEDS_ALL = "A time target needs a date, a time of day and a time zone."
+TIME_DOES_NOT_EXIST = (
+    "{clock} does not exist on {date} in {zone} (the clocks moved forward then). "
+    "Pick another time."
+)
+TIME_AMBIGUOUS = (
+    "{clock} happened twice on {date} in {zone} (the clocks moved back). The earlier one is "
+    "used: {utc}. Pick UTC to be exact."
+)
+
+KIND_CHOICES = [
+    ("latest", "Latest: replay all archived WAL"),
+    ("time", "A point in time"),
+    ("set", "The end of a backup set (--set)"),
+    ("immediate", "Immediate: stop as soon as a backup set is consistent"),
+    ("lsn", "An LSN"),
+    ("xid", "A transaction id"),
+    ("name", "A named restore point"),
+]
+
+
+@cache
+def zone_choices() -> list[tuple[str, str]]:
+    zones = sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC")
+    return [("UTC", "UTC"), *[(z, z) for z in zones if z != "UTC"]]
+
+
+class SourceForm(forms.Form):
+    source = forms.ModelChoiceField(
+        queryset=Cluster.objects.none(), label="Source cluster", empty_label=None,
+        error_messages={"invalid_choice": "Pick a cluster the console knows."},
+    )
+    repo = forms.ChoiceField(label="Repo to restore from")
+
+    def __init__(self, *args: Any, source: Cluster | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["source"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = Cluster.objects.filter(
+            present=True, repositories__backups__isnull=False
+        ).distinct().order_by("namespace", "name")
+        chosen = self._chosen(source)
+        repos = (
+            Repository.objects.filter(cluster=chosen, backups__isnull=False).distinct()
+            .order_by("name").values_list("name", flat=True) if chosen else []
+        )
+        repo = self.fields["repo"]
+        assert isinstance(repo, forms.ChoiceField)
+        repo.choices = [(r, r) for r in repos]
+        repo.error_messages["invalid_choice"] = (
+            "Pick one of the source's repos that holds a backup."
+        )
+
+    def _chosen(self, source: Cluster | None) -> Cluster | None:
+        if self.is_bound:
+            pk = self.data.get("source")
+            return Cluster.objects.filter(pk=pk).first() if str(pk or "").isdigit() else None
+        return source
+
+
+class PointForm(forms.Form):
+    kind = forms.ChoiceField(choices=KIND_CHOICES, widget=forms.RadioSelect, initial="latest",
+                             label="Restore to")
+    label = forms.ChoiceField(required=False, label="Backup set")
+    date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    clock = forms.TimeField(required=False, label="Time",
+                            widget=forms.TimeInput(attrs={"type": "time", "step": "0.001"}))
+    zone = forms.ChoiceField(required=False, initial="UTC", label="Time zone")
+    exclusive = forms.BooleanField(required=False,
+                                   label="Stop just before the target (exclusive)")
+    lsn = forms.CharField(required=False, max_length=17, label="LSN",
+                          widget=forms.TextInput(attrs={"placeholder": "0/3000060"}))
+    xid = forms.IntegerField(required=False, min_value=1, label="Transaction id")
+    name = forms.CharField(required=False, max_length=63, label="Restore point name")
+
+    def __init__(self, *args: Any, backups: list[Backup], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        label = self.fields["label"]
+        assert isinstance(label, forms.ChoiceField)
+        label.choices = [("", "pgBackRest picks the newest that fits")] + [
+            (b.label, f"{b.label} ({b.type}, ended {b.stopped_at:%Y-%m-%d %H:%M:%S} UTC)")
+            for b in backups
+        ]
+        label.error_messages["invalid_choice"] = "Pick a backup set of this repo."
+        zone = self.fields["zone"]
+        assert isinstance(zone, forms.ChoiceField)
+        zone.choices = zone_choices()
+        zone.error_messages["invalid_choice"] = "Pick a time zone from the list."
+        self.target: RestoreTarget | None = None
+        self.notice = ""
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        kind = data.get("kind", "latest")
+        values: dict[str, Any] = {"kind": kind, "exclusive": bool(data.get("exclusive"))
+                                  and kind in ("time", "lsn", "xid")}
+        if kind in ("set", "immediate", "time", "lsn") and data.get("label"):
+            values["label"] = data["label"]
+        if kind == "set" and not data.get("label"):
+            self.add_error("label", "Pick the backup set to restore.")
+            return data
+        if kind == "time":
+            values["time"] = self._instant(data)
+        elif kind in ("lsn", "xid", "name"):
+            values[kind] = data.get(kind) or None
+            if values[kind] is None:
+                self.add_error(kind, "This target needs a value.")
+        if self.errors:
+            return data
+        try:
+            self.target = RestoreTarget(**values)
+        except InvalidRestoreOptions as exc:
+            field = kind if kind in ("time", "lsn", "xid", "name") else "kind"
+            self.add_error("clock" if field == "time" else field, exc.message)
+        return data
+
+    def _instant(self, data: dict[str, Any]) -> dt.datetime | None:
+        date, clock, zone = data.get("date"), data.get("clock"), data.get("zone") or ""
+        if not (date and clock and zone):
+            self.add_error("clock", TIME_NEEDS_ALL)
+            return None
+        return resolve_instant(date, clock, zone, form=self)
+
+    def display(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        return {
+            "date": d["date"].isoformat() if d.get("date") else "",
+            "clock": d["clock"].isoformat() if d.get("clock") else "",
+            "zone": d.get("zone") or "UTC",
+        }
+
+
+def resolve_instant(date: dt.date, clock: dt.time, zone: str,
+                    form: PointForm | None = None) -> dt.datetime | None:
+    """A wall-clock time in a zone as an aware UTC instant; a time the zone skipped is an
+    error, a time it repeated resolves to the earlier instant (with a notice)."""
+    tz = zoneinfo.ZoneInfo(zone)
+    local = dt.datetime.combine(date, clock).replace(tzinfo=tz)
+    instant = local.astimezone(dt.UTC)
+    if instant.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
+        if form is not None:
+            form.add_error("clock", TIME_DOES_NOT_EXIST.format(clock=clock, date=date, zone=zone))
+        return None
+    later = local.replace(fold=1).astimezone(dt.UTC)
+    if later != instant and form is not None:
+        form.notice = TIME_AMBIGUOUS.format(clock=clock, date=date, zone=zone,
+                                            utc=f"{instant:%Y-%m-%d %H:%M:%S} UTC")
+    return instant
+
+
+class TargetForm(forms.Form):
+    name = forms.CharField(max_length=63, label="New cluster name",
+                           widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    namespace = forms.CharField(max_length=63, label="Namespace")
+    storage = forms.RegexField(
+        regex=r"^[0-9]+(\.[0-9]+)?(Mi|Gi|Ti)$", initial="1Gi", label="Storage size",
+        max_length=16,
+        error_messages={"invalid": "A size like 10Gi, 500Mi or 1Ti."},
+    )
+    process_max = forms.IntegerField(
+        required=False, min_value=1, max_value=PROCESS_MAX_LIMIT, label="Parallel processes",
+        help_text=f"pgBackRest --process-max, 1 to {PROCESS_MAX_LIMIT}; empty for its default.",
+    )
+    db_include = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple,
+        label="Restore only these databases (--db-include)",
+    )
+
+    def __init__(self, *args: Any, databases: list[str] | None, namespace_fixed: str | None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        db = self.fields["db_include"]
+        assert isinstance(db, forms.MultipleChoiceField)
+        db.choices = [(n, n) for n in databases or []]
+        db.error_messages["invalid_choice"] = (
+            "%(value)s is not a database of the backup set the restore starts from."
+        )
+        if namespace_fixed is not None:
+            ns = self.fields["namespace"]
+            ns.initial = namespace_fixed
+            ns.disabled = True

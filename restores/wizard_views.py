@@ -1,0 +1,197 @@
+"""The clone / PITR wizard's views: one URL per step of a draft kept in the database."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from . import clones, selectors
+from .models import CloneDraft, Cluster
+from .services import ServiceError
+from .tasks import backup_databases_fetch, cluster_sync_soon
+from .wizard_forms import PointForm, SourceForm, TargetForm
+
+TEMPLATE = "restores/clone.html"
+STEPS = [s.value for s in CloneDraft.STEPS]
+
+
+def _get_draft(draft_id: uuid.UUID) -> CloneDraft:
+    return get_object_or_404(CloneDraft.objects.select_related("source", "operation"),
+                             pk=draft_id)
+
+
+def _go(request: HttpRequest, url: str) -> HttpResponse:
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _step_url(draft: CloneDraft, step: str) -> str:
+    return reverse("restores:clone_step", kwargs={"draft_id": draft.id, "step": step})
+
+
+@require_POST
+def clone_start(request: HttpRequest) -> HttpResponse:
+    raw = request.POST.get("source", "")
+    source = Cluster.objects.filter(pk=raw, present=True).first() if raw.isdigit() else None
+    draft = clones.draft_create(user=request.user, source=source)
+    return _go(request, _step_url(draft, "source"))
+
+
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def clone_step(request: HttpRequest, draft_id: uuid.UUID, step: str) -> HttpResponse:
+    if step not in STEPS:
+        raise Http404("no such step")
+    draft = _get_draft(draft_id)
+    if draft.submitted and draft.operation:
+        return redirect(draft.operation)
+    if STEPS.index(step) > STEPS.index(draft.reached):
+        return redirect(_step_url(draft, draft.reached))
+    handler = {"source": _source, "point": _point, "target": _target, "review": _review}[step]
+    return handler(request, draft)
+
+
+def _render(request: HttpRequest, draft: CloneDraft, step: str, context: dict[str, Any],
+            status: int = 200) -> HttpResponse:
+    template = f"{TEMPLATE}#step" if request.htmx else TEMPLATE
+    base = {"draft": draft, "step": step, "steps": STEPS,
+            "reached_index": STEPS.index(draft.reached), "step_index": STEPS.index(step)}
+    return render(request, template, {**base, **context}, status=status)
+
+
+def _source(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
+    if request.method == "GET":
+        initial = {"source": draft.source_id, "repo": draft.repo_name}
+        form = SourceForm(initial=initial, source=draft.source)
+        return _render(request, draft, "source", {"form": form})
+    form = SourceForm(request.POST, source=draft.source)
+    if request.POST.get("_preview"):  # the source changed: offer its repos
+        form.errors.clear()
+        return _render(request, draft, "source", {"form": form})
+    if form.is_valid():
+        try:
+            clones.draft_save_source(draft=draft, cluster=form.cleaned_data["source"],
+                                     repo_name=form.cleaned_data["repo"])
+        except ServiceError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            return _go(request, _step_url(draft, "point"))
+    return _render(request, draft, "source", {"form": form}, status=422)
+
+
+def _point_context(draft: CloneDraft, form: PointForm) -> dict[str, Any]:
+    repo = clones.draft_repo(draft)
+    assert repo is not None
+    backups = list(repo.backups.order_by("-stopped_at"))
+    # The window the rules check against comes from the last sync: refresh it soon, so a
+    # WAL switch a minute ago is taken into account.
+    cluster_sync_soon(draft.source)
+    return {"form": form, "repo": repo, "timeline": selectors.repo_timeline(repo, backups),
+            "poll_interval": settings.DR_POLL_INTERVAL}
+
+
+def _point(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
+    repo = clones.draft_repo(draft)
+    if repo is None:
+        return redirect(_step_url(draft, "source"))
+    backups = list(repo.backups.order_by("-stopped_at"))
+    if request.method == "GET":
+        if not draft.point:
+            form = PointForm(backups=backups)
+            return _render(request, draft, "point", _point_context(draft, form))
+        # Show the stored answers checked again: the window may have moved since.
+        form = PointForm(_stored_point(draft), backups=backups)
+        context = _point_context(draft, form)
+        if form.is_valid() and form.target is not None:
+            context["verdict"] = clones.point_verdict(repo, form.target)
+        return _render(request, draft, "point", context)
+    form = PointForm(request.POST, backups=backups)
+    preview = bool(request.POST.get("_preview"))
+    if form.is_valid() and form.target is not None and not preview:
+        try:
+            clones.draft_save_point(draft=draft, point=form.target, display=form.display())
+        except ServiceError as exc:
+            form.add_error(_point_field(exc.field), exc.message)
+        else:
+            return _go(request, _step_url(draft, "target"))
+    context = _point_context(draft, form)
+    if form.is_valid() and form.target is not None:
+        context["verdict"] = clones.point_verdict(repo, form.target)
+    return _render(request, draft, "point", context,
+                   status=200 if preview and form.is_valid() else 422)
+
+
+def _stored_point(draft: CloneDraft) -> dict[str, Any]:
+    data = {k: v for k, v in draft.point.items() if k != "time" and v not in ("", None)}
+    if data.get("exclusive") is False:
+        data.pop("exclusive")
+    return data
+
+
+def _point_field(field: str | None) -> str | None:
+    return {"time": "clock"}.get(field or "", field)
+
+
+def _target(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
+    source = draft.source
+    assert source is not None
+    backup = clones.base_backup(draft)
+    if backup is not None and backup.databases is None:
+        backup_databases_fetch.delay(backup.pk)
+    databases = backup.databases if backup else None
+    fixed = source.namespace if source.platform == "local" else None
+    initial = {"namespace": source.namespace, "storage": "1Gi", **draft.target}
+    if request.method == "GET":
+        form = TargetForm(initial=initial, databases=databases, namespace_fixed=fixed)
+        return _render(request, draft, "target", _target_context(form, backup))
+    form = TargetForm(request.POST, initial=initial, databases=databases, namespace_fixed=fixed)
+    if form.is_valid():
+        d = form.cleaned_data
+        answers = clones.TargetAnswers(
+            name=d["name"], namespace=d["namespace"], storage=d["storage"],
+            process_max=d.get("process_max"), db_include=tuple(d.get("db_include") or ()),
+        )
+        try:
+            clones.draft_save_target(draft=draft, answers=answers)
+        except ServiceError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            return _go(request, _step_url(draft, "review"))
+    return _render(request, draft, "target", _target_context(form, backup), status=422)
+
+
+def _target_context(form: TargetForm, backup: Any) -> dict[str, Any]:
+    return {"form": form, "base_backup": backup, "db_warning": clones.DB_INCLUDE_WARNING,
+            "poll_interval": settings.DR_POLL_INTERVAL}
+
+
+def _review(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
+    try:
+        review = clones.draft_review(draft)
+    except ServiceError as exc:
+        return _render(request, draft, "review", {"error": exc.message}, status=422)
+    return _render(request, draft, "review", {"review": review})
+
+
+@require_POST
+def clone_submit(request: HttpRequest, draft_id: uuid.UUID) -> HttpResponse:
+    draft = _get_draft(draft_id)
+    version = request.POST.get("version", "")
+    try:
+        op = clones.draft_submit(draft=draft, user=request.user,
+                                 version=int(version) if version.isdigit() else -1)
+    except ServiceError as exc:
+        try:
+            review = clones.draft_review(draft)
+        except ServiceError:
+            review = None
+        return _render(request, draft, "review", {"review": review, "error": exc.message},
+                       status=422)
+    return _go(request, op.get_absolute_url())

@@ -1,0 +1,93 @@
+"""The clone operation's reconcile steps, against the fake platform."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from restores import clones, inventory, reconcile, rules
+from restores.models import Backup, CloneDraft, Cluster, Operation
+from restores.platforms.base import TransientError
+from tests.fakes import T0, FakePlatform, make_backup
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def op(fake: FakePlatform) -> Operation:
+    fake.add("hippo", backups=[make_backup("20261124-090000F", stop=T0)])
+    inventory.platform_sync(platform_name="local")
+    hippo = Cluster.objects.get(name="hippo")
+    Backup.objects.update(databases=["hippo"])
+    draft = CloneDraft.objects.create(source=hippo, repo_name="repo1", reached="review")
+    clones.draft_save_point(
+        draft=draft, point=clones.RestoreTarget(kind="time", time=T0 + dt.timedelta(minutes=30)),
+        display={"date": "2026-11-24", "clock": "09:30:00", "zone": "UTC"},
+    )
+    clones.draft_save_target(draft=draft, answers=clones.TargetAnswers("elephant", "local"))
+    return clones.draft_submit(draft=draft, version=draft.version, user=None)
+
+
+def _run(op: Operation) -> Operation:
+    Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(
+        next_check_at=timezone.now())
+    reconcile.advance(str(op.id))
+    op.refresh_from_db()
+    return op
+
+
+def test_it_restores_once_however_often_a_step_runs(fake: FakePlatform, op: Operation) -> None:
+    _run(op)
+    assert op.status == "running" and op.step == "restoring"
+    assert "pgbackrest" in op.events.get(step="restoring").command
+    for _ in range(3):
+        _run(op)
+    assert fake.clone_launches == [op.refs["trigger"]]
+    assert op.events.filter(message="restoring").count() == 1
+
+
+def test_it_succeeds_once_with_the_new_cluster_in_the_inventory(
+    fake: FakePlatform, op: Operation
+) -> None:
+    _run(op)
+    _run(op)
+    fake.finish_clone(op.refs["trigger"], "elephant")
+    _run(op)
+    events = op.events.count()
+    _run(op)
+    assert op.status == "succeeded" and op.events.count() == events
+    assert op.result == {"restore_seconds": "3.1", "restored_bytes": "52000000"}
+    elephant = Cluster.objects.get(name="elephant")
+    assert (elephant.role, elephant.state) == ("primary", "ready")
+    assert Backup.objects.filter(repository__cluster=elephant).count() == 1
+
+
+def test_a_failed_restore_says_why(fake: FakePlatform, op: Operation) -> None:
+    _run(op)
+    _run(op)
+    fake.finish_clone(op.refs["trigger"], "elephant", ok=False,
+                      message="recovery ended before the target was reached")
+    _run(op)
+    assert op.status == "failed"
+    assert op.error_reason == "recovery ended before the target was reached"
+    assert op.error_fix == reconcile.CLONE_FAILED_FIX
+
+
+def test_it_rechecks_the_window_before_restoring(fake: FakePlatform, op: Operation) -> None:
+    """Retention expired the only backup between review and the first step."""
+    fake.clusters_["hippo"].backups.clear()
+    _run(op)
+    assert op.status == "failed"
+    assert op.error_reason == rules.NO_WINDOW.format(repo="repo1")
+    assert not getattr(fake, "clone_launches", [])
+
+
+def test_a_transient_platform_error_is_retried(fake: FakePlatform, op: Operation) -> None:
+    _run(op)
+    fake.fail_next = [TransientError("connection refused")]
+    _run(op)
+    assert op.status == "running" and op.attempts == 1
+    _run(op)
+    assert op.attempts == 0 and fake.clone_launches == [op.refs["trigger"]]

@@ -1,0 +1,275 @@
+"""The clone / PITR wizard, step by step, through the views (draft kept in the database)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+import yaml
+from django.test import Client
+from django.utils import timezone
+
+from restores import clones, rules
+from restores.models import Backup, CloneDraft, Cluster, Operation, Repository
+from restores.platforms import crd
+from tests.factories import BackupFactory, ClusterFactory, RepositoryFactory
+from tests.fakes import FakePlatform
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def window(repo: Repository) -> Repository:
+    """hippo's repo1: a full at 09:00, window 09:00 → 10:00, backups' databases known."""
+    Backup.objects.filter(repository=repo).update(databases=["hippo", "reporting"])
+    return repo
+
+
+def _draft(client: Client, source: Cluster | None = None) -> CloneDraft:
+    r = client.post("/clone/", {"source": source.pk if source else ""})
+    assert r.status_code == 302
+    return CloneDraft.objects.get(pk=r["Location"].split("/")[2])
+
+
+def _url(draft: CloneDraft, step: str) -> str:
+    return f"/clone/{draft.id}/{step}/"
+
+
+POINT = {"kind": "time", "date": "2026-11-24", "clock": "09:30:00", "zone": "UTC"}
+TARGET = {"name": "elephant", "storage": "1Gi"}
+
+
+def _through_target(client: Client, window: Repository, hx: dict[str, str],
+                    target: dict[str, str] | None = None) -> CloneDraft:
+    draft = _draft(client, window.cluster)
+    assert client.post(_url(draft, "source"), {"source": window.cluster.pk, "repo": "repo1"},
+                       **hx).status_code == 200
+    assert client.post(_url(draft, "point"), POINT, **hx).status_code == 200
+    r = client.post(_url(draft, "target"), target or TARGET, **hx)
+    assert r.status_code == 200, r.content.decode()
+    draft.refresh_from_db()
+    return draft
+
+
+def test_it_keeps_the_draft_and_walks_every_step(
+    client: Client, window: Repository, hx, fake: FakePlatform  # type: ignore[no-untyped-def]
+) -> None:
+    draft = _draft(client, window.cluster)
+    assert (draft.source, draft.repo_name, draft.reached) == (window.cluster, "repo1", "source")
+    page = client.get(_url(draft, "source")).content.decode()
+    assert '<option value="repo1" selected>repo1</option>' in page
+    r = client.post(_url(draft, "source"), {"source": window.cluster.pk, "repo": "repo1"}, **hx)
+    assert r["HX-Redirect"] == _url(draft, "point")
+    r = client.post(_url(draft, "point"), POINT, **hx)
+    assert r["HX-Redirect"] == _url(draft, "target")
+    draft.refresh_from_db()
+    assert draft.point["time"] == "2026-11-24T09:30:00+00:00"
+    # A reload (or a second operator) sees the stored answers.
+    page = client.get(_url(draft, "point")).content.decode()
+    assert 'value="09:30:00"' in page and "2026-11-24 09:30:00 UTC" in page
+    r = client.post(_url(draft, "target"), {**TARGET, "db_include": ["reporting"]}, **hx)
+    assert r["HX-Redirect"] == _url(draft, "review")
+    review = client.get(_url(draft, "review")).content.decode()
+    assert "pgbackrest --stanza=db --repo=1 --pg1-path=/fleet/data/elephant restore" in review
+    shown = re.search(r'<pre class="manifest" id="manifest">(.*?)</pre>', review, re.S)
+    assert shown is not None
+    manifest = yaml.safe_load(_unescape(shown.group(1)))
+    assert crd.validate(manifest) == []
+    source = manifest["spec"]["dataSource"]["postgresCluster"]
+    assert source["clusterName"] == "hippo" and source["repoName"] == "repo1"
+    assert '--target="2026-11-24 09:30:00+00"' in source["options"]
+    assert "--type=time" in source["options"] and "--db-include=reporting" in source["options"]
+
+
+def _unescape(text: str) -> str:
+    return (text.replace("&quot;", '"').replace("&#x27;", "'").replace("&lt;", "<")
+            .replace("&gt;", ">").replace("&amp;", "&"))
+
+
+def test_submit_creates_the_target_and_the_operation(
+    client: Client, window: Repository, hx, fake: FakePlatform, dispatched  # type: ignore[no-untyped-def]
+) -> None:
+    draft = _through_target(client, window, hx)
+    r = client.post(f"/clone/{draft.id}/submit/", {"version": draft.version}, **hx)
+    op = Operation.objects.get(kind="clone")
+    assert r["HX-Redirect"] == op.get_absolute_url()
+    assert (op.cluster.name, op.cluster.state, op.cluster.role) == ("elephant", "restoring",
+                                                                   "unknown")
+    assert op.params["source"] == {"platform": "local", "namespace": "local", "name": "hippo"}
+    assert op.events.get().message == (
+        "Clone of hippo into elephant at 2026-11-24 09:30:00 UTC requested.")
+    draft.refresh_from_db()
+    assert draft.operation == op
+    # The draft is done: its steps now lead to the operation, and a second submit is refused.
+    assert client.get(_url(draft, "point"))["Location"] == op.get_absolute_url()
+    again = client.post(f"/clone/{draft.id}/submit/", {"version": draft.version}, **hx)
+    assert again.status_code == 422 and clones.DRAFT_SUBMITTED in again.content.decode()
+    assert Operation.objects.filter(kind="clone").count() == 1
+
+
+def test_a_stale_review_cannot_be_submitted(
+    client: Client, window: Repository, hx, fake: FakePlatform  # type: ignore[no-untyped-def]
+) -> None:
+    draft = _through_target(client, window, hx)
+    stale = draft.version
+    client.post(_url(draft, "target"), {**TARGET, "name": "rhino"}, **hx)  # another operator
+    r = client.post(f"/clone/{draft.id}/submit/", {"version": stale}, **hx)
+    assert r.status_code == 422
+    assert clones.DRAFT_CHANGED in r.content.decode()
+    assert not Operation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("point", "field", "message"),
+    [
+        ({**POINT, "clock": "10:30:00"}, "clock", rules.TIME_AFTER_WINDOW.format(
+            when="2026-11-24 10:30:00 UTC", repo="repo1", latest="2026-11-24 10:00:00 UTC")),
+        ({**POINT, "clock": "08:59:59"}, "clock", rules.TIME_BEFORE_WINDOW.format(
+            when="2026-11-24 08:59:59 UTC", repo="repo1", earliest="2026-11-24 09:00:00 UTC")),
+        ({**POINT, "clock": ""}, "clock", "A time target needs a date, a time of day and a time"),
+        ({**POINT, "zone": "Mars/Olympus"}, "zone", "Pick a time zone from the list."),
+        ({"kind": "set", "label": ""}, "label", "Pick the backup set to restore."),
+        ({"kind": "set", "label": "20261124-000000F"}, "label", "Pick a backup set of this repo."),
+        ({"kind": "lsn", "lsn": "zz"}, "lsn", "An LSN looks like 0/3000060"),
+        ({"kind": "xid", "xid": "-4"}, "xid", "Ensure this value is greater than or equal to 1."),
+        ({"kind": "name", "name": "x;rm -rf /"}, "name", "A restore point name is 1 to 63"),
+        ({"kind": "teleport"}, "kind", "Select a valid choice."),
+    ],
+)
+def test_the_point_step_refuses_with_a_message_next_to_the_field(
+    client: Client, window: Repository, hx, point: dict[str, str], field: str, message: str  # type: ignore[no-untyped-def]
+) -> None:
+    draft = _draft(client, window.cluster)
+    client.post(_url(draft, "source"), {"source": window.cluster.pk, "repo": "repo1"}, **hx)
+    r = client.post(_url(draft, "point"), point, **hx)
+    assert r.status_code == 422
+    html = _unescape(r.content.decode())
+    error = re.search(rf'id="error-{field}">(.*?)</p>', html, re.S)
+    assert error is not None, html
+    assert message in error.group(1)
+    draft.refresh_from_db()
+    assert draft.point == {} and draft.reached == "point"
+
+
+def test_the_time_field_resolves_any_zone_to_utc(client: Client, window: Repository, hx) -> None:  # type: ignore[no-untyped-def]
+    draft = _draft(client, window.cluster)
+    client.post(_url(draft, "source"), {"source": window.cluster.pk, "repo": "repo1"}, **hx)
+    preview = {**POINT, "clock": "04:30:00", "zone": "America/New_York", "_preview": "1"}
+    r = client.post(_url(draft, "point"), preview, **hx)
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert '<p class="resolved" id="resolved-utc">= <strong>2026-11-24 09:30:00 UTC' in html
+    assert "2026-11-24 09:30:00+00" in html
+    draft.refresh_from_db()
+    assert draft.point == {}  # a preview saves nothing
+
+
+def test_a_time_skipped_by_daylight_saving_is_refused(
+    client: Client, window: Repository, hx  # type: ignore[no-untyped-def]
+) -> None:
+    draft = _draft(client, window.cluster)
+    client.post(_url(draft, "source"), {"source": window.cluster.pk, "repo": "repo1"}, **hx)
+    r = client.post(_url(draft, "point"), {"kind": "time", "date": "2026-03-29",
+                                           "clock": "02:30:00", "zone": "Europe/Paris"}, **hx)
+    assert r.status_code == 422
+    assert "does not exist on 2026-03-29 in Europe/Paris" in r.content.decode()
+
+
+def test_near_a_backup_end_it_suggests_immediate(client: Client, window: Repository, hx) -> None:  # type: ignore[no-untyped-def]
+    draft = _draft(client, window.cluster)
+    client.post(_url(draft, "source"), {"source": window.cluster.pk, "repo": "repo1"}, **hx)
+    r = client.post(_url(draft, "point"), {**POINT, "clock": "09:00:04", "_preview": "1"}, **hx)
+    expected = rules.SUGGEST_IMMEDIATE.format(seconds=4, label="20261124-090000F")
+    assert expected in _unescape(r.content.decode())
+
+
+@pytest.mark.parametrize(
+    ("target", "field", "message"),
+    [
+        ({"name": "Elephant"}, "name", "DNS-1035"),
+        ({"name": "1elephant"}, "name", "DNS-1035"),
+        ({"name": "e" * 40}, "name", "PGO allows"),
+        ({"name": "hippo"}, "name", clones.NAME_SAME_AS_SOURCE.format(source="hippo")),
+        ({"name": "rhino"}, "name", clones.NAME_TAKEN.format(name="rhino", namespace="local")),
+        ({"name": "onhost"}, "name", clones.NAME_TAKEN.format(name="onhost", namespace="local")),
+        ({"name": "elephant", "storage": "lots"}, "storage", "A size like 10Gi"),
+        ({"name": "elephant", "process_max": "99"}, "process_max", "less than or equal to 16"),
+        ({"name": "elephant", "db_include": ["nope"]}, "db_include",
+         "nope is not a database of the backup set"),
+    ],
+)
+def test_the_target_step_refuses_with_a_message_next_to_the_field(
+    client: Client, window: Repository, hx, fake: FakePlatform,  # type: ignore[no-untyped-def]
+    target: dict[str, str], field: str, message: str,
+) -> None:
+    ClusterFactory(name="rhino")
+    fake.add("onhost")  # on the platform, not yet in the console's inventory
+    draft = _draft(client, window.cluster)
+    client.post(_url(draft, "source"), {"source": window.cluster.pk, "repo": "repo1"}, **hx)
+    client.post(_url(draft, "point"), POINT, **hx)
+    r = client.post(_url(draft, "target"), {"storage": "1Gi", **target}, **hx)
+    assert r.status_code == 422
+    error = re.search(rf'id="error-{field}">(.*?)</p>', _unescape(r.content.decode()), re.S)
+    assert error is not None and message in error.group(1), r.content.decode()[-3000:]
+    draft.refresh_from_db()
+    assert draft.reached == "target"
+
+
+def test_the_source_step_offers_only_repos_with_backups(client: Client, window: Repository,
+                                                        hx) -> None:  # type: ignore[no-untyped-def]
+    RepositoryFactory(cluster=window.cluster, name="repo2")  # empty
+    bare = RepositoryFactory(cluster=ClusterFactory(name="bare")).cluster
+    draft = _draft(client, window.cluster)
+    page = client.get(_url(draft, "source")).content.decode()
+    assert 'value="repo2"' not in page and ">bare<" not in page
+    r = client.post(_url(draft, "source"), {"source": window.cluster.pk, "repo": "repo2"}, **hx)
+    assert r.status_code == 422
+    assert "Pick one of the source's repos" in _unescape(r.content.decode())
+    r = client.post(_url(draft, "source"), {"source": bare.pk, "repo": "repo1"}, **hx)
+    assert r.status_code == 422
+
+
+def test_steps_not_reached_yet_redirect_back(client: Client, window: Repository) -> None:
+    draft = _draft(client, window.cluster)
+    for step in ("point", "target", "review"):
+        r = client.get(_url(draft, step))
+        assert r.status_code == 302 and r["Location"] == _url(draft, "source")
+
+
+JUNK = [
+    {}, {"source": "x"}, {"source": "999999", "repo": "repo1"}, {"kind": "time"},
+    {"kind": "time", "date": "2026-13-45", "clock": "25:61", "zone": "UTC"},
+    {"kind": "lsn", "lsn": "0/" + "F" * 100}, {"kind": "xid", "xid": "9" * 40},
+    {"name": "a" * 5000, "storage": "\x00"}, {"db_include": ["'; drop table users; --"]},
+    {"kind": ["time", "lsn"], "date": ["x", "y"]}, {"_preview": "1", "source": "-1"},
+    {"version": "abc"},
+]
+
+
+@pytest.mark.parametrize("step", ["source", "point", "target", "review", "submit"])
+def test_junk_posted_to_any_step_is_never_a_500(
+    client: Client, window: Repository, hx, fake: FakePlatform, step: str  # type: ignore[no-untyped-def]
+) -> None:
+    draft = _through_target(client, window, hx)
+    url = f"/clone/{draft.id}/submit/" if step == "submit" else _url(draft, step)
+    for data in JUNK:
+        for headers in ({}, hx):
+            r = client.post(url, data, **headers)
+            assert r.status_code in (200, 302, 422), (data, r.status_code)
+    assert not Operation.objects.exists()
+    assert client.post("/clone/not-a-uuid/point/", {}).status_code == 404
+    assert client.post(f"/clone/{draft.id}/elsewhere/", {}).status_code == 404
+
+
+def test_an_unknown_draft_is_404(client: Client) -> None:
+    assert client.get("/clone/00000000-0000-0000-0000-000000000000/source/").status_code == 404
+
+
+def test_a_draft_picks_the_set_the_restore_starts_from(window: Repository) -> None:
+    later = BackupFactory(repository=window, label="20261124-093000F",
+                          stopped_at=dt.datetime(2026, 11, 24, 9, 30, tzinfo=dt.UTC))
+    draft = CloneDraft.objects.create(source=window.cluster, repo_name="repo1", point={
+        "kind": "time", "time": "2026-11-24T09:45:00+00:00"})
+    assert clones.base_backup(draft) == later
+    assert timezone.now() > later.stopped_at
