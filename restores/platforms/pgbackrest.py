@@ -183,6 +183,9 @@ def recoverable_window(
     # strictly before the target: the first reachable instant is one second after the stop.
     earliest = min(b.stopped_at for b in usable) + STOP_RESOLUTION
     newest_stop = max(b.stopped_at for b in usable) + STOP_RESOLUTION
+    if latest_archived_at is not None:
+        # The segment's time is in whole seconds too: it holds WAL up to the next second.
+        latest_archived_at += STOP_RESOLUTION
     latest = max(latest_archived_at, newest_stop) if latest_archived_at else newest_stop
     return RecoverableWindow(earliest, latest, repo.archive_max, repo.archive_min)
 

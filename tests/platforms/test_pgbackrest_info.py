@@ -123,13 +123,13 @@ def test_it_parses_info_for_one_set_too() -> None:
     [
         # earliest: a second after the stop of the oldest usable backup (stop times are whole
         # seconds; a set is picked when its stop is strictly before the target); latest: when
-        # the newest WAL arrived.
+        # the newest WAL arrived, to the next whole second.
         (
             "hippo",
             "repo1",
             utc("2026-11-24T22:26:02"),
             utc("2026-11-24T21:38:44"),
-            utc("2026-11-24T22:26:02"),
+            utc("2026-11-24T22:26:03"),
         ),
         # Without an archive time, the end of the newest backup is the best known bound.
         ("hippo", "repo1", None, utc("2026-11-24T21:38:44"), utc("2026-11-24T22:26:02")),
@@ -138,7 +138,7 @@ def test_it_parses_info_for_one_set_too() -> None:
             "repo2",
             utc("2026-11-24T22:26:02"),
             utc("2026-11-24T21:59:48"),
-            utc("2026-11-24T22:26:02"),
+            utc("2026-11-24T22:26:03"),
         ),
         # An archive time older than the newest backup cannot shrink the window.
         (
@@ -154,7 +154,7 @@ def test_it_parses_info_for_one_set_too() -> None:
             "repo2",
             utc("2026-11-24T22:10:00"),
             utc("2026-11-24T22:09:27"),
-            utc("2026-11-24T22:10:00"),
+            utc("2026-11-24T22:10:01"),
         ),
     ],
 )

@@ -5,7 +5,7 @@ from django.test import Client
 
 from restores.models import Operation, Repository
 from restores.transitions import Status, operation_transition
-from tests.factories import OperationFactory
+from tests.factories import ClusterFactory, OperationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -48,3 +48,21 @@ def test_a_finished_operation_stops_polling_and_says_why_it_failed(
 def test_unknown_or_junk_ids_are_404(client: Client, op: Operation) -> None:
     assert client.get("/operations/00000000-0000-0000-0000-000000000000/").status_code == 404
     assert client.get("/operations/not-a-uuid/").status_code == 404
+
+
+def test_a_finished_clone_shows_duration_size_and_throughput(client: Client,
+                                                              repo: Repository) -> None:
+    target = ClusterFactory(name="elephant")
+    op = OperationFactory(cluster=target, kind="clone", params={
+        "source": {"platform": "local", "namespace": "local", "name": "hippo"}, "repo": "repo1",
+        "point": {"kind": "latest"}, "target": {"name": "elephant", "namespace": "local"}})
+    operation_transition(op, status=Status.SUCCEEDED, step="done", message="Done.", result={
+        "port": "55433", "restore_seconds": "1.6", "recovery_seconds": "1.0",
+        "restored_bytes": "54542336", "throughput_mib_s": "33.3",
+        "first_backup": "20261124-232830F", "dropped_databases": ""})
+    html = client.get(op.get_absolute_url()).content.decode()
+    assert "Clone of <a href=\"/clusters/local/local/hippo/\">hippo</a> into elephant" in html
+    assert '<dd id="restore-seconds">1.6 s</dd>' in html
+    assert '<dd id="restored-size">52.0 MiB</dd>' in html
+    assert '<dd id="throughput">33.3 MiB/s</dd>' in html
+    assert "20261124-232830F" in html
