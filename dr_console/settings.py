@@ -181,6 +181,19 @@ DR_LOCAL_NAMESPACE = os.getenv("DR_LOCAL_NAMESPACE", "local")
 DR_LOCAL_PORT_BASE = envint("DR_LOCAL_PORT_BASE", "55432")
 DR_PG_BINDIR = os.getenv("DR_PG_BINDIR", "")
 
+# --- Kubernetes platform (PGO) ------------------------------------------------------------------
+# A kubeconfig file and context (empty: the client's defaults), or the pod's service account
+# (DR_KUBE_IN_CLUSTER=true, as deploy/ runs it); the namespaces whose PostgresClusters the
+# console manages (comma-separated); the timeout of one API request (seconds); how long PGO may
+# leave a backup/restore annotation unconsumed, or a clone's restore unstarted, before the
+# operation is reported as stuck (seconds).
+DR_KUBECONFIG = os.getenv("DR_KUBECONFIG", "")
+DR_KUBE_CONTEXT = os.getenv("DR_KUBE_CONTEXT", "")
+DR_KUBE_IN_CLUSTER = envbool("DR_KUBE_IN_CLUSTER", "false")
+DR_KUBE_NAMESPACES = envlist("DR_KUBE_NAMESPACES", "default")
+DR_KUBE_TIMEOUT = envint("DR_KUBE_TIMEOUT", "30")
+DR_KUBE_STUCK_AFTER = envint("DR_KUBE_STUCK_AFTER", "300")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

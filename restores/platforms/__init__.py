@@ -23,6 +23,10 @@ def _build(name: str) -> Platform:
             port_base=settings.DR_LOCAL_PORT_BASE,
             pg_bindir=settings.DR_PG_BINDIR or None,
         )
+    if name == "kubernetes":
+        from .kubernetes import KubernetesPlatform
+
+        return KubernetesPlatform.from_settings(settings)
     raise PermanentError(f"The {name!r} platform is not available in this console.")
 
 

@@ -1,0 +1,108 @@
+"""KubernetesPlatform: PostgresClusters run by Crunchy Data's PGO v5, through the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import kubernetes.client
+
+from ..base import ClusterRef, ClusterStatus, Platform
+from . import state
+from .api import Kube, load_client
+from .backups import BackupsMixin
+from .clones import ClonesMixin
+from .lifecycle import LifecycleMixin
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class KubernetesPlatform(BackupsMixin, ClonesMixin, LifecycleMixin, Platform):
+    """PGO clusters in `namespaces`. Pass a ready `api_client` (tests pass the test API
+    server's), or let it load a kubeconfig (`kubeconfig`, `context`) or the pod's service
+    account (`in_cluster`). Construction does no I/O beyond reading the kubeconfig."""
+
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        *,
+        namespaces: Iterable[str],
+        api_client: kubernetes.client.ApiClient | None = None,
+        kubeconfig: str = "",
+        context: str = "",
+        in_cluster: bool = False,
+        timeout: float = 30.0,
+        stuck_after: float = 300.0,
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
+        client = api_client or load_client(
+            kubeconfig=kubeconfig, context=context, in_cluster=in_cluster
+        )
+        super().__init__(
+            Kube(client, timeout=timeout),
+            namespaces=tuple(dict.fromkeys(namespaces)),
+            stuck_after=stuck_after,
+            clock=clock,
+        )
+        self._cache = {}
+        self._cache_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> KubernetesPlatform:
+        return cls(
+            namespaces=settings.DR_KUBE_NAMESPACES,
+            kubeconfig=settings.DR_KUBECONFIG,
+            context=settings.DR_KUBE_CONTEXT,
+            in_cluster=settings.DR_KUBE_IN_CLUSTER,
+            timeout=settings.DR_KUBE_TIMEOUT,
+            stuck_after=settings.DR_KUBE_STUCK_AFTER,
+        )
+
+    # -- the fleet -----------------------------------------------------------------------
+
+    def clusters(self) -> list[ClusterStatus]:
+        """Per namespace: ONE list of PostgresClusters, ONE list of leader pods and, only if
+        some restore has not started, ONE list of PostgresCluster Warning events."""
+        found: list[ClusterStatus] = []
+        for namespace in self.namespaces:
+            items, _ = self.kube.list_clusters(namespace)
+            if not items:
+                continue
+            pods = self.kube.list_pods(namespace, state.LEADER_SELECTOR)
+            leaders: dict[str, list[dict[str, Any]]] = {}
+            for pod in pods:
+                cluster = (pod["metadata"].get("labels") or {}).get(state.CLUSTER_LABEL, "")
+                leaders.setdefault(cluster, []).append(pod)
+            events: dict[str, list[dict[str, Any]]] = {}
+            if any(_restore_not_started(obj) for obj in items):
+                selector = "involvedObject.kind=PostgresCluster,type=Warning"
+                for event in self.kube.list_events(namespace, selector):
+                    name = (event.get("involvedObject") or {}).get("name", "")
+                    events.setdefault(name, []).append(event)
+            for obj in items:
+                name = obj["metadata"]["name"]
+                found.append(state.derive(obj, leaders.get(name, []), events.get(name, [])))
+        return found
+
+    def cluster_status(self, ref: ClusterRef) -> ClusterStatus:
+        obj = self.cluster(ref)
+        events = self.events(ref) if _restore_not_started(obj) or state.restoring(obj) else []
+        return state.derive(obj, self.leaders(ref), events)
+
+    def cluster_exists(self, ref: ClusterRef) -> bool:
+        self.check_namespace(ref)
+        return self.kube.get_cluster(ref.namespace, ref.name) is not None
+
+
+def _restore_not_started(obj: dict[str, Any]) -> bool:
+    """A restore PGO may be refusing (§3.3 step 2: only an event says why), or a standby."""
+    restore = state.pgbackrest_status(obj).get("restore") or {}
+    return bool(
+        (restore and not restore.get("finished") and not restore.get("startTime"))
+        or state.standby_in_spec(obj)
+    )
