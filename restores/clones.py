@@ -184,6 +184,28 @@ class TargetAnswers:
     storage: str = "1Gi"
     process_max: int | None = None
     db_include: tuple[str, ...] = ()
+    # Kubernetes only: {"requests": [[cpu|memory, qty]], "limits": [...],
+    # "node_labels": [[key, value]], "toleration": "key=value:Effect"}
+    restore_job: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def restore_job_spec(answers: dict[str, Any]) -> manifests.RestoreJob | None:
+    """The restore Job's size and placement as the manifest builder takes them."""
+    if not answers or not any(answers.values()):
+        return None
+    tolerations: tuple[manifests.Toleration, ...] = ()
+    if answers.get("toleration"):
+        taint, effect = answers["toleration"].rsplit(":", 1)
+        key, _, value = taint.partition("=")
+        operator = "Equal" if value else "Exists"
+        tolerations = (manifests.Toleration(key=key, operator=operator, value=value,
+                                            effect=effect),)
+    return manifests.RestoreJob(
+        requests=tuple((k, v) for k, v in answers.get("requests") or ()),
+        limits=tuple((k, v) for k, v in answers.get("limits") or ()),
+        node_labels=tuple((k, v) for k, v in answers.get("node_labels") or ()),
+        tolerations=tolerations,
+    )
 
 
 def base_backup(draft: CloneDraft) -> Backup | None:
@@ -243,7 +265,20 @@ def draft_request(draft: CloneDraft, *, operation_id: str = "preview") -> CloneR
         db_include=tuple(t.get("db_include") or ()),
         process_max=t.get("process_max"),
         storage=t.get("storage") or "1Gi",
+        **_scheduling(t.get("restore_job") or {}),
     )
+
+
+def _scheduling(job: dict[str, Any]) -> dict[str, Any]:
+    """CloneRequest's Kubernetes fields from the stored restore Job answers."""
+    spec = restore_job_spec(job)
+    if spec is None:
+        return {}
+    return {
+        "resources": {"requests": dict(spec.requests), "limits": dict(spec.limits)},
+        "affinity": {"nodeSelector": dict(spec.node_labels)} if spec.node_labels else None,
+        "tolerations": tuple(dataclasses.asdict(t) for t in spec.tolerations),
+    }
 
 
 def pgo_manifest(draft: CloneDraft) -> dict[str, Any]:
@@ -259,6 +294,7 @@ def pgo_manifest(draft: CloneDraft) -> dict[str, Any]:
         postgres_version=int((source.pg_version or "15").split(".")[0]),
         repos=(manifests.RepoSpec("repo1", volume_size=req.storage),),
         storage=req.storage,
+        restore_job=restore_job_spec(draft.target.get("restore_job") or {}),
     )
     live = manifests.LiveSource(
         cluster_name=source.name,
@@ -315,7 +351,7 @@ def draft_submit(
         raise ServiceError(verdict.errors[0][1] if verdict else STEP_NOT_READY.format(
             step="point"))
     answers = TargetAnswers(**{**draft.target, "db_include": tuple(draft.target.get(
-        "db_include") or ())})
+        "db_include") or ()), "restore_job": draft.target.get("restore_job") or {}})
     check_target(draft, answers)
     request = draft_request(draft)
     try:
@@ -382,5 +418,6 @@ def operation_request(op: Operation) -> CloneRequest:
         db_include=tuple(t.get("db_include") or ()),
         process_max=t.get("process_max"),
         storage=t.get("storage") or "1Gi",
+        **_scheduling(t.get("restore_job") or {}),
     )
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from functools import cache
 from typing import Any
 
 from django import forms
+from django.core.validators import MaxValueValidator
 
 from .models import Backup, Cluster, Repository
 from .platforms.restore_options import (
@@ -168,6 +170,19 @@ def resolve_instant(date: dt.date, clock: dt.time, zone: str,
     return instant
 
 
+CPU_RE = r"^[0-9]+(\.[0-9]+)?m?$"
+MEMORY_RE = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti)?$"
+TOLERATION_RE = (
+    r"^[A-Za-z0-9][-A-Za-z0-9_./]{0,252}(=[-A-Za-z0-9_.]{0,63})?"
+    r":(NoSchedule|PreferNoSchedule|NoExecute)$"
+)
+LABEL_LINE_RE = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_./]{0,252}=[-A-Za-z0-9_.]{0,63}$")
+CPU_INVALID = "A CPU amount like 500m or 2."
+MEMORY_INVALID = "A memory size like 512Mi or 2Gi."
+TOLERATION_INVALID = "A taint like dedicated=restore:NoSchedule or gpu:NoExecute."
+NODE_LABELS_INVALID = "Line {n} is not a key=value label: {line}"
+
+
 class TargetForm(forms.Form):
     name = forms.CharField(max_length=63, label="New cluster name",
                            widget=forms.TextInput(attrs={"autocomplete": "off"}))
@@ -177,18 +192,46 @@ class TargetForm(forms.Form):
         max_length=16,
         error_messages={"invalid": "A size like 10Gi, 500Mi or 1Ti."},
     )
-    process_max = forms.IntegerField(
-        required=False, min_value=1, max_value=PROCESS_MAX_LIMIT, label="Parallel processes",
-        help_text=f"pgBackRest --process-max, 1 to {PROCESS_MAX_LIMIT}; empty for its default.",
-    )
+    process_max = forms.IntegerField(required=False, min_value=1, label="Parallel processes")
     db_include = forms.MultipleChoiceField(
         required=False, widget=forms.CheckboxSelectMultiple,
         label="Restore only these databases (--db-include)",
     )
 
+    # Kubernetes only: how big the restore Job is and where it runs.
+    cpu_request = forms.RegexField(regex=CPU_RE, required=False, label="CPU request",
+                                   error_messages={"invalid": CPU_INVALID})
+    cpu_limit = forms.RegexField(regex=CPU_RE, required=False, label="CPU limit",
+                                 error_messages={"invalid": CPU_INVALID})
+    memory_request = forms.RegexField(regex=MEMORY_RE, required=False, label="Memory request",
+                                      error_messages={"invalid": MEMORY_INVALID})
+    memory_limit = forms.RegexField(regex=MEMORY_RE, required=False, label="Memory limit",
+                                    error_messages={"invalid": MEMORY_INVALID})
+    node_labels = forms.CharField(
+        required=False, label="Run on nodes labelled", widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One key=value per line; the restore Job runs only on nodes with all of them.",
+    )
+    toleration = forms.RegexField(
+        regex=TOLERATION_RE, required=False, label="Tolerate the taint",
+        help_text="key=value:Effect or key:Effect (NoSchedule, PreferNoSchedule, NoExecute).",
+        error_messages={"invalid": TOLERATION_INVALID},
+    )
+
+    KUBERNETES_FIELDS = ("cpu_request", "cpu_limit", "memory_request", "memory_limit",
+                         "node_labels", "toleration")
+
     def __init__(self, *args: Any, databases: list[str] | None, namespace_fixed: str | None,
+                 kubernetes: bool = False, process_max_limit: int = PROCESS_MAX_LIMIT,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if not kubernetes:
+            for name in self.KUBERNETES_FIELDS:
+                del self.fields[name]
+        # The platform bounds parallelism (cores on this host, a pod's CPU limit on Kubernetes).
+        pm = self.fields["process_max"]
+        pm.validators.append(MaxValueValidator(process_max_limit))
+        pm.widget.attrs["max"] = str(process_max_limit)
+        pm.help_text = f"pgBackRest --process-max, 1 to {process_max_limit}; empty for its default."
         db = self.fields["db_include"]
         assert isinstance(db, forms.MultipleChoiceField)
         db.choices = [(n, n) for n in databases or []]
@@ -199,3 +242,25 @@ class TargetForm(forms.Form):
             ns = self.fields["namespace"]
             ns.initial = namespace_fixed
             ns.disabled = True
+
+    def clean_node_labels(self) -> tuple[tuple[str, str], ...]:
+        pairs = []
+        lines = [line.strip() for line in self.cleaned_data.get("node_labels", "").splitlines()]
+        for n, line in enumerate((x for x in lines if x), start=1):
+            if not LABEL_LINE_RE.match(line):
+                raise forms.ValidationError(NODE_LABELS_INVALID.format(n=n, line=line[:80]))
+            key, value = line.split("=", 1)
+            pairs.append((key, value))
+        return tuple(pairs)
+
+    def restore_job(self) -> dict[str, Any]:
+        """The Kubernetes scheduling answers, as the draft stores them."""
+        d = self.cleaned_data
+        if "cpu_request" not in d:
+            return {}
+        return {
+            "requests": [[k, d[f"{k}_request"]] for k in ("cpu", "memory") if d[f"{k}_request"]],
+            "limits": [[k, d[f"{k}_limit"]] for k in ("cpu", "memory") if d[f"{k}_limit"]],
+            "node_labels": [list(p) for p in d["node_labels"]],
+            "toleration": d["toleration"],
+        }

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import clones, selectors
+from . import clones, platforms, selectors
 from .models import CloneDraft, Cluster
 from .services import ServiceError
 from .tasks import backup_databases_fetch, cluster_sync_soon
@@ -146,17 +146,25 @@ def _target(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
     if backup is not None and backup.databases is None:
         backup_databases_fetch.delay(backup.pk)
     databases = backup.databases if backup else None
-    fixed = source.namespace if source.platform == "local" else None
-    initial = {"namespace": source.namespace, "storage": "1Gi", **draft.target}
+    platform = platforms.get(source.platform)
+    options = {
+        "databases": databases,
+        "namespace_fixed": source.namespace if source.platform == "local" else None,
+        "kubernetes": source.platform == "kubernetes",
+        "process_max_limit": platform.process_max_limit,
+    }
+    initial = {"namespace": source.namespace, "storage": "1Gi", **draft.target,
+               **_job_initial(draft.target.get("restore_job") or {})}
     if request.method == "GET":
-        form = TargetForm(initial=initial, databases=databases, namespace_fixed=fixed)
+        form = TargetForm(initial=initial, **options)
         return _render(request, draft, "target", _target_context(form, backup))
-    form = TargetForm(request.POST, initial=initial, databases=databases, namespace_fixed=fixed)
+    form = TargetForm(request.POST, initial=initial, **options)
     if form.is_valid():
         d = form.cleaned_data
         answers = clones.TargetAnswers(
             name=d["name"], namespace=d["namespace"], storage=d["storage"],
             process_max=d.get("process_max"), db_include=tuple(d.get("db_include") or ()),
+            restore_job=form.restore_job(),
         )
         try:
             clones.draft_save_target(draft=draft, answers=answers)
@@ -165,6 +173,14 @@ def _target(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
         else:
             return _go(request, _step_url(draft, "review"))
     return _render(request, draft, "target", _target_context(form, backup), status=422)
+
+
+def _job_initial(job: dict[str, Any]) -> dict[str, Any]:
+    values = {f"{k}_request": v for k, v in job.get("requests") or ()}
+    values |= {f"{k}_limit": v for k, v in job.get("limits") or ()}
+    values["node_labels"] = "\n".join(f"{k}={v}" for k, v in job.get("node_labels") or ())
+    values["toleration"] = job.get("toleration") or ""
+    return values
 
 
 def _target_context(form: TargetForm, backup: Any) -> dict[str, Any]:

@@ -206,6 +206,8 @@ class Platform(abc.ABC):
     """One place clusters run. Implementations: local (this host) and kubernetes (PGO)."""
 
     name: str
+    # The most parallel processes a restore may use here (pgBackRest --process-max).
+    process_max_limit: int = 16
 
     @abc.abstractmethod
     def clusters(self) -> list[ClusterStatus]:

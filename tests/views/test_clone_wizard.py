@@ -273,3 +273,65 @@ def test_a_draft_picks_the_set_the_restore_starts_from(window: Repository) -> No
         "kind": "time", "time": "2026-11-24T09:45:00+00:00"})
     assert clones.base_backup(draft) == later
     assert timezone.now() > later.stopped_at
+
+
+@pytest.fixture
+def kube_hippo(db) -> Repository:  # type: ignore[no-untyped-def]
+    from restores import platforms
+
+    platform = FakePlatform(namespace="prod")
+    platform.name = "kubernetes"
+    platforms.override("kubernetes", platform)
+    repo = RepositoryFactory(cluster=ClusterFactory(name="hippo", platform="kubernetes",
+                                                    namespace="prod"))
+    BackupFactory(repository=repo, label="20261124-090000F", databases=["hippo"])
+    yield repo
+    platforms.override("kubernetes", None)
+
+
+def test_on_kubernetes_the_restore_job_is_sized_and_placed(
+    client: Client, kube_hippo: Repository, hx  # type: ignore[no-untyped-def]
+) -> None:
+    draft = _draft(client, kube_hippo.cluster)
+    client.post(_url(draft, "source"), {"source": kube_hippo.cluster.pk, "repo": "repo1"}, **hx)
+    client.post(_url(draft, "point"), POINT, **hx)
+    page = client.get(_url(draft, "target")).content.decode()
+    assert 'id="restore-job"' in page and 'name="namespace"' in page
+    bad = client.post(_url(draft, "target"), {**TARGET, "namespace": "dr", "cpu_request": "lots",
+                                              "node_labels": "no label here"}, **hx)
+    assert bad.status_code == 422
+    html = _unescape(bad.content.decode())
+    assert "A CPU amount like 500m or 2." in html
+    assert "Line 1 is not a key=value label: no label here" in html
+    r = client.post(_url(draft, "target"), {
+        **TARGET, "namespace": "dr", "cpu_request": "500m", "memory_limit": "2Gi",
+        "node_labels": "disktype=ssd\n\nzone=eu-1", "toleration": "dedicated=restore:NoSchedule",
+    }, **hx)
+    assert r.status_code == 200, r.content.decode()
+    review = _unescape(client.get(_url(draft, "review")).content.decode())
+    shown = re.search(r'<pre class="manifest" id="manifest">(.*?)</pre>', review, re.S)
+    assert shown is not None
+    manifest = yaml.safe_load(shown.group(1))
+    assert crd.validate(manifest) == []
+    assert manifest["metadata"]["namespace"] == "dr"
+    source = manifest["spec"]["dataSource"]["postgresCluster"]
+    assert source["clusterNamespace"] == "prod"
+    assert source["resources"] == {"requests": {"cpu": "500m"}, "limits": {"memory": "2Gi"}}
+    assert source["tolerations"] == [{"key": "dedicated", "operator": "Equal",
+                                      "value": "restore", "effect": "NoSchedule"}]
+    terms = source["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert {e["key"] for e in terms["nodeSelectorTerms"][0]["matchExpressions"]} == {
+        "disktype", "zone"}
+
+
+def test_parallelism_is_bounded_by_the_platform(
+    client: Client, window: Repository, hx, fake: FakePlatform  # type: ignore[no-untyped-def]
+) -> None:
+    fake.process_max_limit = 3
+    draft = _draft(client, window.cluster)
+    client.post(_url(draft, "source"), {"source": window.cluster.pk, "repo": "repo1"}, **hx)
+    client.post(_url(draft, "point"), POINT, **hx)
+    r = client.post(_url(draft, "target"), {**TARGET, "process_max": "4"}, **hx)
+    assert r.status_code == 422
+    assert "less than or equal to 3" in r.content.decode()
+    assert 'id="restore-job"' not in r.content.decode()  # local: no Kubernetes fields

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import os
 import re
 import shlex
 import shutil
@@ -41,6 +42,9 @@ class LocalPlatform(Platform):
     checks and prepares the fleet directory and raises PermanentError if it is unusable."""
 
     name = "local"
+    # Restores here compete with the running clusters for this host's cores: more processes
+    # than twice the cores only adds contention.
+    process_max_limit = max(1, min(16, 2 * (os.cpu_count() or 1)))
 
     def __init__(
         self,
