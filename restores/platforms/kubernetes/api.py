@@ -67,10 +67,15 @@ def load_client(*, kubeconfig: str = "", context: str = "", in_cluster: bool = F
     return client
 
 
+def _body(exc: ApiException) -> str:
+    body = exc.body or ""
+    return body.decode(errors="replace") if isinstance(body, bytes) else str(body)
+
+
 def _status_message(exc: ApiException) -> tuple[str, str, list[str]]:
     """(message, reason, cause messages) of an API Status body."""
     try:
-        body = json.loads(exc.body or "{}")
+        body = json.loads(_body(exc) or "{}")
     except (TypeError, ValueError):
         return str(exc.reason or exc.body or ""), "", []
     causes = [
@@ -84,7 +89,7 @@ def translate(exc: BaseException, what: str) -> Exception:
     """The platform error for a client exception raised while trying to `what`."""
     if isinstance(exc, ApiException) and exc.status:
         message, reason, _ = _status_message(exc)
-        status, detail = exc.status, str(exc.body or "")[:4000]
+        status, detail = exc.status, _body(exc)[:4000]
         if status == 404:
             return NotFound(API_REFUSED.format(what=what, status=status, message=message))
         if status == 409:

@@ -43,6 +43,10 @@ RESTORE_FIX = (
     " Fix: read the restore pod's log (kubectl -n {ns} logs job/{job}), correct the point or "
     "the source, delete the half-made cluster {name}, and clone again."
 )
+SOURCE_FIX = (
+    " Fix: make sure the source cluster and its repo exist (or pick another source), delete "
+    "the half-made cluster {name}, and clone again."
+)
 NOT_STARTED = (
     "PGO has not started the restore after {seconds:.0f} s. Fix: check that PGO watches "
     "namespace {ns} and read its log; touch an annotation on {name} to make it look again (§0)."
@@ -222,10 +226,11 @@ class ClonesMixin(KubeCore):
         verdict, message = ("running", "Waiting for PGO to start the restore.")
         if restore:
             verdict, message = state.restore_verdict(obj, events)
-        fix = RESTORE_FIX.format(ns=ref.namespace, job=state.RESTORE_JOB.format(name=name),
-                                 name=name)
         if verdict == "failed":
-            return JobStatus("failed", message + fix, detail=_event_text(events))
+            fix = (RESTORE_FIX if restore.get("startTime") else SOURCE_FIX).format(
+                ns=ref.namespace, job=state.RESTORE_JOB.format(name=name), name=name)
+            text = message if message.endswith(".") else message + "."
+            return JobStatus("failed", text + fix, detail=_event_text(events))
         if not restore.get("startTime") and not restore.get("finished"):
             if self.age(obj) > self.stuck_after:
                 return JobStatus("failed", NOT_STARTED.format(
