@@ -125,8 +125,10 @@ class PgoEmulator:
             if sts is None or not sts["spec"]["replicas"]:
                 self.store.delete("pods", ns, name, force=True)
             elif not _ready(pod):
-                self.store.patch("pods", ns, name, {"status": {"conditions": [
-                    {"type": "Ready", "status": "True"}]}})
+                ready = [{"name": c["name"], "ready": True, "image": c["image"], "imageID": "",
+                          "restartCount": 0} for c in pod["spec"]["containers"]]
+                self.store.patch("pods", ns, name, {"status": {"containerStatuses": ready,
+                    "conditions": [{"type": "Ready", "status": "True"}]}})
         for pc in self.store.list("postgresclusters"):
             ns, name, st = pc["metadata"]["namespace"], pc["metadata"]["name"], pc.get("status")
             cond = _cond(pc, "PGBackRestoreProgressing")
@@ -292,7 +294,8 @@ class PgoEmulator:
             kind = {"statefulsets": "StatefulSet", "deployments": "Deployment",
                     "cronjobs": "CronJob"}[res]
             group = "batch/v1" if res == "cronjobs" else "apps/v1"
-            template = {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "x"}]}}
+            template = {"metadata": {"labels": labels},
+                        "spec": {"containers": [{"name": "x", "image": "crunchy-postgres"}]}}
             body = {"selector": {"matchLabels": labels}, "template": template} \
                 if res != "cronjobs" else {"schedule": "0 1 * * *", "jobTemplate": {}}
             self.store.create({"apiVersion": group, "kind": kind, "metadata": {
@@ -308,6 +311,9 @@ class PgoEmulator:
             leader = next((p for p in pods if _role(p) != "replica"), pods[0])
             st["startupInstance"] = leader["metadata"]["labels"][INSTANCE]
         instances = []
+        names = ["database", "replication-cert-copy"] + (
+            ["pgbackrest", "pgbackrest-config"] if spec.get("backups") else [])
+        containers = [{"name": c, "image": "crunchy-postgres:ubi9-16"} for c in names]
         for index, item in enumerate(spec["instances"]):
             set_name = item.get("name") or f"{index:02d}"
             for n in range(item.get("replicas", 1)):
@@ -318,7 +324,7 @@ class PgoEmulator:
                     self.store.create({"apiVersion": "v1", "kind": "Pod", "metadata": {
                         "name": f"{sts}-0", "namespace": ns, "labels": {CLUSTER: name,
                                                                          **labels}},
-                        "spec": {"containers": [{"name": "database"}, {"name": "pgbackrest"}]},
+                        "spec": {"containers": containers},
                         "status": {"phase": "Running", "conditions": [
                             {"type": "Ready", "status": "False"}]}})
             mine = [p for p in self._pods(ns, name) if p["metadata"]["labels"][SET] == set_name]
@@ -387,7 +393,6 @@ class PgoEmulator:
             elif job is not None and (job.get("status") or {}).get("succeeded"):
                 repos[0]["replicaCreateBackupComplete"] = True
                 self._take_backup(ns, name, repos[0]["name"], ["--type=full"], job)
-                self.store.delete("jobs", ns, job["metadata"]["name"], force=True)
         if repos[0].get("replicaCreateBackupComplete"):
             _set_cond(st, "PGBackRestReplicaCreate", "True", "RepoBackupComplete", "")
             for repo in pgbr["repos"]:
@@ -456,7 +461,7 @@ class PgoEmulator:
             "metadata": {"name": job, "namespace": ns, "annotations": annotations, "labels": {
                 CLUSTER: pc["metadata"]["name"], PFX + "pgbackrest": "", **labels}},
             "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
-                {"name": "pgbackrest"}]}}},
+                {"name": "pgbackrest", "image": "crunchy-pgbackrest"}]}}},
             "status": {"active": 1, "startTime": self.store.now()}})
 
     # -- pgBackRest's view (exec) ----------------------------------------------------------
