@@ -6,7 +6,8 @@ import dataclasses
 import datetime as dt
 import hashlib
 
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.urls import reverse
 from django.utils import timezone
 
 from .models import Backup, Cluster, Operation, OperationEvent, Repository
@@ -59,11 +60,9 @@ def _newest_backup(field: str) -> Subquery:
 
 
 def _repos_with_last_backup() -> Prefetch:
-    repos = Repository.objects.annotate(
-        last_backup_at=_newest_backup("stopped_at"),
-        last_backup_label=_newest_backup("label"),
-        last_backup_type=_newest_backup("type"),
-    ).order_by("name")
+    repos = Repository.objects.annotate(last_backup_at=_newest_backup("stopped_at")).order_by(
+        "name"
+    )
     return Prefetch("repositories", queryset=repos)
 
 
@@ -75,46 +74,97 @@ def _active_operations() -> Prefetch:
 @dataclasses.dataclass(frozen=True)
 class FleetRow:
     cluster: Cluster
+    url: str
     repos: list[Repository]
     last_backup_at: dt.datetime | None
     active: list[Operation]
 
 
-def fleet_overview() -> list[FleetRow]:
-    """Every known cluster with its repos' windows, last good backup and operations in flight.
+@dataclasses.dataclass(frozen=True)
+class FleetPage:
+    rows: list[FleetRow]
+    total: int  # clusters matching the filter
+    page: int
+    pages: int
+    query: str
+    busy_only: bool
 
-    Three queries whatever the fleet's size: clusters, repos (with their newest backup by
-    subquery), active operations.
+
+FLEET_PAGE_SIZE = 100
+
+
+def _fleet_clusters(query: str, busy_only: bool) -> QuerySet[Cluster]:
+    clusters = Cluster.objects.filter(present=True)
+    if query:
+        clusters = clusters.filter(Q(name__icontains=query) | Q(namespace__icontains=query))
+    if busy_only:
+        clusters = clusters.filter(operations__status__in=Operation.ACTIVE).distinct()
+    return clusters.order_by("platform", "namespace", "name")
+
+
+def fleet_overview(*, query: str = "", busy_only: bool = False, page: int = 1) -> FleetPage:
+    """One page of the fleet with each cluster's repo windows, last good backup and
+    operations in flight.
+
+    Four queries whatever the fleet's size: a count, one page of clusters, their repos (with
+    the newest backup by subquery), their active operations.
     """
-    clusters = Cluster.objects.filter(present=True).prefetch_related(
-        _repos_with_last_backup(), _active_operations()
-    )
+    clusters = _fleet_clusters(query, busy_only)
+    total = clusters.count()
+    pages = max(1, -(-total // FLEET_PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    start = (page - 1) * FLEET_PAGE_SIZE
+    chosen = clusters.prefetch_related(_repos_with_last_backup(), _active_operations())
+    base = reverse("restores:fleet")  # one reverse(), not one per row
     rows = []
-    for cluster in clusters:
+    for cluster in chosen[start : start + FLEET_PAGE_SIZE]:
         repos = list(cluster.repositories.all())
         stamps = [r.last_backup_at for r in repos if r.last_backup_at]  # type: ignore[attr-defined]
+        url = f"{base}clusters/{cluster.platform}/{cluster.namespace}/{cluster.name}/"
         rows.append(
-            FleetRow(cluster, repos, max(stamps) if stamps else None,
+            FleetRow(cluster, url, repos, max(stamps) if stamps else None,
                      cluster.active_operations)  # type: ignore[attr-defined]
         )
-    return rows
+    return FleetPage(rows, total, page, pages, query, busy_only)
+
+
+def fleet_fingerprint() -> str:
+    """Changes whenever anything the Fleet page shows may have changed."""
+    clusters = Cluster.objects.aggregate(n=Count("id"), synced=Max("synced_at"))
+    repos = Repository.objects.aggregate(synced=Max("synced_at"))
+    ops = Operation.objects.aggregate(updated=Max("updated_at"), n=Count("id"))
+    return _digest([clusters, repos, ops])
+
+
+def _digest(parts: object) -> str:
+    return hashlib.sha1(repr(parts).encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 @dataclasses.dataclass(frozen=True)
 class RepoPanel:
     repo: Repository
-    backups: list[Backup]
+    backups: list[Backup]  # the ones listed
     timeline: Timeline | None
+    total: int  # all the repo's backups
+
+    @property
+    def hidden(self) -> int:
+        return self.total - len(self.backups)
 
 
-def cluster_repos(cluster: Cluster) -> list[RepoPanel]:
+# The cluster page lists this many backups per repo, newest first; the timeline places all.
+BACKUPS_SHOWN = 30
+
+
+def cluster_repos(cluster: Cluster, *, all_backups: bool = False) -> list[RepoPanel]:
     repos = cluster.repositories.prefetch_related(
         Prefetch("backups", queryset=Backup.objects.order_by("-stopped_at"))
     ).order_by("name")
     panels = []
     for repo in repos:
         backups = list(repo.backups.all())
-        panels.append(RepoPanel(repo, backups, repo_timeline(repo, backups)))
+        shown = backups if all_backups else backups[:BACKUPS_SHOWN]
+        panels.append(RepoPanel(repo, shown, repo_timeline(repo, backups), len(backups)))
     return panels
 
 
@@ -131,8 +181,7 @@ def cluster_fingerprint(cluster: Cluster) -> str:
     count = Backup.objects.filter(repository__cluster=cluster).count()
     cluster.refresh_from_db(fields=["synced_at", "role", "state"])
     parts = [repo, ops, count, cluster.synced_at, cluster.role, cluster.state]
-    text = repr([str(p) for p in parts]).encode()
-    return hashlib.sha1(text, usedforsecurity=False).hexdigest()[:16]
+    return _digest([str(p) for p in parts])
 
 
 def operation_events(op: Operation) -> list[OperationEvent]:

@@ -27,17 +27,30 @@ def _partial(request: HttpRequest, template: str, name: str) -> str:
 @require_GET
 @vary_on_headers("HX-Request")
 def fleet(request: HttpRequest) -> HttpResponse:
+    fingerprint = selectors.fleet_fingerprint()
+    if request.htmx and request.GET.get("v") == fingerprint:
+        return HttpResponse(status=204)
+    page = request.GET.get("page", "1")
+    overview = selectors.fleet_overview(
+        query=request.GET.get("q", "").strip()[:100],
+        busy_only=request.GET.get("busy") == "1",
+        page=int(page) if page.isdigit() else 1,
+    )
     template = _partial(request, "restores/fleet.html", "fleet-table")
-    return render(request, template, {"rows": selectors.fleet_overview()})
+    return render(request, template, {"fleet": overview, "fingerprint": fingerprint})
 
 
-def _cluster_context(cluster: Cluster, form: BackupForm | None = None) -> dict[str, object]:
+def _cluster_context(
+    cluster: Cluster, *, fingerprint: str, form: BackupForm | None = None,
+    all_backups: bool = False,
+) -> dict[str, object]:
     return {
         "cluster": cluster,
-        "panels": selectors.cluster_repos(cluster),
+        "panels": selectors.cluster_repos(cluster, all_backups=all_backups),
+        "all_backups": all_backups,
         "operations": selectors.cluster_operations(cluster),
         "form": form or BackupForm(cluster=cluster),
-        "fingerprint": selectors.cluster_fingerprint(cluster),
+        "fingerprint": fingerprint,
         "poll_interval": settings.DR_POLL_INTERVAL,
     }
 
@@ -46,10 +59,13 @@ def _cluster_context(cluster: Cluster, form: BackupForm | None = None) -> dict[s
 @vary_on_headers("HX-Request")
 def cluster_detail(request: HttpRequest, platform: str, namespace: str, name: str) -> HttpResponse:
     cluster = _get_cluster(platform, namespace, name)
-    if request.htmx and request.GET.get("v") == selectors.cluster_fingerprint(cluster):
+    fingerprint = selectors.cluster_fingerprint(cluster)
+    if request.htmx and request.GET.get("v") == fingerprint:
         return HttpResponse(status=204)
     template = _partial(request, "restores/cluster.html", "live")
-    return render(request, template, _cluster_context(cluster))
+    context = _cluster_context(cluster, fingerprint=fingerprint,
+                               all_backups=request.GET.get("backups") == "all")
+    return render(request, template, context)
 
 
 @require_POST
@@ -71,7 +87,9 @@ def backup_create(request: HttpRequest, platform: str, namespace: str, name: str
                 return HttpResponseClientRedirect(op.get_absolute_url())
             return redirect(op)
     template = _partial(request, "restores/cluster.html", "backup-form")
-    return render(request, template, _cluster_context(cluster, form), status=422)
+    context = _cluster_context(cluster, fingerprint=selectors.cluster_fingerprint(cluster),
+                               form=form)
+    return render(request, template, context, status=422)
 
 
 @require_GET

@@ -48,3 +48,20 @@ def test_a_full_page_request_with_a_stale_fingerprint_still_renders(
     client: Client, repo: Repository
 ) -> None:
     assert client.get(URL + "?v=whatever").status_code == 200
+
+
+def test_it_lists_the_newest_backups_and_offers_the_rest(client: Client, repo: Repository) -> None:
+    import datetime as dt
+
+    from restores.selectors import BACKUPS_SHOWN
+
+    start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    for n in range(BACKUPS_SHOWN + 4):
+        BackupFactory(repository=repo, label=f"20261101-{n:06d}F",
+                      stopped_at=start + dt.timedelta(hours=n))
+    html = client.get(URL).content.decode()
+    assert html.count('<tr data-label="') == BACKUPS_SHOWN
+    assert "5 older backups not listed" in html  # 34 made here + the fixture's one
+    assert html.count('class="tl-backup') == BACKUPS_SHOWN + 5  # the timeline places all
+    everything = client.get(URL + "?backups=all").content.decode()
+    assert everything.count('<tr data-label="') == BACKUPS_SHOWN + 5
