@@ -9,9 +9,11 @@ import pytest
 
 from restores.platforms.base import CloneRequest, ClusterRef, PermanentError
 from restores.platforms.kubernetes import KubernetesPlatform
+from restores.platforms.kubernetes.api import USER_AGENT
 from restores.platforms.manifests import S3, CloneSource, CloudSource, LiveSource, RepoSpec
 from restores.platforms.restore_options import RestoreTarget
 from tests.kube.emulator import PgoEmulator, drive
+from tests.kube.test_platform_backup import rbac_covers_every_request  # noqa: F401
 
 NS = "db"
 HIPPO = ClusterRef(NS, "hippo")
@@ -28,8 +30,9 @@ def emu(kube_server) -> PgoEmulator:
 
 @pytest.fixture
 def platform(kube_server, emu) -> KubernetesPlatform:
-    return KubernetesPlatform(namespaces=[NS], api_client=kube_server.api_client(),
-                              stuck_after=60)
+    client = kube_server.api_client()
+    client.user_agent = USER_AGENT
+    return KubernetesPlatform(namespaces=[NS], api_client=client, stuck_after=60)
 
 
 @pytest.fixture

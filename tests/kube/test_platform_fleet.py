@@ -14,6 +14,7 @@ from restores.platforms.base import ClusterRef, PermanentError, TransientError
 from restores.platforms.kubernetes import KubernetesPlatform, watch_clusters
 from restores.platforms.kubernetes.api import USER_AGENT
 from tests.kube.emulator import PgoEmulator
+from tests.kube.test_platform_backup import rbac_covers_every_request  # noqa: F401
 
 NS = "db"
 HIPPO = ClusterRef(NS, "hippo")
@@ -214,8 +215,10 @@ def _watching(kube_server, **kw):
         meta = obj["metadata"]
         seen.append((kind, meta["name"], str((obj.get("spec") or {}).get("shutdown"))))
 
-    thread = threading.Thread(target=watch_clusters, args=(
-        kube_server.api_client(), [NS], on_event, stop), kwargs={"watches": watches, **kw})
+    client = kube_server.api_client()
+    client.user_agent = USER_AGENT
+    thread = threading.Thread(target=watch_clusters, args=(client, [NS], on_event, stop),
+                              kwargs={"watches": watches, **kw})
     thread.start()
     return seen, stop, thread, watches
 

@@ -14,8 +14,10 @@ from restores.platforms.base import (
     StandbyRequest,
 )
 from restores.platforms.kubernetes import KubernetesPlatform
+from restores.platforms.kubernetes.api import USER_AGENT
 from restores.platforms.restore_options import RestoreTarget
 from tests.kube.emulator import RESTORE_ANN, PgoEmulator, drive
+from tests.kube.test_platform_backup import rbac_covers_every_request  # noqa: F401
 
 NS = "db"
 HIPPO = ClusterRef(NS, "hippo")
@@ -45,8 +47,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def platform(kube_server, emu, clock) -> KubernetesPlatform:
-    return KubernetesPlatform(namespaces=[NS], api_client=kube_server.api_client(),
-                              stuck_after=60, clock=clock)
+    client = kube_server.api_client()
+    client.user_agent = USER_AGENT
+    return KubernetesPlatform(namespaces=[NS], api_client=client, stuck_after=60, clock=clock)
 
 
 @pytest.fixture
