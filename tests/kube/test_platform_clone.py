@@ -4,6 +4,8 @@ cluster, from a cloud repo, and the ways they fail."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
 
@@ -169,3 +171,21 @@ def test_the_dry_run_reports_the_servers_verdict(platform, kube_server, hippo_re
     assert platform.dry_run_clone(request()) == ["spec.instances: Required value"]
     assert platform.dry_run_clone(request()) == []
     assert platform.cluster_exists(COPY) is False
+
+
+def test_two_workers_racing_on_one_clone_create_it_once(platform, kube_server, kube_api, emu,
+                                                        hippo_ready):
+    """Another worker creates the same clone between this one's read and its create: the
+    409 AlreadyExists is recognised as this operation's own object."""
+    req = request()
+    twin = platform.clone_manifest(req)
+    kube_server.faults.hang(0.3, verb="create", resource="postgresclusters")
+    raced: list[dict] = []
+    racer = threading.Thread(target=lambda: (
+        time.sleep(0.1), raced.append(kube_api.create_cluster(NS, twin))))
+    racer.start()
+    first = platform.clone_advance(req)
+    racer.join(5)
+    assert raced and raced[0]["metadata"]["name"] == "copy"  # the other worker's create won
+    assert first.state in ("pending", "running")
+    assert drive(lambda: platform.clone_advance(req), emu).state == "succeeded"

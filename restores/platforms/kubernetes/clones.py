@@ -185,11 +185,13 @@ class ClonesMixin(KubeCore):
         )
         return ClonePlan(steps=steps, manifest=manifest, kubectl=kubectl)
 
-    def _create_owned(self, ref: ClusterRef, operation_id: str,
-                      build: Any) -> tuple[dict[str, Any] | None, JobStatus | None]:
-        """The cluster this operation created (creating it if missing), or a failed status
-        when the name belongs to someone else."""
-        obj = self.kube.get_cluster(ref.namespace, ref.name)
+    def _create_owned(
+        self, ref: ClusterRef, operation_id: str, build: Any, obj: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any] | None, JobStatus | None]:
+        """The cluster this operation created (`obj`, or read; created if missing), or a
+        failed status when the name belongs to someone else."""
+        if obj is None:
+            obj = self.kube.get_cluster(ref.namespace, ref.name)
         if obj is None:
             manifest = build()
             try:
@@ -210,13 +212,14 @@ class ClonesMixin(KubeCore):
         """Create the clone, follow PGO's restore (§9), clear spec.dataSource once ready
         (H1), and report the restore's duration."""
         self.check_namespace(req.target)
-        if self.kube.get_cluster(req.target.namespace, req.target.name) is None and source is None:
-            src = self.kube.get_cluster(req.source.namespace, req.source.name)
-            if src is None:
+        existing = self.kube.get_cluster(req.target.namespace, req.target.name)
+        if existing is None and source is None:  # only a clone not yet made needs its source
+            self.check_namespace(req.source)
+            if self.kube.get_cluster(req.source.namespace, req.source.name) is None:
                 return JobStatus("failed", SOURCE_MISSING.format(**vars(req.source)))
         obj, early = self._create_owned(
             req.target, req.operation_id,
-            lambda: self.clone_manifest(req, source, postgres_version),
+            lambda: self.clone_manifest(req, source, postgres_version), existing,
         )
         if obj is None:
             return early  # type: ignore[return-value]
