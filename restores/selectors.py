@@ -5,17 +5,39 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import NamedTuple
 
-from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import (
+    Count,
+    F,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Window,
+)
+from django.db.models.functions import RowNumber
 from django.urls import reverse
 from django.utils import timezone
 
 from .models import Backup, Cluster, Operation, OperationEvent, Repository
 
 
+class BackupMark(NamedTuple):
+    """What the timeline needs of a backup: cheaper than a model instance for long repos."""
+
+    label: str
+    type: str
+    stopped_at: dt.datetime
+
+
 @dataclasses.dataclass(frozen=True)
 class Marker:
-    backup: Backup
+    backup: Backup | BackupMark
     left: float  # percent of the timeline's width
 
 
@@ -38,9 +60,9 @@ def _pct(at: dt.datetime, start: dt.datetime, total: float) -> float:
     return round(100 * max(0.0, min(1.0, (at - start).total_seconds() / total)), 2)
 
 
-def repo_timeline(repo: Repository, backups: list[Backup]) -> Timeline | None:
+def repo_timeline(repo: Repository, backups: Sequence[Backup | BackupMark]) -> Timeline | None:
     """Place the window [earliest, latest] and each backup's end on a common axis."""
-    points = [b.stopped_at for b in backups] + [b.started_at for b in backups]
+    points = [b.stopped_at for b in backups]
     points += [t for t in (repo.earliest_recovery, repo.latest_recovery) if t]
     if not points:
         return None
@@ -157,15 +179,31 @@ BACKUPS_SHOWN = 30
 
 
 def cluster_repos(cluster: Cluster, *, all_backups: bool = False) -> list[RepoPanel]:
-    repos = cluster.repositories.prefetch_related(
-        Prefetch("backups", queryset=Backup.objects.order_by("-stopped_at"))
-    ).order_by("name")
-    panels = []
-    for repo in repos:
-        backups = list(repo.backups.all())
-        shown = backups if all_backups else backups[:BACKUPS_SHOWN]
-        panels.append(RepoPanel(repo, shown, repo_timeline(repo, backups), len(backups)))
-    return panels
+    """Each repo with its newest backups listed and all of them on the timeline.
+
+    Three queries whatever the number of backups: repos, every backup's timeline fields,
+    the listed backups (the newest per repo, by a window function).
+    """
+    marks: dict[int, list[BackupMark]] = defaultdict(list)
+    fields = ("repository_id", "label", "type", "stopped_at")
+    for repo_id, *rest in (
+        Backup.objects.filter(repository__cluster=cluster).order_by("stopped_at")
+        .values_list(*fields)
+    ):
+        marks[repo_id].append(BackupMark(*rest))
+    listed = Backup.objects.filter(repository__cluster=cluster).order_by("-stopped_at")
+    if not all_backups:
+        listed = listed.annotate(rank=Window(
+            RowNumber(), partition_by=F("repository_id"), order_by=F("stopped_at").desc()
+        )).filter(rank__lte=BACKUPS_SHOWN)
+    by_repo: dict[int, list[Backup]] = defaultdict(list)
+    for backup in listed:
+        by_repo[backup.repository_id].append(backup)
+    return [
+        RepoPanel(repo, by_repo[repo.pk], repo_timeline(repo, marks[repo.pk]),
+                  len(marks[repo.pk]))
+        for repo in cluster.repositories.order_by("name")
+    ]
 
 
 def cluster_operations(cluster: Cluster, *, limit: int = 10) -> list[Operation]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from html import escape
 
 from django import template
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -69,3 +71,16 @@ def pgtime(value: dt.datetime | None) -> str:
     utc = value.astimezone(dt.UTC)
     fraction = f".{utc.microsecond:06d}".rstrip("0") if utc.microsecond else ""
     return utc.strftime("%Y-%m-%d %H:%M:%S") + fraction + "+00"
+
+
+@register.simple_tag
+def timeline_markers(timeline: object) -> str:
+    """The backup markers of a timeline as one HTML string: a long repo has hundreds, and
+    building them here is an order of magnitude cheaper than a template loop."""
+    parts = []
+    for m in getattr(timeline, "markers", ()):
+        kind, label = escape(m.backup.type), escape(m.backup.label)
+        ended = m.backup.stopped_at.astimezone(dt.UTC).isoformat(sep=" ", timespec="seconds")
+        parts.append(f'<div class="tl-backup tl-{kind}" style="left: {float(m.left)}%" '
+                     f'title="{label} ({kind}) ended {ended}"></div>')
+    return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped or a number
