@@ -11,13 +11,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from django.db.models import F
 from django.utils import timezone
 
 from . import clones, inventory, platforms, rules
 from .models import Backup, Cluster, Operation
-from .platforms.base import CloneRequest, ClusterRef, PermanentError, Platform, PlatformError
+from .platforms.base import (
+    CloneRequest,
+    ClusterRef,
+    InPlaceRestoreRequest,
+    JobStatus,
+    PermanentError,
+    Platform,
+    PlatformError,
+    StandbyRequest,
+)
+from .platforms.restore_options import RestoreTarget
 from .transitions import (
     Level,
     Status,
@@ -162,9 +173,105 @@ def _clone_step(op: Operation, platform: Platform) -> None:
     )
 
 
+# --- operations that follow the platform's *_advance contract ------------------------------
+
+Advance = Callable[[Operation, Platform], JobStatus]
+ADVANCE_FAILED_FIX = {
+    Operation.Kind.RESTORE_IN_PLACE: "Read the reason above. The cluster may be down: check "
+    "its state, then restore again or start it.",
+    Operation.Kind.RESTORE_DATABASE: "Read the reason above. The cluster may be down: check "
+    "its state, then restore again or start it.",
+    Operation.Kind.SHUTDOWN: "Check the cluster's workloads, then try again.",
+    Operation.Kind.START: "Check the cluster's workloads and logs, then try again.",
+    Operation.Kind.CREATE_STANDBY: "Delete the half-made standby, fix the cause, try again.",
+    Operation.Kind.PROMOTE: "Check the standby's leader, then promote again.",
+}
+STARTED = {
+    Operation.Kind.RESTORE_IN_PLACE: "Restoring {cluster} in place.",
+    Operation.Kind.RESTORE_DATABASE: "Restoring databases of {cluster} in place.",
+    Operation.Kind.SHUTDOWN: "Shutting {cluster} down.",
+    Operation.Kind.START: "Starting {cluster}.",
+    Operation.Kind.CREATE_STANDBY: "Creating {cluster} as a standby.",
+    Operation.Kind.PROMOTE: "Promoting {cluster}.",
+}
+
+
+def _point(data: dict[str, Any]) -> RestoreTarget:
+    return RestoreTarget(
+        kind=data["kind"],
+        time=dt.datetime.fromisoformat(data["time"]) if data.get("time") else None,
+        lsn=data.get("lsn") or None, xid=int(data["xid"]) if data.get("xid") else None,
+        name=data.get("name") or None, label=data.get("label") or None,
+        exclusive=bool(data.get("exclusive")),
+    )
+
+
+def _in_place(op: Operation, platform: Platform) -> JobStatus:
+    p = op.params
+    return platform.restore_in_place_advance(InPlaceRestoreRequest(
+        operation_id=op.refs["trigger"], cluster=_ref(op), repo=p["repo"],
+        point=_point(p["point"]), db_include=tuple(p.get("db_include") or ()),
+        process_max=p.get("process_max"),
+    ))
+
+
+def _power(op: Operation, platform: Platform) -> JobStatus:
+    return platform.power_advance(_ref(op), operation_id=op.refs["trigger"],
+                                  shutdown=op.kind == Operation.Kind.SHUTDOWN)
+
+
+def _standby(op: Operation, platform: Platform) -> JobStatus:
+    p = op.params
+    return platform.standby_advance(StandbyRequest(
+        operation_id=op.refs["trigger"],
+        source=ClusterRef(p["source"]["namespace"], p["source"]["name"]), target=_ref(op),
+        repo=p.get("repo"), host=p.get("host"), port=p.get("port"), storage=p.get("storage", ""),
+    ))
+
+
+def _promote(op: Operation, platform: Platform) -> JobStatus:
+    return platform.promote_advance(_ref(op), operation_id=op.refs["trigger"])
+
+
+def _advancing(advance: Advance) -> Step:
+    """A step for an operation whose platform call does the next missing piece itself."""
+
+    def step(op: Operation, platform: Platform) -> None:
+        if op.status == Status.PENDING:
+            operation_transition(
+                op, status=Status.RUNNING, step="running", next_check_in=_poll(),
+                message=STARTED[op.kind].format(cluster=op.cluster.name),
+            )
+            return
+        job = advance(op, platform)
+        if job.state in ("pending", "running"):
+            if job.message:
+                operation_observe(op, message=job.message, detail=job.detail)
+            operation_schedule(op, delay=_poll())
+            return
+        if job.state == "failed":
+            operation_transition(
+                op, status=Status.FAILED, step="failed", level=Level.ERROR,
+                message=job.message, detail=job.detail, error_reason=job.message,
+                error_fix=ADVANCE_FAILED_FIX[op.kind],
+            )
+            return
+        inventory.cluster_sync(cluster=op.cluster)
+        operation_transition(op, status=Status.SUCCEEDED, step="done", result=dict(job.result),
+                             message=job.message or "Done.", detail=job.detail)
+
+    return step
+
+
 STEPS: dict[str, Step] = {
     Operation.Kind.BACKUP: _backup_step,
     Operation.Kind.CLONE: _clone_step,
+    Operation.Kind.RESTORE_IN_PLACE: _advancing(_in_place),
+    Operation.Kind.RESTORE_DATABASE: _advancing(_in_place),
+    Operation.Kind.SHUTDOWN: _advancing(_power),
+    Operation.Kind.START: _advancing(_power),
+    Operation.Kind.CREATE_STANDBY: _advancing(_standby),
+    Operation.Kind.PROMOTE: _advancing(_promote),
 }
 
 

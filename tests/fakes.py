@@ -141,3 +141,28 @@ class FakePlatform(base.Platform):
                 "succeeded", result={"restore_seconds": "3.1", "restored_bytes": "52000000"})
         else:
             self.clones[req_id] = base.JobStatus("failed", message=message)
+
+    # --- operations on an existing cluster
+    def restore_in_place_advance(self, req: base.InPlaceRestoreRequest) -> base.JobStatus:
+        self._raise()
+        self.in_place = getattr(self, "in_place", {})
+        state = self.in_place.setdefault(req.operation_id, "running")
+        return base.JobStatus(state, message=f"restore {state}")  # type: ignore[arg-type]
+
+    def power_advance(self, ref: base.ClusterRef, *, operation_id: str,
+                      shutdown: bool) -> base.JobStatus:
+        self._raise()
+        self._get(ref).role = "shutdown" if shutdown else "primary"
+        return base.JobStatus("succeeded", message=f"{ref.name} is {self._get(ref).role}")
+
+    def standby_advance(self, req: base.StandbyRequest) -> base.JobStatus:
+        self._raise()
+        if req.target.name not in self.clusters_:
+            self.add(req.target.name, role="standby")
+            return base.JobStatus("running", message="bootstrapping the standby")
+        return base.JobStatus("succeeded", message=f"{req.target.name} is a standby")
+
+    def promote_advance(self, ref: base.ClusterRef, *, operation_id: str) -> base.JobStatus:
+        self._raise()
+        self._get(ref).role = "primary"
+        return base.JobStatus("succeeded", message=f"{ref.name} is a primary")

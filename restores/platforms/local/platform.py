@@ -245,6 +245,17 @@ class LocalPlatform(Platform):
         self._runner.run(argv, what="pg_ctl stop", timeout=150)
         return Applied(f"Stopped {record.name}.", command=shlex.join(argv))
 
+    def power_advance(self, ref: ClusterRef, *, operation_id: str, shutdown: bool) -> JobStatus:
+        """Stop (fast) or start the server, then verify through pg_ctl status that it is so.
+        Idempotent: both calls do nothing on a cluster already in the wanted state."""
+        applied = self.cluster_stop(ref) if shutdown else self.cluster_start(ref)
+        status = self.cluster_status(ref)
+        if (status.role == "shutdown") == shutdown:
+            word = "shut down" if shutdown else "running"
+            return JobStatus("succeeded", message=f"{ref.name} is {word}: {status.message}",
+                             detail=applied.command)
+        return JobStatus("running", message=status.message, detail=applied.command)
+
     def cluster_destroy(self, ref: ClusterRef) -> None:
         """Stop the cluster and its backups (or a clone's restore), then delete its data,
         repo, logs and config. Irreversible: for tests, drills and abandoned clones."""

@@ -1,0 +1,103 @@
+"""Services and reconcile steps of in-place restore, shutdown / start, standby, promotion."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from restores import cluster_ops, inventory, reconcile
+from restores.models import Cluster, Operation
+from restores.platforms.restore_options import RestoreTarget
+from restores.services import ServiceError
+from tests.fakes import T0, FakePlatform, make_backup
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def hippo(fake: FakePlatform) -> Cluster:
+    fake.add("hippo", backups=[make_backup("20261124-090000F", stop=T0)])
+    inventory.platform_sync(platform_name="local")
+    return Cluster.objects.get(name="hippo")
+
+
+def _run_until_done(op: Operation, limit: int = 10) -> Operation:
+    for _ in range(limit):
+        Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(
+            next_check_at=timezone.now())
+        reconcile.advance(str(op.id))
+        op.refresh_from_db()
+        if op.is_terminal:
+            break
+    return op
+
+
+def test_shutdown_then_start(fake: FakePlatform, hippo: Cluster) -> None:
+    op = _run_until_done(cluster_ops.power_request(cluster=hippo, shutdown=True, user=None))
+    assert op.status == "succeeded" and op.kind == "shutdown"
+    hippo.refresh_from_db()
+    assert hippo.role == "shutdown"
+    with pytest.raises(ServiceError) as err:
+        cluster_ops.power_request(cluster=hippo, shutdown=True, user=None)
+    assert err.value.message == cluster_ops.ALREADY_SHUT_DOWN.format(cluster="hippo")
+    op = _run_until_done(cluster_ops.power_request(cluster=hippo, shutdown=False, user=None))
+    hippo.refresh_from_db()
+    assert op.status == "succeeded" and hippo.role == "primary"
+    assert list(op.events.values_list("step", flat=True)) == ["requested", "running", "done"]
+
+
+def test_in_place_restore_needs_a_typed_confirmation_and_a_reachable_point(
+    fake: FakePlatform, hippo: Cluster
+) -> None:
+    point = RestoreTarget(kind="time", time=T0 + dt.timedelta(minutes=10))
+    with pytest.raises(ServiceError) as err:
+        cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
+                                             user=None, confirm="hipo")
+    assert err.value.field == "confirm"
+    late = RestoreTarget(kind="time", time=T0 + dt.timedelta(hours=5))
+    with pytest.raises(ServiceError) as err:
+        cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1", point=late,
+                                             user=None, confirm="hippo")
+    assert err.value.message.startswith("2026-11-24 14:00:00 UTC is after the last archived WAL")
+    op = cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
+                                              user=None, confirm="hippo", db_include=("app",))
+    assert op.kind == "restore_database"
+    op = _run_until_done(op, limit=3)
+    assert op.status == "running"
+    fake.in_place[op.refs["trigger"]] = "succeeded"
+    assert _run_until_done(op).status == "succeeded"
+
+
+def test_standby_then_promotion_with_the_split_brain_guard(
+    fake: FakePlatform, hippo: Cluster
+) -> None:
+    op = cluster_ops.standby_request(source=hippo, name="hippo-standby", namespace="local",
+                                     user=None)
+    op = _run_until_done(op)
+    standby = Cluster.objects.get(name="hippo-standby")
+    assert op.status == "succeeded" and standby.role == "standby"
+    with pytest.raises(ServiceError) as err:
+        cluster_ops.promote_request(cluster=standby, confirm="hippo-standby", user=None)
+    assert err.value.message == cluster_ops.SPLIT_BRAIN.format(primary="hippo",
+                                                               cluster="hippo-standby")
+    _run_until_done(cluster_ops.power_request(cluster=hippo, shutdown=True, user=None))
+    with pytest.raises(ServiceError) as err:
+        cluster_ops.promote_request(cluster=standby, confirm="nope", user=None)
+    assert err.value.field == "confirm"
+    op = _run_until_done(cluster_ops.promote_request(cluster=standby, confirm="hippo-standby",
+                                                     user=None))
+    standby.refresh_from_db()
+    assert op.status == "succeeded" and standby.role == "primary"
+
+
+def test_a_platform_that_cannot_do_it_fails_the_operation_clearly(
+    fake: FakePlatform, hippo: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from restores.platforms.base import Platform
+
+    monkeypatch.setattr(FakePlatform, "power_advance", Platform.power_advance)
+    op = _run_until_done(cluster_ops.power_request(cluster=hippo, shutdown=True, user=None))
+    assert op.status == "failed"
+    assert op.error_reason == "The local platform cannot shut down or start clusters."
