@@ -27,3 +27,26 @@ class BackupForm(forms.Form):
         )
         if names:
             field.initial = names[0]
+
+
+class ConfirmForm(forms.Form):
+    """A typed confirmation: the cluster's name."""
+
+    confirm = forms.CharField(max_length=63, required=False, label="Type the cluster's name")
+
+
+class StandbyForm(forms.Form):
+    name = forms.CharField(max_length=63, label="Standby name")
+    namespace = forms.CharField(max_length=63, label="Namespace")
+    repo = forms.ChoiceField(label="Replay from repo")
+
+    def __init__(self, *args: object, cluster: Cluster, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        names = list(cluster.repositories.order_by("name").values_list("name", flat=True))
+        field = self.fields["repo"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(n, n) for n in names]
+        self.fields["namespace"].initial = cluster.namespace
+        self.fields["name"].initial = f"{cluster.name}-standby"[:63]
+        if cluster.platform == "local":
+            self.fields["namespace"].disabled = True

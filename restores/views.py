@@ -7,13 +7,15 @@ import uuid
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import selectors, services
-from .forms import BackupForm
+from . import cluster_ops, selectors, services
+from .forms import BackupForm, ConfirmForm, StandbyForm
 from .models import Cluster, Operation
+from .platforms.restore_options import InvalidRestoreOptions
+from .wizard_forms import PointForm
 
 
 def _get_cluster(platform: str, namespace: str, name: str) -> Cluster:
@@ -106,3 +108,109 @@ def operation_detail(request: HttpRequest, operation_id: uuid.UUID) -> HttpRespo
         {"op": op, "events": selectors.operation_events(op),
          "poll_interval": settings.DR_POLL_INTERVAL},
     )
+
+
+def _answer(request: HttpRequest, op: Operation) -> HttpResponse:
+    return HttpResponseClientRedirect(op.get_absolute_url()) if request.htmx else redirect(op)
+
+
+def _refused(request: HttpRequest, cluster: Cluster, action: str, message: str,
+             form: object = None) -> HttpResponse:
+    template = _partial(request, "restores/cluster_action.html", "action")
+    return render(request, template, {"cluster": cluster, "action": action, "error": message,
+                                      "form": form}, status=422)
+
+
+@require_POST
+def cluster_power(request: HttpRequest, platform: str, namespace: str, name: str,
+                  action: str) -> HttpResponse:
+    """Shut down or start: one click, no typed confirmation (both are reversible)."""
+    cluster = _get_cluster(platform, namespace, name)
+    if action not in ("shutdown", "start"):
+        return HttpResponse(status=404)
+    try:
+        op = cluster_ops.power_request(cluster=cluster, shutdown=action == "shutdown",
+                                       user=request.user)
+    except services.ServiceError as exc:
+        return _refused(request, cluster, action, exc.message)
+    return _answer(request, op)
+
+
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def cluster_promote(request: HttpRequest, platform: str, namespace: str,
+                    name: str) -> HttpResponse:
+    cluster = _get_cluster(platform, namespace, name)
+    form = ConfirmForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            op = cluster_ops.promote_request(
+                cluster=cluster, confirm=form.cleaned_data["confirm"], user=request.user,
+                primary_gone=request.POST.get("primary_gone") == "yes",
+            )
+        except services.ServiceError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            return _answer(request, op)
+    status = 422 if request.method == "POST" else 200
+    template = _partial(request, "restores/cluster_action.html", "action")
+    return render(request, template, {"cluster": cluster, "action": "promote", "form": form},
+                  status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def cluster_standby(request: HttpRequest, platform: str, namespace: str,
+                    name: str) -> HttpResponse:
+    cluster = _get_cluster(platform, namespace, name)
+    form = StandbyForm(request.POST or None, cluster=cluster)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            op = cluster_ops.standby_request(
+                source=cluster, name=d["name"], namespace=d.get("namespace") or namespace,
+                repo_name=d["repo"], user=request.user,
+            )
+        except services.ServiceError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            return _answer(request, op)
+    status = 422 if request.method == "POST" else 200
+    template = _partial(request, "restores/cluster_action.html", "action")
+    return render(request, template, {"cluster": cluster, "action": "standby", "form": form},
+                  status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def cluster_restore(request: HttpRequest, platform: str, namespace: str,
+                    name: str) -> HttpResponse:
+    """In-place restore (PITR, or only some databases) with a typed confirmation."""
+    cluster = _get_cluster(platform, namespace, name)
+    repo = cluster.repositories.filter(backups__isnull=False).order_by("name").first()
+    backups = list(repo.backups.order_by("-stopped_at")) if repo else []
+    form = PointForm(request.POST or None, backups=backups)
+    confirm = ConfirmForm(request.POST or None)
+    databases = [d.strip() for d in request.POST.get("db_include", "").split(",") if d.strip()]
+    if request.method == "POST" and form.is_valid() and confirm.is_valid() and form.target:
+        try:
+            op = cluster_ops.restore_in_place_request(
+                cluster=cluster, repo_name=repo.name if repo else "", point=form.target,
+                user=request.user, confirm=confirm.cleaned_data["confirm"],
+                db_include=tuple(databases),
+            )
+        except services.ServiceError as exc:
+            if exc.field == "confirm":
+                confirm.add_error("confirm", exc.message)
+            else:
+                form.add_error({"time": "clock", "repo": None}.get(exc.field or "", exc.field),
+                               exc.message)
+        except InvalidRestoreOptions as exc:
+            form.add_error(None, exc.message)
+        else:
+            return _answer(request, op)
+    status = 422 if request.method == "POST" else 200
+    template = _partial(request, "restores/cluster_action.html", "action")
+    return render(request, template, {"cluster": cluster, "action": "restore", "form": form,
+                                      "confirm": confirm, "repo": repo,
+                                      "db_include": ", ".join(databases)}, status=status)

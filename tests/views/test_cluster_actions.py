@@ -1,0 +1,82 @@
+"""Shut down / start, promotion, standby and in-place restore through the views."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from restores import cluster_ops
+from restores.models import Cluster, Operation, Repository
+from tests.fakes import FakePlatform
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/clusters/local/local/hippo/"
+
+
+def test_shutdown_and_start_are_one_click(client: Client, repo: Repository, hx) -> None:  # type: ignore[no-untyped-def]
+    page = client.get(BASE).content.decode()
+    assert 'id="shutdown-button"' in page and 'id="start-button"' not in page
+    r = client.post(BASE + "shutdown/", **hx)
+    op = Operation.objects.get()
+    assert r["HX-Redirect"] == op.get_absolute_url() and op.kind == "shutdown"
+    busy = client.post(BASE + "shutdown/", **hx)
+    assert busy.status_code == 422 and "already has an operation in progress" in (
+        busy.content.decode())
+    assert client.post(BASE + "explode/").status_code == 404
+    assert client.get(BASE + "shutdown/").status_code == 405
+
+
+def test_start_is_refused_on_a_running_cluster(client: Client, repo: Repository, hx) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(BASE + "start/", **hx)
+    assert r.status_code == 422
+    assert cluster_ops.ALREADY_RUNNING.format(cluster="hippo") in r.content.decode()
+    assert not Operation.objects.exists()
+
+
+def test_promotion_needs_the_typed_name_and_a_standby(client: Client, repo: Repository,
+                                                      hx) -> None:  # type: ignore[no-untyped-def]
+    r = client.post(BASE + "promote/", {"confirm": "hippo"}, **hx)
+    assert r.status_code == 422
+    assert cluster_ops.NOT_A_STANDBY.format(cluster="hippo") in r.content.decode()
+    Cluster.objects.filter(pk=repo.cluster.pk).update(role="standby")
+    r = client.post(BASE + "promote/", {"confirm": "hipo"}, **hx)
+    assert r.status_code == 422 and 'id="error-confirm"' in r.content.decode()
+    r = client.post(BASE + "promote/", {"confirm": "hippo"}, **hx)
+    assert r["HX-Redirect"] == Operation.objects.get(kind="promote").get_absolute_url()
+
+
+def test_a_standby_is_created_from_the_form(client: Client, repo: Repository, hx,  # type: ignore[no-untyped-def]
+                                            fake: FakePlatform) -> None:
+    page = client.get(BASE + "standby/").content.decode()
+    assert 'value="hippo-standby"' in page
+    bad = client.post(BASE + "standby/", {"name": "Bad_Name", "repo": "repo1"}, **hx)
+    assert bad.status_code == 422 and 'id="error-name"' in bad.content.decode()
+    r = client.post(BASE + "standby/", {"name": "hippo-standby", "repo": "repo1"}, **hx)
+    op = Operation.objects.get()
+    assert r["HX-Redirect"] == op.get_absolute_url()
+    assert (op.kind, op.cluster.name) == ("create_standby", "hippo-standby")
+
+
+def test_an_in_place_restore_needs_confirmation_and_a_reachable_point(
+    client: Client, repo: Repository, hx  # type: ignore[no-untyped-def]
+) -> None:
+    point = {"kind": "time", "date": "2026-11-24", "clock": "09:30:00", "zone": "UTC"}
+    r = client.post(BASE + "restore/", {**point, "confirm": "nope"}, **hx)
+    assert r.status_code == 422 and 'id="error-confirm"' in r.content.decode()
+    late = client.post(BASE + "restore/", {**point, "clock": "11:00:00", "confirm": "hippo"},
+                       **hx)
+    assert late.status_code == 422 and "is after the last archived WAL" in late.content.decode()
+    assert not Operation.objects.exists()
+    ok = client.post(BASE + "restore/", {**point, "confirm": "hippo", "db_include": "reporting"},
+                     **hx)
+    op = Operation.objects.get()
+    assert ok["HX-Redirect"] == op.get_absolute_url()
+    assert (op.kind, op.params["db_include"]) == ("restore_database", ["reporting"])
+
+
+@pytest.mark.parametrize("path", ["restore/", "standby/", "promote/", "shutdown/", "start/"])
+def test_junk_is_never_a_500(client: Client, repo: Repository, hx, path: str) -> None:  # type: ignore[no-untyped-def]
+    for data in ({}, {"kind": "x", "confirm": "\\x00" * 100}, {"name": "a" * 999, "repo": "r"},
+                 {"kind": "time", "date": "bad", "clock": "bad", "zone": "Nowhere"}):
+        assert client.post(BASE + path, data, **hx).status_code in (200, 422)
