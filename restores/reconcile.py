@@ -64,6 +64,32 @@ def _ref(op: Operation) -> ClusterRef:
     return ClusterRef(op.cluster.namespace, op.cluster.name)
 
 
+def _follow(
+    op: Operation, job: JobStatus, *, failed: str, fix: str,
+    done: Callable[[], tuple[str, dict[str, Any]]],
+) -> None:
+    """Record what the platform reports about the job an operation follows: progress (one
+    event per new message), failure (with `failed` formatted around the reason, and `fix`),
+    or success (the inventory is refreshed first, so the result is visible the moment the
+    operation says it is done; `done` then gives the message and result)."""
+    if job.state in ("pending", "running"):
+        if job.message:
+            operation_observe(op, message=job.message, detail=job.detail)
+        operation_schedule(op, delay=_poll())
+        return
+    if job.state == "failed":
+        operation_transition(
+            op, status=Status.FAILED, step="failed", level=Level.ERROR,
+            message=failed.format(reason=job.message), detail=job.detail,
+            error_reason=job.message, error_fix=fix,
+        )
+        return
+    inventory.cluster_sync(cluster=op.cluster)
+    message, result = done()
+    operation_transition(op, status=Status.SUCCEEDED, step="done", result=result,
+                         message=message, detail=job.detail)
+
+
 # --- backup ---------------------------------------------------------------------------------
 
 BACKUP_FAILED_FIX = (
@@ -85,35 +111,22 @@ def _backup_step(op: Operation, platform: Platform) -> None:
         )
         return
     job = platform.backup_status(_ref(op), repo=repo, operation_id=trigger)
-    if job.state in ("pending", "running"):
-        if job.message:
-            operation_observe(op, message=job.message, detail=job.detail)
-        operation_schedule(op, delay=_poll())
-        return
-    if job.state == "failed":
-        operation_transition(
-            op, status=Status.FAILED, step="failed", level=Level.ERROR,
-            message=f"The backup failed: {job.message}", detail=job.detail,
-            error_reason=job.message, error_fix=BACKUP_FAILED_FIX,
-        )
-        return
-    # Succeeded: bring the inventory up to date first, so the new backup is listed the moment
-    # the operation says it is done.
-    inventory.cluster_sync(cluster=op.cluster)
-    stored = Backup.objects.filter(
-        repository__cluster=op.cluster, repository__name=repo, label=job.result.get("label", "")
-    ).first()
-    result = {"label": job.result.get("label", ""), "repo": repo, "type": backup_type}
-    if stored:
-        result.update(
-            duration_s=round(stored.duration.total_seconds(), 1),
-            database_size=stored.database_size,
-            repo_size=stored.repo_delta,
-        )
-    operation_transition(
-        op, status=Status.SUCCEEDED, step="done", result=result,
-        message=f"Backup {result['label']} is in {repo}.", detail=job.detail,
-    )
+
+    def done() -> tuple[str, dict[str, Any]]:
+        label = job.result.get("label", "")
+        stored = Backup.objects.filter(
+            repository__cluster=op.cluster, repository__name=repo, label=label
+        ).first()
+        result: dict[str, Any] = {"label": label, "repo": repo, "type": backup_type}
+        if stored:
+            result.update(
+                duration_s=round(stored.duration.total_seconds(), 1),
+                database_size=stored.database_size,
+                repo_size=stored.repo_delta,
+            )
+        return f"Backup {label} is in {repo}.", result
+
+    _follow(op, job, failed="The backup failed: {reason}", fix=BACKUP_FAILED_FIX, done=done)
 
 
 # --- clone / PITR into a new cluster ------------------------------------------------------
@@ -153,23 +166,10 @@ def _clone_step(op: Operation, platform: Platform) -> None:
         )
         return
     job = platform.clone_advance(req)
-    if job.state in ("pending", "running"):
-        if job.message:
-            operation_observe(op, message=job.message, detail=job.detail)
-        operation_schedule(op, delay=_poll())
-        return
-    if job.state == "failed":
-        operation_transition(
-            op, status=Status.FAILED, step="failed", level=Level.ERROR,
-            message=f"The restore failed: {job.message}", detail=job.detail,
-            error_reason=job.message, error_fix=CLONE_FAILED_FIX,
-        )
-        return
-    inventory.cluster_sync(cluster=op.cluster)
-    operation_transition(
-        op, status=Status.SUCCEEDED, step="done", result=dict(job.result),
-        message=f"{op.cluster.name} is running, restored from {req.source.name}.",
-        detail=job.detail,
+    _follow(
+        op, job, failed="The restore failed: {reason}", fix=CLONE_FAILED_FIX,
+        done=lambda: (f"{op.cluster.name} is running, restored from {req.source.name}.",
+                      dict(job.result)),
     )
 
 
@@ -244,21 +244,8 @@ def _advancing(advance: Advance) -> Step:
             )
             return
         job = advance(op, platform)
-        if job.state in ("pending", "running"):
-            if job.message:
-                operation_observe(op, message=job.message, detail=job.detail)
-            operation_schedule(op, delay=_poll())
-            return
-        if job.state == "failed":
-            operation_transition(
-                op, status=Status.FAILED, step="failed", level=Level.ERROR,
-                message=job.message, detail=job.detail, error_reason=job.message,
-                error_fix=ADVANCE_FAILED_FIX[op.kind],
-            )
-            return
-        inventory.cluster_sync(cluster=op.cluster)
-        operation_transition(op, status=Status.SUCCEEDED, step="done", result=dict(job.result),
-                             message=job.message or "Done.", detail=job.detail)
+        _follow(op, job, failed="{reason}", fix=ADVANCE_FAILED_FIX[op.kind],
+                done=lambda: (job.message or "Done.", dict(job.result)))
 
     return step
 
