@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -136,26 +139,34 @@ def cluster_power(request: HttpRequest, platform: str, namespace: str, name: str
     return _answer(request, op)
 
 
+def _action_form(
+    request: HttpRequest, cluster: Cluster, action: str, form: forms.Form,
+    submit: Callable[[dict[str, Any]], Operation],
+) -> HttpResponse:
+    """GET shows the action's form; a valid POST calls `submit` with the cleaned data and
+    goes to the operation; a refusal comes back next to its field with a 422."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            return _answer(request, submit(form.cleaned_data))
+        except services.ServiceError as exc:
+            form.add_error(exc.field, exc.message)
+    template = _partial(request, "restores/cluster_action.html", "action")
+    return render(request, template, {"cluster": cluster, "action": action, "form": form},
+                  status=422 if request.method == "POST" else 200)
+
+
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request")
 def cluster_promote(request: HttpRequest, platform: str, namespace: str,
                     name: str) -> HttpResponse:
     cluster = _get_cluster(platform, namespace, name)
-    form = ConfirmForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            op = cluster_ops.promote_request(
-                cluster=cluster, confirm=form.cleaned_data["confirm"], user=request.user,
-                primary_gone=request.POST.get("primary_gone") == "yes",
-            )
-        except services.ServiceError as exc:
-            form.add_error(exc.field, exc.message)
-        else:
-            return _answer(request, op)
-    status = 422 if request.method == "POST" else 200
-    template = _partial(request, "restores/cluster_action.html", "action")
-    return render(request, template, {"cluster": cluster, "action": "promote", "form": form},
-                  status=status)
+    return _action_form(
+        request, cluster, "promote", ConfirmForm(request.POST or None),
+        lambda d: cluster_ops.promote_request(
+            cluster=cluster, confirm=d["confirm"], user=request.user,
+            primary_gone=request.POST.get("primary_gone") == "yes",
+        ),
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -163,22 +174,13 @@ def cluster_promote(request: HttpRequest, platform: str, namespace: str,
 def cluster_standby(request: HttpRequest, platform: str, namespace: str,
                     name: str) -> HttpResponse:
     cluster = _get_cluster(platform, namespace, name)
-    form = StandbyForm(request.POST or None, cluster=cluster)
-    if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
-        try:
-            op = cluster_ops.standby_request(
-                source=cluster, name=d["name"], namespace=d.get("namespace") or namespace,
-                repo_name=d["repo"], user=request.user,
-            )
-        except services.ServiceError as exc:
-            form.add_error(exc.field, exc.message)
-        else:
-            return _answer(request, op)
-    status = 422 if request.method == "POST" else 200
-    template = _partial(request, "restores/cluster_action.html", "action")
-    return render(request, template, {"cluster": cluster, "action": "standby", "form": form},
-                  status=status)
+    return _action_form(
+        request, cluster, "standby", StandbyForm(request.POST or None, cluster=cluster),
+        lambda d: cluster_ops.standby_request(
+            source=cluster, name=d["name"], namespace=d.get("namespace") or namespace,
+            repo_name=d["repo"], user=request.user,
+        ),
+    )
 
 
 @require_http_methods(["GET", "POST"])
