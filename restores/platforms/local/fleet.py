@@ -3,15 +3,22 @@
 Layout (everything owned by the run-as user):
 
     clusters/<name>/cluster.json       name, port, pg_version, created_at, stanza, initialized,
-                                       state and clone_of (a cluster being cloned, clone.py)
+                                       state, clone_of (a cluster being cloned, clone.py),
+                                       standby_of (standby.py) and busy (an operation on it)
     clusters/<name>/clone.json         a clone's progress (clone.py)
-    clusters/<name>/pgbackrest.conf    the ONLY pgBackRest config this cluster uses
+    clusters/<name>/.clone.lock        flock: one clone / in-place restore / standby /
+                                       promotion step at a time on this cluster (operations.py)
+    clusters/<name>/pgbackrest.conf    the ONLY pgBackRest config this cluster uses (a
+                                       standby has none: its restore_command reads its
+                                       source's repo through the source's config)
     data/<name>/                       PGDATA (0700)
     repos/<name>/repo1/                the cluster's own pgBackRest repo
     run/                               unix sockets (listen_addresses='')
     log/<name>/  lock/<name>/  spool/<name>/   pgBackRest's log, lock and spool paths
     pglog/<name>.log                   the PostgreSQL server log
-    jobs/<name>/                       background backup records (see jobs.py)
+    jobs/<name>/                       background backup and restore records (see jobs.py)
+                                       and <op>-<kind>.progress files of operations on the
+                                       cluster (in-place restore, standby, promotion)
 
 Every cluster uses the stanza name `db` (as PGO does). That is safe only because each
 cluster has its own config, repo, and lock/log/spool directories: pgBackRest names its lock
@@ -63,7 +70,12 @@ class ClusterRecord:
 
     A cluster made by a clone (clone.py) also has `clone_of` (source, repo, operation_id,
     point, ...) and, until the clone has finished, a `state` word: restoring, recovering,
-    configuring, backing-up or failed. "" means no clone is in progress."""
+    configuring, backing-up or failed. "" means no clone is in progress.
+
+    A standby (standby.py) has `standby_of` (source, repo, operation_id, and once a promotion
+    has been requested `promoted_by`) and, while it is being made, a `state` word: restoring,
+    starting or failed. `busy` names an operation that owns an existing cluster for a while
+    (an in-place restore, a promotion): {"kind", "operation_id"}; None when there is none."""
 
     name: str
     port: int
@@ -73,6 +85,13 @@ class ClusterRecord:
     initialized: bool = False
     state: str = ""
     clone_of: dict[str, Any] | None = None
+    standby_of: dict[str, Any] | None = None
+    busy: dict[str, Any] | None = None
+
+    @property
+    def is_standby(self) -> bool:
+        """Made as a standby and not (being) promoted."""
+        return bool(self.standby_of) and not (self.standby_of or {}).get("promoted_by")
 
 
 class Fleet:

@@ -20,19 +20,24 @@ from ..base import (
     CloneRequest,
     ClusterRef,
     ClusterStatus,
+    InPlaceRestoreRequest,
     JobStatus,
     PermanentError,
     Platform,
     PlatformError,
     RepoInventory,
     Role,
+    StandbyRequest,
     TransientError,
 )
+from . import operations as ops
 from .backrest import REPOS, Backrest
-from .clone import Cloner
+from .clone import IN_PROGRESS, Cloner
 from .database import connect_hint, load_demo_data, query
 from .fleet import CONF_MARKER, ClusterRecord, Fleet, validate_cluster_name
+from .inplace import InPlaceRestorer
 from .proc import PGBACKREST, Runner, find_pg_bindir, resolve_account
+from .standby import Standbys
 
 POLL_SECONDS = 0.5
 
@@ -88,6 +93,22 @@ class LocalPlatform(Platform):
         )
 
     @functools.cached_property
+    def _inplace(self) -> InPlaceRestorer:
+        return InPlaceRestorer(
+            self._fleet, self._runner, self._backrest, namespace=self.namespace
+        )
+
+    @functools.cached_property
+    def _standbys(self) -> Standbys:
+        return Standbys(
+            self._fleet,
+            self._runner,
+            self._backrest,
+            namespace=self.namespace,
+            port_base=self.port_base,
+        )
+
+    @functools.cached_property
     def _pg_version(self) -> str:
         """The server binaries' version, e.g. "15.20" (what `show server_version` starts with)."""
         out = self._runner.run([self._bin("postgres"), "--version"], what="postgres --version")
@@ -126,8 +147,9 @@ class LocalPlatform(Platform):
             repos=REPOS,
             connect_hint=connect_hint(self._fleet, record),
         )
-        if record.state:  # a clone in progress, or one that failed
-            word, message = self._cloner.describe(record)
+        if record.state:  # a clone or a standby being made, or one that failed
+            describe = self._standbys.describe if record.standby_of else self._cloner.describe
+            word, message = describe(record)
             role: Role = "unknown"
             # Unknown until promoted: a recovering server reports itself in recovery.
             if record.state not in ("restoring", "recovering"):
@@ -138,22 +160,69 @@ class LocalPlatform(Platform):
                         rows = query(self._fleet, record, "select pg_is_in_recovery()")
                         role = "standby" if rows[0][0] else "primary"
             return status(role, record.pg_version, word, message)
+        busy = self._busy_message(record)
         if not self._running(record):
+            if busy:
+                return status("shutdown", record.pg_version, busy[0], busy[1])
             return status("shutdown", record.pg_version, "stopped", "PostgreSQL is not running.")
         try:
             rows = query(
                 self._fleet, record, "select pg_is_in_recovery(), current_setting('server_version')"
             )
         except TransientError as exc:
-            return status("unknown", record.pg_version, "starting", exc.message)
+            word = busy[0] if busy else "starting"
+            return status("unknown", record.pg_version, word, exc.message)
         in_recovery, version = rows[0]
         role = "standby" if in_recovery else "primary"
         version = str(version).split()[0]
+        if busy:
+            return status(role, version, busy[0], busy[1])
+        if record.is_standby:
+            source = (record.standby_of or {}).get("source")
+            repo = (record.standby_of or {}).get("repo")
+            return status(
+                role,
+                version,
+                "ready",
+                f"PostgreSQL {version} is running as a {role} of {source}, replaying "
+                f"{source}'s {repo}.",
+            )
         if not record.initialized:
             return status(
                 role, version, "creating", "Creation has not finished; create it again to resume."
             )
         return status(role, version, "ready", f"PostgreSQL {version} is running as a {role}.")
+
+    def _busy_message(self, record: ClusterRecord) -> tuple[str, str] | None:
+        """(state word, sentence) while an in-place restore or a promotion owns the cluster."""
+        busy = record.busy or {}
+        if busy.get("kind") == "restore-in-place":
+            return "restoring", self._inplace.describe(busy, record.name)
+        if busy.get("kind") == "promote":
+            return "promoting", self._standbys.describe_promotion(busy, record.name)
+        return None
+
+    def _power_refusal(self, record: ClusterRecord) -> str | None:
+        """Why the cluster must not be shut down or started now, or None."""
+        name, busy = record.name, record.busy or {}
+        if record.state in IN_PROGRESS and record.clone_of is not None:
+            return (
+                f"{name} is a clone still being made ({record.state}): it cannot be shut down "
+                "or started until the clone finishes (or destroy it)."
+            )
+        if record.state in ("restoring", "starting") and record.standby_of is not None:
+            return (
+                f"{name} is still being made a standby ({record.state}): it cannot be shut "
+                "down or started until that finishes (or destroy it)."
+            )
+        if busy:
+            what = {"restore-in-place": "restored in place", "promote": "promoted"}
+            return (
+                f"{name} is being {what.get(str(busy.get('kind')), busy.get('kind'))} by "
+                f"operation {busy.get('operation_id')}: it cannot be shut down or started "
+                "until that ends."
+            )
+        return None
 
     def _running(self, record: ClusterRecord) -> bool:
         """pg_ctl status: 0 running, 3 not running, 4 no usable data directory."""
@@ -173,9 +242,11 @@ class LocalPlatform(Platform):
             record = fleet.record(name)
             if record is not None and record.state:
                 raise PermanentError(
-                    f"{name} is a clone that has not finished ({record.state}): advance or "
-                    "destroy the clone instead."
+                    f"{name} is a clone or standby that has not finished ({record.state}): "
+                    "advance or destroy it instead."
                 )
+            if record is not None and record.is_standby:
+                raise PermanentError(f"{name} is a standby: promote it, or destroy it.")
             if record is None:
                 record = fleet.new_record(
                     name, port_base=self.port_base, pg_version=self._pg_version
@@ -219,6 +290,8 @@ class LocalPlatform(Platform):
         record = self._record(ref)
         if record.state == "restoring":
             raise TransientError(f"{record.name} is still being restored: it cannot start yet.")
+        if record.busy:
+            raise PermanentError(str(self._power_refusal(record)))
         if self._running(record):
             return Applied(f"{record.name} is already running.")
         pgdata, log = self._fleet.pgdata(record.name), self._fleet.server_log(record.name)
@@ -236,8 +309,14 @@ class LocalPlatform(Platform):
         return Applied(f"Started {record.name}.", command=shlex.join(argv))
 
     def cluster_stop(self, ref: ClusterRef) -> Applied:
-        """Fast shutdown (disconnects sessions, rolls back open transactions). Idempotent."""
+        """Fast shutdown (disconnects sessions, rolls back open transactions). Idempotent.
+        Refused while an in-place restore or a promotion owns the cluster."""
         record = self._record(ref)
+        if record.busy:
+            raise PermanentError(str(self._power_refusal(record)))
+        return self._stop(record)
+
+    def _stop(self, record: ClusterRecord) -> Applied:
         if not self._running(record):
             return Applied(f"{record.name} is already stopped.")
         pgdata = str(self._fleet.pgdata(record.name))
@@ -247,7 +326,18 @@ class LocalPlatform(Platform):
 
     def power_advance(self, ref: ClusterRef, *, operation_id: str, shutdown: bool) -> JobStatus:
         """Stop (fast) or start the server, then verify through pg_ctl status that it is so.
-        Idempotent: both calls do nothing on a cluster already in the wanted state."""
+        Idempotent: both calls do nothing on a cluster already in the wanted state.
+
+        PermanentError while a clone, a standby creation, an in-place restore or a
+        promotion of this cluster is under way. A primary switches WAL before it stops, so
+        its last commits reach the repo (the clean shutdown lets the archiver finish): a
+        standby fed from that repo then loses nothing when it is promoted (§4.7, step 1)."""
+        record = self._record(ref)
+        refusal = self._power_refusal(record)
+        if refusal:
+            raise PermanentError(refusal)
+        if shutdown and self._running(record):
+            ops.switch_wal(self._fleet, record)
         applied = self.cluster_stop(ref) if shutdown else self.cluster_start(ref)
         status = self.cluster_status(ref)
         if (status.role == "shutdown") == shutdown:
@@ -262,7 +352,7 @@ class LocalPlatform(Platform):
         record = self._record(ref)
         with self._fleet.lock(), self._cloner.hold(record.name):
             self._backrest.jobs.terminate_all(record.name)
-            self.cluster_stop(ref)
+            self._stop(self._fleet.record(record.name) or record)
             self._fleet.remove_cluster(record.name)
 
     def _server_log_tail(self, record: ClusterRecord) -> str:
@@ -296,9 +386,15 @@ class LocalPlatform(Platform):
         self, ref: ClusterRef, *, repo: str, backup_type: BackupType, operation_id: str
     ) -> Applied:
         """Launch the backup in the background and return at once. Idempotent per
-        operation_id: a repeated call returns the first call's Applied."""
+        operation_id: a repeated call returns the first call's Applied. A standby has no
+        repo of its own: PermanentError."""
+        record = self._record(ref)
+        if record.is_standby:
+            raise PermanentError(
+                f"{record.name} is a standby: it has no repo of its own. Back up its primary."
+            )
         return self._backrest.backup_start(
-            self._record(ref), repo=repo, backup_type=backup_type, operation_id=operation_id
+            record, repo=repo, backup_type=backup_type, operation_id=operation_id
         )
 
     def backup_status(self, ref: ClusterRef, *, repo: str, operation_id: str) -> JobStatus:
@@ -324,6 +420,25 @@ class LocalPlatform(Platform):
     def clone_advance(self, req: CloneRequest) -> JobStatus:
         """The next missing piece of the clone (see clone.py); returns within seconds."""
         return self._cloner.advance(req)
+
+    # -- operations on an existing cluster (inplace.py, standby.py) -----------------------
+
+    def restore_in_place_advance(self, req: InPlaceRestoreRequest) -> JobStatus:
+        """Stop, `pgbackrest --delta restore` over itself, start, promote, clean up the
+        recovery settings, CHECKPOINT and check archiving on the new timeline (inplace.py).
+        PermanentError for a standby or a clone still being made."""
+        return self._inplace.advance(req)
+
+    def standby_advance(self, req: StandbyRequest) -> JobStatus:
+        """A new hot standby replaying the source's repo (standby.py). Streaming (host and
+        port) is refused: local clusters listen on a unix socket only."""
+        return self._standbys.advance(req)
+
+    def promote_advance(self, ref: ClusterRef, *, operation_id: str) -> JobStatus:
+        """Promote a standby into an independent primary with its own stanza, repo and
+        first full backup (standby.py explains why); failed while its source still runs as
+        a primary (split brain)."""
+        return self._standbys.promote(ref, operation_id)
 
     def backup_wait(
         self,
