@@ -29,7 +29,7 @@ from restores.platforms.base import (
     TransientError,
 )
 from restores.platforms.local import LocalPlatform, ensure_run_as_user
-from restores.platforms.pgbackrest import OPERATION_ANNOTATION, parse_info
+from restores.platforms.pgbackrest import OPERATION_ANNOTATION, STOP_RESOLUTION, parse_info
 
 from .conftest import SYSTEM_PATHS, snapshot
 
@@ -185,7 +185,8 @@ def test_full_then_incr_backups_show_up_in_the_repo_in_order(two_backups: TwoBac
 def test_the_recoverable_window_starts_at_the_full_and_grows(two_backups: TwoBackups) -> None:
     before, after = two_backups.after_full.window, two_backups.after_incr.window
     full, incr = two_backups.after_incr.backups
-    assert before.earliest == after.earliest == full.stopped_at
+    # A second after the full's whole-second stop: the first instant a restore can reach.
+    assert before.earliest == after.earliest == full.stopped_at + STOP_RESOLUTION
     assert before.latest is not None and after.latest is not None
     assert after.latest > before.latest
     assert after.latest >= incr.stopped_at
