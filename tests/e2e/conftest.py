@@ -1,8 +1,10 @@
 """Fixtures for the browser tests: a real fleet, a real Celery worker, a real Chromium.
 
 One module shares one fleet (the cluster `hippo` with demo data and a first full backup), one
-Celery worker process and one browser. Each test gets a fresh browser context and, through
-pytest-django's `live_server` and `transactional_db`, committed data the worker can read.
+Celery worker process and one browser; a test that kills workers starts its own through
+`worker_factory` (with beat and its sweep, if asked). Each test gets a fresh browser context
+and, through pytest-django's `live_server` and `transactional_db`, committed data the worker
+can read.
 
 Nothing here downloads a browser: Playwright drives Debian's /usr/bin/chromium.
 """
@@ -139,15 +141,34 @@ def hippo(transactional_db, console_settings: E2EFleet) -> Cluster:  # type: ign
     return Cluster.objects.get(platform="local", namespace=NAMESPACE, name="hippo")
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:  # type: ignore[no-untyped-def]
+    """A test database of their own (test_<name>_e2e) when the browser tests run by
+    themselves: a unit-test run started meanwhile creates and drops test_<name>, and must not
+    pull the database from under the live server and the worker. (In a whole-suite run the
+    session's database is shared, and that is fine: one run at a time.)"""
+    from django.conf import settings
+
+    for db in settings.DATABASES.values():
+        if db["ENGINE"] == "django.db.backends.sqlite3" or db["NAME"].startswith("test_"):
+            continue  # SQLite, or the session's test database is set up already
+        test = db.setdefault("TEST", {})
+        test["NAME"] = f"{test.get('NAME') or 'test_' + db['NAME']}_e2e"
+
+
 # --- the broker and the worker -------------------------------------------------------------
 
 
 def _reset_producer_pool() -> None:
     """Forget the Celery app's broker connections, so the next send uses the current URL."""
+    from kombu import pools
+
     from dr_console.celery import app
 
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # The app's pools live in kombu's process-wide registry, keyed by the connection: closing
+    # one without clearing the registry would hand the closed pool back to the next module
+    # ("Acquire on closed pool"). reset() closes them all and empties the registry.
+    pools.reset()
     app._pool = None
     with contextlib.suppress(AttributeError, KeyError):
         app.__dict__["amqp"]._producer_pool = None
@@ -188,6 +209,7 @@ class Worker:
     proc: subprocess.Popen[bytes]
     log: Path
     nodename: str
+    var_dir: Path
 
     def tail(self) -> str:
         try:
@@ -205,52 +227,65 @@ class Worker:
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the worker's process group, as a crash or the OOM killer would: no
+        shutdown handlers, no message given back to the broker. Processes it started in
+        sessions of their own (pgBackRest jobs, PostgreSQL servers) are not in the group."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.var_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def celery_worker(
-    django_db_setup, e2e_fleet: E2EFleet, e2e_broker: str  # type: ignore[no-untyped-def]
-) -> Iterator[Worker]:
-    """A real `celery worker` process on the e2e broker, the test database and the e2e fleet.
-
-    No beat: every step of an operation must be scheduled by the worker itself.
-    """
+def start_worker(
+    fleet: E2EFleet, broker: str, *, name: str, beat: bool = False,
+    env: dict[str, str] | None = None,
+) -> Worker:
+    """Start a real `celery worker` process on the e2e broker, the test database and the e2e
+    fleet, and wait until it answers a ping. `beat` embeds celery beat (the sweep); `env`
+    overrides settings such as DR_SWEEP_INTERVAL."""
     from django.db import connection
 
     from dr_console.celery import app
 
     var_dir = Path(tempfile.mkdtemp(prefix="drc-e2e-var-"))
     log = var_dir / "celery.log"
-    nodename = f"e2e-{os.getpid()}@{socket.gethostname()}"
-    env = {
+    nodename = f"e2e-{os.getpid()}-{name}@{socket.gethostname()}"
+    full_env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "dr_console.settings",
-        # The test database pytest-django created (test_dr_console), not the real one.
+        # The test database pytest-django created (test_dr_console[_e2e]), not the real one.
         "DATABASE_URL": _database_url(connection.settings_dict),
         "DATABASE_CONN_MAX_AGE": "0",
-        "REDIS_URL": e2e_broker,
+        "REDIS_URL": broker,
         "DR_VAR_DIR": str(var_dir),
         "DR_PLATFORMS": "local",
-        "DR_FLEET_DIR": str(e2e_fleet.root),
-        "DR_LOCAL_USER": e2e_fleet.run_as,
+        "DR_FLEET_DIR": str(fleet.root),
+        "DR_LOCAL_USER": fleet.run_as,
         "DR_LOCAL_NAMESPACE": NAMESPACE,
-        "DR_LOCAL_PORT_BASE": str(e2e_fleet.port_base),
+        "DR_LOCAL_PORT_BASE": str(fleet.port_base),
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
     argv = [
         str(CELERY), "-A", "dr_console", "worker", "--pool", "solo", "--concurrency", "1",
         "--loglevel", "INFO", "--hostname", nodename, "--without-gossip", "--without-mingle",
     ]  # fmt: skip
+    if beat:
+        # Beat's schedule file goes to the worker's own directory, never the checkout.
+        argv += ["--beat", "--schedule", str(var_dir / "celerybeat-schedule")]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+            argv, cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
-    worker = Worker(proc, log, nodename)
+    worker = Worker(proc, log, nodename, var_dir)
     try:
         # Ready in its log, then answering a ping sent through the test process's own broker
         # connection: proof that what this process sends reaches that worker.
@@ -263,11 +298,55 @@ def celery_worker(
             time.sleep(0.2)
         while not app.control.ping(destination=[nodename], timeout=1.0):
             if time.monotonic() > deadline:
-                pytest.fail(f"the Celery worker does not answer on {e2e_broker}:\n{worker.tail()}")
+                pytest.fail(f"the Celery worker does not answer on {broker}:\n{worker.tail()}")
+    except BaseException:
+        worker.remove()
+        raise
+    return worker
+
+
+@pytest.fixture(scope="module")
+def celery_worker(
+    django_db_setup, e2e_fleet: E2EFleet, e2e_broker: str  # type: ignore[no-untyped-def]
+) -> Iterator[Worker]:
+    """One worker for the module, without beat: every step of an operation must be
+    scheduled by the worker itself."""
+    worker = start_worker(e2e_fleet, e2e_broker, name="module")
+    try:
         yield worker
     finally:
-        worker.stop()
-        shutil.rmtree(var_dir, ignore_errors=True)
+        worker.remove()
+
+
+class WorkerFactory:
+    """Workers a test starts (and kills) itself; all stopped at the end of the test."""
+
+    def __init__(self, fleet: E2EFleet, broker: str) -> None:
+        self.fleet = fleet
+        self.broker = broker
+        self.workers: list[Worker] = []
+
+    def start(self, *, beat: bool = False, env: dict[str, str] | None = None) -> Worker:
+        worker = start_worker(
+            self.fleet, self.broker, name=f"w{len(self.workers)}", beat=beat, env=env
+        )
+        self.workers.append(worker)
+        return worker
+
+    def remove_all(self) -> None:
+        for worker in self.workers:
+            worker.remove()
+
+
+@pytest.fixture
+def worker_factory(
+    django_db_setup, e2e_fleet: E2EFleet, e2e_broker: str  # type: ignore[no-untyped-def]
+) -> Iterator[WorkerFactory]:
+    factory = WorkerFactory(e2e_fleet, e2e_broker)
+    try:
+        yield factory
+    finally:
+        factory.remove_all()
 
 
 # --- the browser ------------------------------------------------------------------------------
@@ -319,7 +398,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     report = yield
     if report.when == "call":
         item.rep_call = report  # type: ignore[attr-defined]
-        worker = getattr(item, "funcargs", {}).get("celery_worker")
-        if report.failed and isinstance(worker, Worker):
-            report.sections.append(("Celery worker log (tail)", worker.tail()))
+        funcargs = getattr(item, "funcargs", {})
+        workers: list[Worker] = []
+        if isinstance(funcargs.get("celery_worker"), Worker):
+            workers.append(funcargs["celery_worker"])
+        if isinstance(funcargs.get("worker_factory"), WorkerFactory):
+            workers.extend(funcargs["worker_factory"].workers)
+        if report.failed:
+            for worker in workers:
+                report.sections.append((f"Celery worker {worker.nodename} log (tail)",
+                                        worker.tail()))
     return report
