@@ -147,7 +147,10 @@ class PointForm(forms.Form):
         d = self.cleaned_data
         return {
             "date": d["date"].isoformat() if d.get("date") else "",
-            "clock": d["clock"].isoformat() if d.get("clock") else "",
+            # A time input takes at most milliseconds: store what it can show again.
+            "clock": d["clock"].isoformat(
+                timespec="milliseconds" if d["clock"].microsecond else "seconds"
+            ) if d.get("clock") else "",
             "zone": d.get("zone") or "UTC",
         }
 

@@ -335,3 +335,16 @@ def test_parallelism_is_bounded_by_the_platform(
     assert r.status_code == 422
     assert "less than or equal to 3" in r.content.decode()
     assert 'id="restore-job"' not in r.content.decode()  # local: no Kubernetes fields
+
+
+def test_a_time_with_milliseconds_comes_back_as_the_time_input_shows_it(
+    client: Client, window: Repository, hx  # type: ignore[no-untyped-def]
+) -> None:
+    draft = _draft(client, window.cluster)
+    client.post(_url(draft, "source"), {"source": window.cluster.pk, "repo": "repo1"}, **hx)
+    client.post(_url(draft, "point"), {**POINT, "clock": "09:30:00.123"}, **hx)
+    draft.refresh_from_db()
+    assert draft.point["time"] == "2026-11-24T09:30:00.123000+00:00"
+    page = client.get(_url(draft, "point")).content.decode()
+    assert 'value="09:30:00.123"' in page  # an <input type="time"> takes at most milliseconds
+    assert "2026-11-24 09:30:00.123+00" in page
