@@ -20,7 +20,7 @@ from django.utils import timezone
 from . import platforms, rules
 from .models import Backup, CloneDraft, Cluster, Operation, Repository
 from .platforms import manifests
-from .platforms.base import ClonePlan, CloneRequest, ClusterRef, PlatformError
+from .platforms.base import ClonePlan, CloneRequest, ClusterRef, PermanentError, PlatformError
 from .platforms.restore_options import (
     InvalidRestoreOptions,
     RestoreTarget,
@@ -230,7 +230,13 @@ def check_target(draft: CloneDraft, answers: TargetAnswers) -> None:
         platform=source.platform, namespace=answers.namespace, name=answers.name
     ).exists()
     ref = ClusterRef(answers.namespace, answers.name)
-    if taken or platforms.get(source.platform).cluster_exists(ref):
+    try:
+        exists = taken or platforms.get(source.platform).cluster_exists(ref)
+    except PlatformError as exc:  # a namespace the Kubernetes platform does not manage, or
+        # the API did not answer: said on the form rather than as a server error
+        field = "namespace" if isinstance(exc, PermanentError) else None
+        raise ServiceError(exc.message, field=field) from None
+    if exists:
         raise ServiceError(NAME_TAKEN.format(name=answers.name, namespace=answers.namespace),
                            field="name")
     if answers.db_include:
@@ -270,14 +276,25 @@ def draft_request(draft: CloneDraft, *, operation_id: str = "preview") -> CloneR
 
 
 def _scheduling(job: dict[str, Any]) -> dict[str, Any]:
-    """CloneRequest's Kubernetes fields from the stored restore Job answers."""
+    """CloneRequest's Kubernetes fields from the stored restore Job answers, in the shapes of
+    the Kubernetes API (what KubernetesPlatform reads back into the manifest's restore Job):
+    node labels as a required node affinity with one `In` expression each."""
     spec = restore_job_spec(job)
     if spec is None:
         return {}
+    affinity = None
+    if spec.node_labels:
+        match = [{"key": k, "operator": "In", "values": [v]} for k, v in spec.node_labels]
+        affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": match}]}}}
     return {
         "resources": {"requests": dict(spec.requests), "limits": dict(spec.limits)},
-        "affinity": {"nodeSelector": dict(spec.node_labels)} if spec.node_labels else None,
-        "tolerations": tuple(dataclasses.asdict(t) for t in spec.tolerations),
+        "affinity": affinity,
+        "tolerations": tuple(
+            {"key": t.key, "operator": t.operator, "value": t.value, "effect": t.effect,
+             **({"tolerationSeconds": t.seconds} if t.seconds is not None else {})}
+            for t in spec.tolerations
+        ),
     }
 
 

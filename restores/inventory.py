@@ -105,9 +105,17 @@ def cluster_sync(*, cluster: Cluster) -> SyncResult:
     result = SyncResult(clusters=1)
     status = platform.cluster_status(ref)
     Cluster.objects.filter(pk=cluster.pk).update(**_cluster_fields(status))
-    result.backups_added, result.backups_removed = repos_store(
-        cluster=cluster, repos=platform.repos(ref)
-    )
+    try:
+        repos = platform.repos(ref)
+    except base.PlatformError as exc:
+        if status.role != "shutdown":
+            raise
+        # A shut-down PGO cluster has no pod to ask pgBackRest: keep what we last saw, as
+        # platform_sync does, rather than fail the shutdown that just succeeded.
+        log.warning("inventory of %s failed: %s", cluster, exc.message)
+        result.errors.append(f"{cluster}: {exc.message}")
+        return result
+    result.backups_added, result.backups_removed = repos_store(cluster=cluster, repos=repos)
     return result
 
 

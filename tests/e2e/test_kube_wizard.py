@@ -1,0 +1,145 @@
+"""The clone wizard on Kubernetes, in the browser: hippo is a PGO cluster on the test API
+server; clone it at "latest" into `elephant` in another namespace, with the restore Job
+sized and placed; the review shows the manifest, the operation page reaches succeeded, and
+the server's `elephant` got exactly what the wizard sent, then lost its dataSource (H1).
+
+Real Chromium and the real `kubernetes` client; the test API server, the PGO emulator and a
+Celery worker run in this process (kube_fixtures.py says why). Every wait in the browser is
+one of Playwright's auto-retrying `expect`s: no sleeps.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+from django.contrib.auth import get_user_model
+from playwright.sync_api import Page, expect
+
+from restores.models import Cluster, Operation
+
+from . import kube_fixtures
+from .kube_fixtures import NS, TARGET_NS, KubeConsole
+
+pytestmark = pytest.mark.e2e
+
+# The fixtures of kube_fixtures.py, by name.
+kube_console, kube_hippo = kube_fixtures.kube_console, kube_fixtures.kube_hippo
+kube_broker, kube_worker = kube_fixtures.kube_broker, kube_fixtures.kube_worker
+
+USERNAME, PASSWORD = "dba", "e2e correct horse battery"
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+OPERATION_URL = re.compile(rf"/operations/{UUID}/$")
+CLONE_TIMEOUT_MS = 60_000
+JOB_FIELDS = {
+    "resources": {"requests": {"cpu": "250m"}},
+    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "disktype", "operator": "In", "values": ["ssd"]}]}]}}},
+    "tolerations": [{"key": "dedicated", "value": "restore", "effect": "NoSchedule",
+                     "operator": "Equal"}],
+}
+
+
+@pytest.fixture
+def user(transactional_db):  # type: ignore[no-untyped-def]
+    return get_user_model().objects.create_user(username=USERNAME, password=PASSWORD)
+
+
+def step_url(step: str) -> re.Pattern[str]:
+    return re.compile(rf"/clone/{UUID}/{step}/$")
+
+
+def log_in(page: Page) -> None:
+    page.goto("/login/")
+    page.get_by_label("Username").fill(USERNAME)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Fleet")).to_be_visible()
+
+
+def test_the_clone_wizard_clones_a_pgo_cluster(
+    context, live_server, kube_console: KubeConsole, kube_hippo: Cluster, kube_worker, user,  # type: ignore[no-untyped-def]
+) -> None:
+    page = context.new_page()
+    log_in(page)
+
+    # hippo, on the kubernetes platform
+    row = page.locator('#fleet tr[data-cluster="hippo"]')
+    expect(row).to_contain_text("primary")
+    row.get_by_role("link", name="hippo").click()
+    expect(page).to_have_url(live_server.url + "/clusters/kubernetes/db/hippo/")
+    expect(page.locator("p.muted").first).to_contain_text("kubernetes · PostgreSQL 16 · ready")
+
+    # source → point (latest) → target
+    page.get_by_role("button", name="Clone / point-in-time restore…").click()
+    expect(page).to_have_url(step_url("source"))
+    expect(page.get_by_label("Source cluster")).to_have_value(str(kube_hippo.pk))
+    expect(page.get_by_label("Repo to restore from")).to_have_value("repo1")
+    page.get_by_role("button", name="Next: the point to restore to").click()
+    expect(page).to_have_url(step_url("point"))
+    expect(page.get_by_label("Latest: replay all archived WAL")).to_be_checked()
+    page.get_by_role("button", name="Next: the new cluster").click()
+    expect(page).to_have_url(step_url("target"))
+
+    # The databases of the base backup, read by the worker through pod exec; wait for them
+    # so the fieldset's refresh never races the typing.
+    expect(page.get_by_label("app", exact=True)).to_be_visible()
+    namespace = page.get_by_label("Namespace")
+    expect(namespace).to_have_value(NS)
+    expect(namespace).to_be_editable()  # fixed on the local platform, not here
+    namespace.fill(TARGET_NS)
+    page.get_by_label("New cluster name").fill("elephant")
+    job = page.locator("#restore-job")
+    job.get_by_label("CPU request").fill("250m")
+    job.get_by_label("Run on nodes labelled").fill("disktype=ssd")
+    job.get_by_label("Tolerate the taint").fill("dedicated=restore:NoSchedule")
+    page.get_by_role("button", name="Next: review").click()
+    expect(page).to_have_url(step_url("review"))
+
+    # The review: the platform's plan (a server-side dry run) and the manifest, with the
+    # restore Job's fields as typed.
+    expect(page.locator("ol.plan")).to_contain_text(
+        "The API server accepts this manifest (server-side dry run).")
+    manifest = page.locator("#manifest")
+    expect(manifest).to_contain_text("name: elephant")
+    shown = yaml.safe_load(manifest.inner_text())
+    assert shown["metadata"]["namespace"] == TARGET_NS
+    source = shown["spec"]["dataSource"]["postgresCluster"]
+    assert (source["clusterName"], source["clusterNamespace"], source["repoName"]) == (
+        "hippo", NS, "repo1")
+    assert {k: source[k] for k in JOB_FIELDS} == JOB_FIELDS
+    assert kube_console.get(TARGET_NS, "elephant") is None  # only dry runs so far
+
+    page.get_by_role("button", name="Start the restore").click()
+    expect(page).to_have_url(OPERATION_URL)
+    expect(page.locator("#op-status")).to_have_text("succeeded", timeout=CLONE_TIMEOUT_MS)
+    expect(page.locator("#restore-seconds")).to_be_visible()
+
+    op = Operation.objects.select_related("cluster").get(kind=Operation.Kind.CLONE)
+    assert page.url.endswith(op.get_absolute_url())
+    assert op.status == Operation.Status.SUCCEEDED and op.requested_by == user
+    assert (op.cluster.namespace, op.cluster.name) == (TARGET_NS, "elephant")
+    # Every step ran in the Celery worker: the first dispatched on commit, the rest
+    # scheduled by the worker itself.
+    assert kube_worker.ran.count("restores.advance_operation") >= 3
+
+    # The server: elephant was created once, with what the wizard sent, and restored...
+    [sent] = [o for o in kube_console.created if o["metadata"]["name"] == "elephant"]
+    assert sent["metadata"]["namespace"] == TARGET_NS
+    assert sent["metadata"]["annotations"] == {"dr-console/operation": op.refs["trigger"]}
+    data = sent["spec"]["dataSource"]["postgresCluster"]
+    assert (data["clusterName"], data["clusterNamespace"], data["repoName"]) == (
+        "hippo", NS, "repo1")
+    assert {k: data[k] for k in JOB_FIELDS} == JOB_FIELDS
+    # ...and can never restore again: spec.dataSource is gone.
+    now = kube_console.get(TARGET_NS, "elephant")
+    assert now is not None and "dataSource" not in now["spec"]
+    assert now["status"]["pgbackrest"]["restore"]["id"] == "~pgo-bootstrap-elephant"
+
+    # In the fleet, as a primary.
+    page.goto("/")
+    elephant = page.locator('#fleet tr[data-cluster="elephant"]')
+    expect(elephant).to_be_visible()
+    expect(elephant.locator("span.role")).to_have_text("primary")

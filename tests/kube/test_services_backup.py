@@ -1,0 +1,375 @@
+"""The console's services on Kubernetes, end to end: the inventory sync and manual backups
+through `services` and `reconcile.advance`, over the real `kubernetes` client, the test API
+server and the PGO emulator; and the API's failure modes as an operation lives through them
+(conflicts, server errors, timeouts, an annotation PGO never consumes, a worker killed
+between the patch and the status).
+
+The fixtures here (`console`, `Console`) are shared by the other test_services_* modules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from restores import inventory, platforms, reconcile, services
+from restores.inventory import SyncResult
+from restores.models import Backup, Cluster, Operation, OperationEvent
+from restores.platforms.kubernetes import KubernetesPlatform
+from restores.platforms.kubernetes.api import USER_AGENT
+from restores.platforms.pgbackrest import OPERATION_ANNOTATION
+from tests.kube.apiserver import KubeServer
+from tests.kube.emulator import BACKUP_ANN, RESTORE_ANN, PgoEmulator
+from tests.kube.test_platform_backup import rbac_covers_every_request  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+NS = "db"
+S3_REPO = {"name": "repo1",
+           "s3": {"bucket": "hippo-backups", "endpoint": "s3.example", "region": "r"}}
+Status = Operation.Status
+
+
+class Clock:
+    """The platform's clock: real time (the emulator stamps Jobs and backups with it) plus
+    an offset a test moves forward to reach a deadline without sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta(0)
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.offset
+
+
+@dataclasses.dataclass
+class Console:
+    """The console as a worker process sees it: the platform registry's kubernetes entry is
+    a KubernetesPlatform on the test server's ApiClient, built from the DR_KUBE_* settings."""
+
+    server: KubeServer
+    emu: PgoEmulator
+    clock: Clock
+    settings: Any
+    platform: KubernetesPlatform
+
+    def new_worker(self, **kw: Any) -> KubernetesPlatform:
+        """Throw the platform instance away and install a fresh one (a new worker process:
+        no cache, no memory of what was sent)."""
+        self.platform = make_platform(self.server, self.settings, self.clock, **kw)
+        platforms.override("kubernetes", self.platform)
+        return self.platform
+
+    def sync(self) -> SyncResult:
+        return inventory.platform_sync(platform_name="kubernetes")
+
+    def cluster(self, name: str) -> Cluster:
+        return Cluster.objects.get(platform="kubernetes", namespace=NS, name=name)
+
+    def obj(self, name: str) -> dict[str, Any]:
+        found = self.server.store.get("postgresclusters", NS, name)
+        assert found is not None, f"no PostgresCluster {name} on the server"
+        return found
+
+    def step(self, op: Operation) -> Operation:
+        """One step, as a worker runs it once the step is due."""
+        Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(
+            next_check_at=timezone.now())
+        reconcile.advance(str(op.id))
+        op.refresh_from_db()
+        return op
+
+    def run(self, op: Operation, *, limit: int = 60,
+            between: Callable[[], None] | None = None) -> Operation:
+        """Steps until the operation ends, PGO's time passing (a tick) between two steps."""
+        for _ in range(limit):
+            if self.step(op).is_terminal:
+                return op
+            (between or self.emu.tick)()
+        raise AssertionError(f"{op} did not finish in {limit} steps: {messages(op)}")
+
+    def triggers(self, key: str, cluster: str = "hippo") -> list[str]:
+        """Every distinct value PGO saw for a trigger annotation, in order."""
+        return [v for name, k, v in self.emu.trigger_values if k == key and name == cluster]
+
+    def patches(self) -> int:
+        return self.server.calls[("patch", "postgresclusters")]
+
+
+def make_platform(server: KubeServer, settings: Any, clock: Clock, **kw: Any
+                  ) -> KubernetesPlatform:
+    client = server.api_client()
+    client.user_agent = USER_AGENT
+    return KubernetesPlatform(
+        namespaces=settings.DR_KUBE_NAMESPACES, api_client=client,
+        timeout=kw.pop("timeout", settings.DR_KUBE_TIMEOUT),
+        stuck_after=settings.DR_KUBE_STUCK_AFTER, clock=clock, **kw,
+    )
+
+
+def messages(op: Operation) -> list[str]:
+    return list(op.events.order_by("at", "id").values_list("message", flat=True))
+
+
+@pytest.fixture
+def emu(kube_server: KubeServer) -> PgoEmulator:
+    return PgoEmulator(kube_server)
+
+
+@pytest.fixture
+def console(settings, kube_server: KubeServer, emu: PgoEmulator) -> Iterator[Console]:  # type: ignore[no-untyped-def]
+    settings.DR_PLATFORMS = ["local", "kubernetes"]
+    settings.DR_KUBE_NAMESPACES = [NS]
+    settings.DR_KUBE_TIMEOUT = 5
+    settings.DR_KUBE_STUCK_AFTER = 30
+    clock = Clock()
+    platform = make_platform(kube_server, settings, clock)
+    platforms.override("kubernetes", platform)
+    try:
+        yield Console(kube_server, emu, clock, settings, platform)
+    finally:
+        platforms.override("kubernetes", None)
+
+
+@pytest.fixture
+def hippo_synced(console: Console, kube_api, hippo) -> Cluster:  # type: ignore[no-untyped-def]
+    """hippo ready on the server (with its first full backup), and in the console's DB."""
+    kube_api.create_cluster(NS, hippo())
+    console.emu.settle()
+    result = console.sync()
+    assert result.errors == []
+    return console.cluster("hippo")
+
+
+# -- the inventory --------------------------------------------------------------------------
+
+
+def test_the_inventory_sync_fills_the_fleet_from_the_api(console: Console, kube_api, hippo,
+                                                          dispatched) -> None:  # type: ignore[no-untyped-def]
+    emu = console.emu
+    kube_api.create_cluster(NS, hippo())
+    kube_api.create_cluster(NS, hippo("sb", backups={"pgbackrest": {"repos": [S3_REPO]}},
+                                      standby={"enabled": True, "repoName": "repo1"}))
+    kube_api.create_cluster(NS, hippo("stopped"))
+    emu.settle()
+    kube_api.patch_cluster(NS, "stopped", {"spec": {"shutdown": True}})
+    emu.settle()
+    emu.deferred.add("fresh")  # PGO has not got to it yet
+    kube_api.create_cluster(NS, hippo("fresh"))
+
+    result = console.sync()
+
+    fleet = {c.name: (c.role, c.state) for c in Cluster.objects.filter(platform="kubernetes")}
+    assert fleet == {
+        "hippo": ("primary", "ready"),
+        "sb": ("standby", "standby"),
+        "stopped": ("shutdown", "stopped"),
+        "fresh": ("unknown", "bootstrapping"),
+    }
+    assert result.clusters == 4
+    # No running leader to ask pgBackRest: reported, not fatal.
+    assert sorted(e.split(":")[0] for e in result.errors) == ["db/fresh", "db/stopped"]
+    hippo_row = console.cluster("hippo")
+    assert hippo_row.pg_version == "16" and hippo_row.present
+    assert hippo_row.connect_hint.startswith("kubectl -n db exec -it -c database")
+    [repo] = hippo_row.repositories.all()
+    assert (repo.name, repo.kind, repo.status_code) == ("repo1", "posix", 0)
+    # The replica-create backup PGO took, as `pgbackrest info` (exec'd in the leader) lists it.
+    [taken] = emu.backups[(NS, "hippo")]
+    [backup] = repo.backups.all()
+    assert (backup.label, backup.type) == (taken["label"], "full")
+    assert repo.earliest_recovery is not None and repo.latest_recovery > repo.earliest_recovery
+    execs = [r for r in console.server.requests if r.resource == "pods/exec"]
+    assert execs and {r.namespace for r in execs} == {NS}
+
+    # Deleted on the server: kept for its history, marked absent.
+    kube_api.delete_cluster(NS, "fresh")
+    console.sync()
+    assert console.cluster("fresh").present is False
+    assert dispatched == []
+
+
+# -- manual backups -------------------------------------------------------------------------
+
+
+def test_a_manual_backup_runs_through_the_services_and_is_listed(console: Console,
+                                                                 hippo_synced: Cluster) -> None:
+    patches = console.patches()
+    op = services.backup_request(cluster=hippo_synced, repo_name="repo1", backup_type="incr",
+                                 user=None)
+    trigger = op.refs["trigger"]
+    op = console.step(op)
+    assert (op.status, op.step) == (Status.RUNNING, "backing_up")
+    started = op.events.get(step="backing_up", command__startswith="kubectl")
+    assert f"annotation {BACKUP_ANN}={trigger}" in started.message
+    assert "--type=merge --field-manager=dr-console" in started.command
+    obj = console.obj("hippo")
+    assert obj["metadata"]["annotations"][BACKUP_ANN] == trigger
+    assert obj["spec"]["backups"]["pgbackrest"]["manual"]["options"] == [
+        "--type=incr", f"--annotation={OPERATION_ANNOTATION}={trigger}"]
+
+    op = console.run(op)
+    assert op.status == Status.SUCCEEDED, messages(op)
+    label = op.result["label"]
+    assert label.endswith("I") and op.result["type"] == "incr"
+    backup = Backup.objects.get(repository__cluster=hippo_synced, label=label)
+    assert backup.type == "incr"
+    assert backup.annotations == {OPERATION_ANNOTATION: trigger}
+    assert "PGO's backup Job is running." in messages(op)
+    assert console.triggers(BACKUP_ANN) == [trigger]
+    assert console.patches() == patches + 1
+    # A step delivered again after the end changes nothing.
+    version = op.version
+    assert console.step(op).version == version
+
+
+def test_a_backup_of_a_standby_is_refused(console: Console, kube_api, hippo) -> None:  # type: ignore[no-untyped-def]
+    kube_api.create_cluster(NS, hippo("sb", backups={"pgbackrest": {"repos": [S3_REPO]}},
+                                      standby={"enabled": True, "repoName": "repo1"}))
+    console.emu.settle()
+    console.sync()
+    standby = console.cluster("sb")
+    assert standby.role == Cluster.Role.STANDBY
+    with pytest.raises(services.ServiceError) as refused:
+        services.backup_request(cluster=standby, repo_name="repo1", backup_type="full",
+                                user=None)
+    assert refused.value.message == services.BACKUP_ON_STANDBY.format(cluster="sb")
+    assert not Operation.objects.exists()
+
+    # A stale row that still says primary: the platform refuses, the operation fails.
+    Cluster.objects.filter(pk=standby.pk).update(role=Cluster.Role.PRIMARY)
+    standby.refresh_from_db()
+    op = console.run(services.backup_request(cluster=standby, repo_name="repo1",
+                                             backup_type="full", user=None))
+    assert op.status == Status.FAILED
+    assert op.error_reason.startswith("sb is a standby: PGO runs manual backups only on a "
+                                      "writable primary")
+    assert BACKUP_ANN not in (console.obj("sb")["metadata"].get("annotations") or {})
+
+
+def test_a_failed_backup_job_fails_the_operation(console: Console,
+                                                 hippo_synced: Cluster) -> None:
+    console.emu.fail_backup.add("hippo")
+    op = console.run(services.backup_request(cluster=hippo_synced, repo_name="repo1",
+                                             backup_type="full", user=None))
+    assert op.status == Status.FAILED
+    assert op.error_reason.startswith("The backup Job failed (1 failed pod(s)); see `kubectl "
+                                      "-n db logs job/hippo-backup-")
+    assert op.error_fix
+
+
+# -- the API's failure modes, through the reconcile loop -----------------------------------
+
+
+def _backup(cluster: Cluster) -> Operation:
+    return services.backup_request(cluster=cluster, repo_name="repo1", backup_type="full",
+                                   user=None)
+
+
+def test_a_conflicting_patch_is_read_again_and_sent_once(console: Console,
+                                                         hippo_synced: Cluster) -> None:
+    console.server.faults.error(409, verb="patch", resource="postgresclusters")
+    patches = console.patches()
+    op = console.step(_backup(hippo_synced))
+    assert op.status == Status.RUNNING and op.attempts == 0  # retried inside the step
+    assert console.patches() == patches + 2
+    op = console.run(op)
+    assert op.status == Status.SUCCEEDED
+    assert console.triggers(BACKUP_ANN) == [op.refs["trigger"]]
+
+
+def test_a_server_error_is_retried_and_counted(console: Console,
+                                               hippo_synced: Cluster) -> None:
+    console.server.faults.error(500, verb="patch", resource="postgresclusters")
+    op = console.step(_backup(hippo_synced))
+    assert (op.status, op.step, op.attempts) == (Status.PENDING, "requested", 1)
+    retry = op.events.get(level=OperationEvent.Level.WARNING)
+    assert retry.message.startswith("Retrying: The Kubernetes API failed to patch "
+                                    "PostgresCluster db/hippo (HTTP 500)")
+    assert op.next_check_at is not None
+    assert op.next_check_at - timezone.now() > dt.timedelta(seconds=1)  # backed off
+    op = console.step(op)
+    assert (op.status, op.attempts) == (Status.RUNNING, 0)  # a success resets the count
+    op = console.run(op)
+    assert op.status == Status.SUCCEEDED
+    assert console.triggers(BACKUP_ANN) == [op.refs["trigger"]]
+
+
+def test_a_request_that_times_out_is_retried_without_a_second_trigger(
+    console: Console, hippo_synced: Cluster
+) -> None:
+    """The server applies the patch after the client gave up (a slow API server): the
+    retry finds the annotation already there and sends nothing more."""
+    # An int: the client ignores a float _request_timeout (see the report on api.py).
+    console.new_worker(timeout=1)
+    console.server.faults.hang(1.5, verb="patch", resource="postgresclusters")
+    op = console.step(_backup(hippo_synced))
+    assert (op.status, op.attempts) == (Status.PENDING, 1)
+    assert "Retrying: The Kubernetes API did not answer" in messages(op)[-1]
+    op = console.run(op)
+    assert op.status == Status.SUCCEEDED, messages(op)
+    assert console.triggers(BACKUP_ANN) == [op.refs["trigger"]]
+
+
+def test_an_annotation_pgo_never_consumes_fails_as_stuck(console: Console,
+                                                         hippo_synced: Cluster) -> None:
+    console.settings.DR_KUBE_STUCK_AFTER = 2
+    console.new_worker()
+    console.emu.stuck.add("hippo")
+    op = console.step(console.step(_backup(hippo_synced)))
+    assert op.status == Status.RUNNING
+    assert messages(op)[-1] == ("Waiting for PGO to start the backup Job (PGO has not picked "
+                                "up the annotation).")
+    console.emu.settle()
+    console.clock.offset += dt.timedelta(seconds=3)
+    op = console.step(op)
+    assert op.status == Status.FAILED
+    # 3 s on the platform's clock, and up to one more: the stamp is kept in whole seconds.
+    assert re.match(r"PGO has not started the backup after [34] s \(PGO has not picked up the "
+                    r"annotation\)\. Fix: check that PGO is running and watching this "
+                    r"namespace", op.error_reason), op.error_reason
+    assert op.error_fix
+    assert console.triggers(BACKUP_ANN) == [op.refs["trigger"]]
+
+
+class WorkerKilled(BaseException):
+    """Not an Exception: nothing in the step catches it, as nothing catches SIGKILL."""
+
+
+def test_a_worker_killed_after_the_patch_leaves_one_trigger(console: Console,
+                                                            hippo_synced: Cluster,
+                                                            monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The worker dies after the API accepted the patch and before the operation recorded
+    it. A new worker (a fresh platform instance: no cache, no memory) runs the step again:
+    the annotation already holds the operation's value, so nothing is sent twice."""
+    op = _backup(hippo_synced)
+    real = reconcile.operation_transition
+
+    def die(*args: Any, **kwargs: Any) -> bool:
+        raise WorkerKilled
+
+    monkeypatch.setattr(reconcile, "operation_transition", die)
+    patches = console.patches()
+    with pytest.raises(WorkerKilled):
+        console.step(op)
+    op.refresh_from_db()
+    assert (op.status, op.step) == (Status.PENDING, "requested")  # nothing recorded
+    assert console.obj("hippo")["metadata"]["annotations"][BACKUP_ANN] == op.refs["trigger"]
+    assert console.patches() == patches + 1
+
+    monkeypatch.setattr(reconcile, "operation_transition", real)
+    Operation.objects.filter(pk=op.pk).update(lease_until=None)  # the dead worker's lease ran out
+    console.new_worker()
+    op = console.step(op)
+    assert op.status == Status.RUNNING
+    assert messages(op)[-1].startswith("PGO was already asked for this backup of hippo")
+    op = console.run(op)
+    assert op.status == Status.SUCCEEDED
+    assert console.patches() == patches + 1
+    assert console.triggers(BACKUP_ANN) == [op.refs["trigger"]]
+    assert console.triggers(RESTORE_ANN) == []

@@ -1,0 +1,203 @@
+"""manage.py watch_fleet against the test API server: the fleet follows PostgresCluster
+changes within seconds through one watch (no polling), survives a 410 Gone relist, and reads
+a relist's burst with one fleet read."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connections
+
+from restores import platforms
+from restores.management.commands import watch_fleet
+from restores.models import Cluster
+from restores.platforms.kubernetes import PERMISSIONS, KubernetesPlatform
+from restores.platforms.kubernetes.api import USER_AGENT
+from tests.kube.apiserver import KubeServer
+from tests.kube.conftest import HIPPO
+from tests.kube.emulator import PgoEmulator
+
+NS = "db"
+GROUPS = {"postgresclusters": "postgres-operator.crunchydata.com"}
+
+
+@pytest.fixture
+def kube_server() -> Iterator[KubeServer]:
+    server = KubeServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert not server.hook_errors
+
+
+@pytest.fixture
+def kube(kube_server: KubeServer, settings) -> Iterator[KubernetesPlatform]:  # type: ignore[no-untyped-def]
+    settings.DR_PLATFORMS = ["local", "kubernetes"]
+    settings.DR_KUBE_NAMESPACES = [NS]
+    client = kube_server.api_client()
+    client.user_agent = USER_AGENT
+    platform = KubernetesPlatform(namespaces=[NS], api_client=client, timeout=5)
+    platforms.override("kubernetes", platform)
+    yield platform
+    platforms.override("kubernetes", None)
+    # Every request the command sent is one deploy/rbac.yaml grants.
+    for request in kube_server.requests:
+        if request.user_agent == USER_AGENT:
+            base = request.resource.split("/")[0]
+            assert any(p.resource == request.resource and p.api_group == GROUPS.get(base, "")
+                       and request.verb in p.verbs for p in PERMISSIONS), request
+
+
+def create(server: KubeServer, name: str, **spec: Any) -> None:
+    body = {**HIPPO, "metadata": {"name": name, "namespace": NS},
+            "spec": {**HIPPO["spec"], **spec}}
+    server.store.create(body)
+
+
+class Running:
+    """watch_fleet in a thread of its own (its own database connection), stopped at the end."""
+
+    def __init__(self, *argv: str) -> None:
+        self.command = watch_fleet.Command()
+        self.out = io.StringIO()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=argv)
+        self.thread.start()
+
+    def _run(self, *argv: str) -> None:
+        try:
+            call_command(self.command, *argv, stdout=self.out)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            connections.close_all()
+
+    def stop(self) -> str:
+        self.command.stop.set()
+        self.thread.join(20)
+        assert not self.thread.is_alive()
+        if self.error is not None:
+            raise self.error
+        return self.out.getvalue()
+
+
+@pytest.fixture
+def running() -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def start(*argv: str) -> Running:
+        started.append(Running(*argv))
+        return started[-1]
+
+    yield start
+    for run in started:
+        run.command.stop.set()
+        run.thread.join(20)
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float = 2.0) -> float:
+    """Seconds until `predicate()` held; fails after `seconds`."""
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < seconds, "not within the time allowed"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def row(name: str) -> tuple[str, str, bool] | None:
+    found = Cluster.objects.filter(platform="kubernetes", namespace=NS, name=name).first()
+    return (found.role, found.state, found.present) if found else None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_fleet_follows_changes_within_seconds(kube_server: KubeServer, kube,  # type: ignore[no-untyped-def]
+                                                  running) -> None:
+    emu = PgoEmulator(kube_server)
+    create(kube_server, "hippo")
+    emu.settle()
+    run = running("--seconds", "60")
+    wait_for(lambda: row("hippo") == ("primary", "ready", True), 5)  # the first list
+    watching = kube_server.calls[("watch", "postgresclusters")]
+    assert watching == 1
+
+    kube_server.store.patch("postgresclusters", NS, "hippo", {"spec": {"shutdown": True}})
+    seconds = wait_for(lambda: row("hippo") == ("shutdown", "stopping", True))
+    emu.settle()
+    seconds = max(seconds, wait_for(lambda: row("hippo") == ("shutdown", "stopped", True)))
+
+    create(kube_server, "copy")
+    wait_for(lambda: row("copy") == ("unknown", "bootstrapping", True))
+    kube_server.store.delete("postgresclusters", NS, "copy")
+    wait_for(lambda: row("copy") == ("unknown", "bootstrapping", False))
+    hippo = Cluster.objects.get(name="hippo")
+    assert hippo.synced_at is None  # status only: repos and backups are the inventory's
+
+    out = run.stop()
+    assert out.startswith("Watching PostgresClusters in db.")
+    assert "cluster update(s)" in out
+    assert kube_server.calls[("list", "postgresclusters")] == 1  # no polling
+    assert kube_server.calls[("watch", "postgresclusters")] == 1
+    print(f"\nchange to row: {seconds:.3f} s at most")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_410_gone_relist_is_survived(kube_server: KubeServer, kube, running) -> None:  # type: ignore[no-untyped-def]
+    create(kube_server, "hippo")
+    create(kube_server, "gone")
+    kube_server.event_window = 5
+    run = running("--seconds", "60", "--watch-timeout", "1")
+    wait_for(lambda: row("gone") is not None and row("hippo") is not None, 5)
+    wait_for(lambda: kube_server.calls[("watch", "postgresclusters")] == 1)
+    kube_server.faults.hang(1.5, verb="watch")  # the renewed watch waits...
+    wait_for(lambda: kube_server.calls[("watch", "postgresclusters")] == 2, 5)
+    for n in range(8):  # ...while more changes than the window keeps happen
+        kube_server.store.patch("postgresclusters", NS, "hippo",
+                                {"metadata": {"labels": {"n": str(n)}}})
+    kube_server.store.patch("postgresclusters", NS, "hippo", {"spec": {"shutdown": True}})
+    kube_server.store.delete("postgresclusters", NS, "gone")
+    wait_for(lambda: row("hippo") == ("shutdown", "stopping", True)
+             and row("gone") == ("unknown", "bootstrapping", False), 10)
+    assert kube_server.calls[("list", "postgresclusters")] == 2  # listed again after the 410
+
+    # and it carries on watching from the new list
+    kube_server.store.patch("postgresclusters", NS, "hippo", {"spec": {"shutdown": False}})
+    wait_for(lambda: row("hippo") == ("unknown", "bootstrapping", True), 5)
+    run.stop()
+
+
+@pytest.mark.django_db
+def test_a_burst_is_read_with_one_fleet_read(kube_server: KubeServer, kube,  # type: ignore[no-untyped-def]
+                                             monkeypatch) -> None:
+    for name in ("a", "b", "c"):
+        create(kube_server, name)
+    follower = watch_fleet.Follower("kubernetes", kube)
+    monkeypatch.setattr(follower, "BULK", 2)
+    for name in ("a", "b", "c"):
+        follower.on_event("ADDED", kube_server.store.get("postgresclusters", NS, name))
+    follower.on_event("MODIFIED", kube_server.store.get("postgresclusters", NS, "a"))
+    kube_server.reset_calls()
+    assert follower.drain() == 3
+    assert kube_server.calls == {("list", "postgresclusters"): 1, ("list", "pods"): 1}
+    assert sorted(Cluster.objects.values_list("name", "state")) == [
+        ("a", "bootstrapping"), ("b", "bootstrapping"), ("c", "bootstrapping")]
+    # A few events: one read of each cluster.
+    follower.on_event("DELETED", {"metadata": {"namespace": NS, "name": "a"}})
+    follower.on_event("MODIFIED", kube_server.store.get("postgresclusters", NS, "b"))
+    kube_server.reset_calls()
+    assert follower.drain() == 2
+    assert kube_server.calls[("get", "postgresclusters")] == 1
+    assert not Cluster.objects.get(name="a").present
+
+
+@pytest.mark.django_db
+def test_it_needs_the_kubernetes_platform(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.DR_PLATFORMS = ["local"]
+    with pytest.raises(CommandError, match="The kubernetes platform is not enabled"):
+        call_command("watch_fleet", "--seconds", "1")
