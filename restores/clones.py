@@ -336,8 +336,9 @@ def draft_review(draft: CloneDraft) -> Review:
     verdict = draft_verdict(draft)
     assert verdict is not None and draft.source is not None
     try:
-        manifest = pgo_manifest(draft)
         plan = platforms.get(draft.source.platform).clone_plan(draft_request(draft))
+        # On Kubernetes the plan carries the exact body the platform will create.
+        manifest = plan.manifest or pgo_manifest(draft)
     except (PlatformError, InvalidRestoreOptions) as exc:
         raise ServiceError(exc.message) from None
     text = yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False)

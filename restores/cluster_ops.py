@@ -114,7 +114,11 @@ def standby_request(
         manifests.check_cluster_name(name, namespace)
     except PlatformError as exc:
         raise ServiceError(exc.message, field="name") from None
-    if platforms.get(source.platform).cluster_exists(ClusterRef(namespace, name)):
+    try:
+        exists = platforms.get(source.platform).cluster_exists(ClusterRef(namespace, name))
+    except PlatformError as exc:  # e.g. a namespace the console does not manage
+        raise ServiceError(exc.message, field="namespace") from None
+    if exists:
         raise ServiceError(NAME_TAKEN.format(name=name, namespace=namespace), field="name")
     try:
         with transaction.atomic():

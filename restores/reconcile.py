@@ -92,10 +92,15 @@ def _follow(
 
 # --- backup ---------------------------------------------------------------------------------
 
-BACKUP_FAILED_FIX = (
-    "Read the pgBackRest error above. A lock error means another backup of this stanza was "
-    "running: wait for it and back up again."
+BACKUP_FAILED_FIX = "Read the reason above, fix its cause, and back up again."
+BACKUP_LOCKED_FIX = (
+    "Another backup or expire of this stanza held pgBackRest's lock: wait for it to finish, "
+    "then back up again."
 )
+
+
+def _backup_fix(reason: str) -> str:
+    return BACKUP_LOCKED_FIX if "[050]" in reason or " lock" in reason else BACKUP_FAILED_FIX
 
 
 def _backup_step(op: Operation, platform: Platform) -> None:
@@ -126,7 +131,8 @@ def _backup_step(op: Operation, platform: Platform) -> None:
             )
         return f"Backup {label} is in {repo}.", result
 
-    _follow(op, job, failed="The backup failed: {reason}", fix=BACKUP_FAILED_FIX, done=done)
+    _follow(op, job, failed="The backup failed: {reason}", fix=_backup_fix(job.message),
+            done=done)
 
 
 # --- clone / PITR into a new cluster ------------------------------------------------------

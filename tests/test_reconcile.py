@@ -83,7 +83,7 @@ def test_it_fails_with_the_platform_reason(fake: FakePlatform, hippo: Cluster) -
     _run(op)
     assert op.status == Operation.Status.FAILED
     assert op.error_reason == "[050] unable to acquire lock"
-    assert op.error_fix == reconcile.BACKUP_FAILED_FIX
+    assert op.error_fix == reconcile.BACKUP_LOCKED_FIX  # the reason names the lock
     assert _steps(op).count("failed") == 1
 
 

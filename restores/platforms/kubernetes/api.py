@@ -127,7 +127,9 @@ class Kube:
 
     def _raw(self, what: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
-            resp = func(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
+            # The client ignores a float timeout: only an int or a (connect, read) pair works.
+            timeout = (self.timeout, self.timeout)
+            resp = func(*args, _preload_content=False, _request_timeout=timeout, **kwargs)
             return json.loads(resp.data or b"null")
         except _CLIENT_ERRORS as exc:
             raise translate(exc, what) from exc
@@ -218,7 +220,7 @@ class Kube:
                     self._exec_core.connect_get_namespaced_pod_exec, pod, namespace,
                     command=command, container=container, stderr=True, stdin=False,
                     stdout=True, tty=False, _preload_content=False,
-                    _request_timeout=self.timeout,
+                    _request_timeout=(self.timeout, self.timeout),
                 )
             try:
                 resp.run_forever(timeout=self.timeout)
