@@ -77,10 +77,19 @@ class BackupsMixin(KubeCore):
 
     # -- pgbackrest in the leader pod ------------------------------------------------------
 
-    def _leader_name(self, ref: ClusterRef) -> str | None:
-        selector = f"{state.CLUSTER_LABEL}={ref.name},{state.PFX}data=postgres,"
-        pods = self.kube.list_pods(ref.namespace, selector + state.LEADER_SELECTOR)
-        running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"]
+    def listed(self, ref: ClusterRef) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        return None  # the platform keeps what its last clusters() listed
+
+    def _leader_name(self, ref: ClusterRef,
+                     pods: list[dict[str, Any]] | None = None) -> str | None:
+        if pods is None:
+            selector = f"{state.CLUSTER_LABEL}={ref.name},{state.PFX}data=postgres,"
+            pods = self.kube.list_pods(ref.namespace, selector + state.LEADER_SELECTOR)
+        running = [
+            p for p in pods
+            if (p.get("status") or {}).get("phase") == "Running"
+            and (p["metadata"].get("labels") or {}).get(f"{state.PFX}data") == "postgres"
+        ]
         return running[0]["metadata"]["name"] if running else None
 
     def _pgbackrest(self, ref: ClusterRef, pod: str, *args: str) -> tuple[int, str, str]:
@@ -100,8 +109,9 @@ class BackupsMixin(KubeCore):
     def repos(self, ref: ClusterRef) -> list[RepoInventory]:
         """pgBackRest's view of each repo. A cluster without a running leader (shut down)
         gets the last answer, its status message marked as cached."""
-        obj = self.cluster(ref)
-        pod = self._leader_name(ref)
+        listed = self.listed(ref)
+        obj = listed[0] if listed else self.cluster(ref)
+        pod = self._leader_name(ref, listed[1] if listed else None)
         if pod is None:
             with self._cache_lock:
                 cached = self._cache.get(ref)

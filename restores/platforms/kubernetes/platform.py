@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,6 +20,9 @@ from .lifecycle import LifecycleMixin
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+LISTED_FRESH_SECONDS = 10.0
 
 
 class KubernetesPlatform(BackupsMixin, ClonesMixin, LifecycleMixin, Platform):
@@ -51,6 +55,10 @@ class KubernetesPlatform(BackupsMixin, ClonesMixin, LifecycleMixin, Platform):
         )
         self._cache = {}
         self._cache_lock = threading.Lock()
+        # What the last clusters() listed, so a fleet sync's repos() calls reuse it instead of
+        # a get and a pod list per cluster: {ref: (object, leader pods)}, with when.
+        self._listed: dict[ClusterRef, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        self._listed_at = 0.0
 
     @classmethod
     def from_settings(cls, settings: Any) -> KubernetesPlatform:
@@ -69,6 +77,7 @@ class KubernetesPlatform(BackupsMixin, ClonesMixin, LifecycleMixin, Platform):
         """Per namespace: ONE list of PostgresClusters, ONE list of leader pods and, only if
         some restore has not started, ONE list of PostgresCluster Warning events."""
         found: list[ClusterStatus] = []
+        listed: dict[ClusterRef, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
         for namespace in self.namespaces:
             items, _ = self.kube.list_clusters(namespace)
             if not items:
@@ -87,7 +96,18 @@ class KubernetesPlatform(BackupsMixin, ClonesMixin, LifecycleMixin, Platform):
             for obj in items:
                 name = obj["metadata"]["name"]
                 found.append(state.derive(obj, leaders.get(name, []), events.get(name, [])))
+                listed[ClusterRef(namespace, name)] = (obj, leaders.get(name, []))
+        with self._cache_lock:
+            self._listed, self._listed_at = listed, time.monotonic()
         return found
+
+    def listed(self, ref: ClusterRef) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """The cluster object and leader pods the last clusters() saw, if that was moments
+        ago (a fleet sync reads every cluster's repos right after listing them)."""
+        with self._cache_lock:
+            if time.monotonic() - self._listed_at > LISTED_FRESH_SECONDS:
+                return None
+            return self._listed.get(ref)
 
     def cluster_status(self, ref: ClusterRef) -> ClusterStatus:
         obj = self.cluster(ref)
