@@ -52,9 +52,9 @@ class Measured:
 def kube_sync(ctx: Context) -> list[Row]:
     samples = ctx.samples(quick=5, full=20)
     syncs = 1 if ctx.quick else 3
-    console.fresh_schema(SCHEMA)
     measured: dict[int, Measured] = {}
-    with kube_fleet() as (server, emulator, platform), _console_on(platform):
+    with console.live_schema(SCHEMA), kube_fleet() as (server, emulator, platform), \
+            _console_on(platform):
         for size in SIZES:
             grow(server, emulator, size)
             ctx.log(f"{size:,} PostgresClusters seeded")

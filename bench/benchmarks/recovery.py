@@ -66,10 +66,10 @@ class Samples:
 def recovery(ctx: Context) -> list[Row]:
     runs = ctx.samples(quick=1, full=3)
     scale, wal_seconds = SCALE[ctx.mode], WAL_SECONDS[ctx.mode]
-    console.fresh_schema(SCHEMA)
     from restores.platforms.restore_options import RestoreTarget
 
-    with local.bench_fleet("drc-bench-rec-") as bf, _console_on(bf), console.no_dispatch():
+    with console.live_schema(SCHEMA), local.bench_fleet("drc-bench-rec-") as bf, \
+            _console_on(bf), console.no_dispatch():
         facts = _seed(ctx, bf, scale=scale, wal_seconds=wal_seconds)
         points = {"latest": RestoreTarget(), "time": RestoreTarget(kind="time", time=facts["T"])}
         samples = Samples()

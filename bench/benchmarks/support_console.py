@@ -29,9 +29,10 @@ from bench.framework import BenchError
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = Path(sys.executable).parent / "celery"
-# A Redis database of the bench's own (BENCH_REDIS_URL overrides it): the console uses 0, the
-# e2e tests 11 and 13, the unit tests 14. A second worker on it would take the bench's messages.
-BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Redis databases the bench may take for its worker, the first one no client is on (or
+# BENCH_REDIS_URL): the console uses 0, the e2e tests 11 and 13, the unit tests 14. A second
+# worker on the same database would take the bench's messages.
+REDIS_CANDIDATES = tuple(f"redis://127.0.0.1:6379/{db}" for db in (15, 12, 10, 9))
 WORKER_READY_TIMEOUT = 60.0
 
 # What the clone's steps say (restores/platforms/local/clone.py), in order.
@@ -43,10 +44,12 @@ PROMOTED = "is promoted"
 # -- the bench database ------------------------------------------------------------------------
 
 
-def fresh_schema(schema: str) -> str:
-    """Set Django up against the bench database, (re)create `schema` there, migrate it and point
-    the connection at it. Returns the database URL. A run starts from an empty schema: these
-    benchmarks make a few rows, not a fleet, and migrating takes under a second."""
+@contextlib.contextmanager
+def live_schema(base: str) -> Iterator[tuple[str, str]]:
+    """Set Django up against the bench database and give this run a schema of its own,
+    `<base>_<pid>`, migrated, with the connection pointed at it: (database URL, schema). Two
+    runs at once (two people, or a run and a test) never drop each other's rows. The schema is
+    dropped at the end, and so are those of earlier runs whose process is gone."""
     from bench import django_env
 
     url = django_env.setup()
@@ -54,13 +57,42 @@ def fresh_schema(schema: str) -> str:
     from django.db import connection
 
     qn = connection.ops.quote_name
+    schema = f"{base}_{os.getpid()}"
     django_env.use_schema(None)
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP SCHEMA IF EXISTS {qn(schema)} CASCADE")
+        cursor.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s",
+                       [f"{base}\\_%"])
+        stale = [name for (name,) in cursor.fetchall()
+                 if name == schema or not _alive(schema_pid(name, base))]
+        for name in stale:
+            cursor.execute(f"DROP SCHEMA IF EXISTS {qn(name)} CASCADE")
         cursor.execute(f"CREATE SCHEMA {qn(schema)}")
-    django_env.use_schema(schema)
-    call_command("migrate", verbosity=0, interactive=False)
-    return url
+    try:
+        django_env.use_schema(schema)
+        call_command("migrate", verbosity=0, interactive=False)
+        yield url, schema
+    finally:
+        django_env.use_schema(None)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP SCHEMA IF EXISTS {qn(schema)} CASCADE")
+
+
+def schema_pid(name: str, base: str) -> int | None:
+    """The pid in a schema name `<base>_<pid>`, None for any other name."""
+    rest = name[len(base) + 1:] if name.startswith(f"{base}_") else ""
+    return int(rest) if rest.isdigit() else None
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return True  # not ours to drop
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def schema_url(url: str, schema: str) -> str:
@@ -212,8 +244,8 @@ def _reset_producer_pool() -> None:
 
 
 @contextlib.contextmanager
-def celery_worker(*, database_url: str, env: dict[str, str], keep_log: Path | None = None,
-                  broker: str = BENCH_REDIS_URL) -> Iterator[Worker]:
+def celery_worker(*, database_url: str, env: dict[str, str],
+                  keep_log: Path | None = None) -> Iterator[Worker]:
     """A real Celery worker as scripts/run.sh starts it on this host (`worker --beat
     --concurrency 2`: the sweep resumes operations whose next step went missing) on the bench's
     Redis database and `database_url`, with `env` on top (the platform settings); tasks this
@@ -222,13 +254,7 @@ def celery_worker(*, database_url: str, env: dict[str, str], keep_log: Path | No
 
     from dr_console.celery import app
 
-    client = redis.Redis.from_url(broker)
-    others = foreign_clients(client.client_list(), client.client_id(),
-                             client.connection_pool.connection_kwargs.get("db", 0))
-    if others:
-        raise BenchError(f"{others} other client(s) use the Redis database of {broker}: a worker "
-                         "there would take the bench's messages. Set BENCH_REDIS_URL to a "
-                         "database nothing else uses.")
+    broker, client = _free_broker(redis)
     client.flushdb()
     previous = app.conf.broker_url
     app.conf.broker_url = broker
@@ -268,6 +294,20 @@ def celery_worker(*, database_url: str, env: dict[str, str], keep_log: Path | No
         _reset_producer_pool()
         client.flushdb()
         client.close()
+
+
+def _free_broker(redis: Any) -> tuple[str, Any]:
+    """The first candidate Redis database no other client has selected, and a client on it."""
+    wanted = os.environ.get("BENCH_REDIS_URL")
+    for url in (wanted,) if wanted else REDIS_CANDIDATES:
+        client = redis.Redis.from_url(url)
+        db = client.connection_pool.connection_kwargs.get("db", 0)
+        if not foreign_clients(client.client_list(), client.client_id(), db):
+            return url, client
+        client.close()
+    raise BenchError(f"other clients are on every Redis database the bench may use "
+                     f"({wanted or ', '.join(REDIS_CANDIDATES)}): a worker there would take the "
+                     "bench's messages. Set BENCH_REDIS_URL to a database nothing else uses.")
 
 
 def foreign_clients(clients: Sequence[dict[str, Any]], me: int, db: int) -> int:

@@ -50,12 +50,12 @@ class Seen:
 @register("visibility", title="Time to see a change on the operation page", order=20)
 def visibility(ctx: Context) -> list[Row]:
     runs = ctx.samples(quick=2, full=5)
-    url = console.fresh_schema(SCHEMA)
     from restores import inventory
 
     backups: list[Seen] = []
     promotions: list[Seen] = []
-    with local.bench_fleet("drc-bench-vis-") as bf, _console_on(bf):
+    with console.live_schema(SCHEMA) as (url, schema), \
+            local.bench_fleet("drc-bench-vis-") as bf, _console_on(bf):
         ref = bf.platform.cluster_create(CLUSTER).ref
         bf.platform.load_demo_data(ref)
         job = bf.platform.backup_wait(ref, repo="repo1", backup_type="full",
@@ -68,7 +68,7 @@ def visibility(ctx: Context) -> list[Row]:
         env = {"DR_PLATFORMS": "local", "DR_FLEET_DIR": str(bf.root),
                "DR_LOCAL_USER": bf.run_as, "DR_LOCAL_NAMESPACE": local.NAMESPACE,
                "DR_LOCAL_PORT_BASE": str(bf.port_base)}
-        with console.celery_worker(database_url=console.schema_url(url, SCHEMA), env=env,
+        with console.celery_worker(database_url=console.schema_url(url, schema), env=env,
                                    keep_log=WORKER_LOG) as worker:
             from bench.pages import logged_in_client
 

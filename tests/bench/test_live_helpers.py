@@ -196,3 +196,10 @@ def test_another_client_on_the_bench_redis_database_is_found() -> None:
     assert console.foreign_clients(clients, me=7, db=15) == 1
     assert console.foreign_clients(clients, me=9, db=0) == 1
     assert console.foreign_clients(clients[:2], me=7, db=15) == 0
+
+
+def test_a_run_recognises_the_schemas_of_other_runs_by_their_pid() -> None:
+    assert console.schema_pid("bench_recovery_4711", "bench_recovery") == 4711
+    assert console.schema_pid("bench_recovery", "bench_recovery") is None
+    assert console.schema_pid("bench_recovery_x1", "bench_recovery") is None
+    assert console.schema_pid("bench_fleet_100c_10000b_2000o", "bench_recovery") is None
