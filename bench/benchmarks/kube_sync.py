@@ -46,6 +46,7 @@ class Measured:
     sync_s: list[float]
     sync_calls: Counter
     repos_s: float  # of the sync's time, spent in platform.repos() (the API, no database)
+    queries: int = 0  # SQL queries of one steady-state sync (counted at the small size only)
 
 
 @register("kube_sync", title="Kubernetes fleet sync and watch at 1,000 clusters", order=40)
@@ -60,6 +61,8 @@ def kube_sync(ctx: Context) -> list[Row]:
             ctx.log(f"{size:,} PostgresClusters seeded")
             measured[size] = measure(ctx, server, platform, samples=samples, syncs=syncs,
                                      first_counts=ctx.quick)
+            if size == SIZES[0]:  # one more sync, untimed: its SQL queries
+                measured[size].queries = count_queries()
         lags = watch_lags(server, platform, samples=samples, size=SIZES[-1])
     return rows(measured, lags, first=ctx.quick)
 
@@ -169,6 +172,18 @@ def measure(ctx: Context, server: Any, platform: Any, *, samples: int, syncs: in
     return Measured(clusters_ms, lists_ms, calls, sync_s, sync_calls, median(repos_s))
 
 
+def count_queries() -> int:
+    """SQL queries of one platform_sync (rows already there: the steady state)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from restores import inventory
+
+    with CaptureQueriesContext(connection) as queries:
+        inventory.platform_sync(platform_name="kubernetes")
+    return len(queries)
+
+
 @contextlib.contextmanager
 def _timing(obj: Any, method: str) -> Iterator[list[float]]:
     """Add up the seconds each call of obj.<method> takes (an instance attribute shadows the
@@ -274,7 +289,8 @@ def rows(measured: dict[int, Measured], lags: list[float], *, first: bool) -> li
             unit="s", baseline=median(m.clusters_ms) / 1000,
             ratio=sync / (median(m.clusters_ms) / 1000), n=len(m.sync_s), status=INFO,
             note=(f"of which platform.repos() per cluster (pod exec) {m.repos_s:.1f} s "
-                  f"({m.repos_s / sync:.0%}), the rest mostly the database; "
+                  f"({m.repos_s / sync:.0%}), the rest mostly the database "
+                  f"({s.queries / small:.0f} SQL queries per cluster, counted at {small:,}); "
                   f"{median(s.sync_s):.1f} s at {small:,}; baseline = clusters()"
                   + ("; rows created in this sync" if first else ""))),
         calls_row("inventory.platform_sync(kubernetes)", s.sync_calls, m.sync_calls,
