@@ -39,6 +39,24 @@ DB_INCLUDE_WARNING = (
     "Only the chosen databases are restored. The others come back as empty, unusable files "
     "and the console drops them after the restore."
 )
+CLOUD_NEEDS_KUBERNETES = (
+    "A cloud repo with no live cluster is restored by PGO: enable the kubernetes platform "
+    "(DR_PLATFORMS) to use it."
+)
+CLOUD_SAME_NAMESPACE = (
+    "The clone goes in {namespace}, the namespace of the cloud source: PGO's restore Job reads "
+    "the credentials Secret from the new cluster's namespace."
+)
+CLOUD_UNCHECKED = (
+    "The console cannot read a cloud repo that no live cluster uses, so this point is not "
+    "checked against the repo's backups. PGO does not check it either: a point outside the "
+    "repo's window, a wrong path or stanza fail in the restore Job, and the console then "
+    "reports the Job's failure."
+)
+CLOUD_DB_UNCHECKED = (
+    "The console cannot list the databases of a repo it cannot read: a name that is not in "
+    "the backup set makes the restore Job fail."
+)
 STEP_NOT_READY = "Finish the {step} step first."
 DRAFT_SUBMITTED = "This draft was already submitted."
 DRAFT_CHANGED = (
@@ -73,6 +91,17 @@ def draft_repo(draft: CloneDraft) -> Repository | None:
     if draft.source is None:
         return None
     return draft.source.repositories.filter(name=draft.repo_name).first()
+
+
+def draft_platform(draft: CloneDraft) -> str | None:
+    """The platform the clone runs on: the source's, or Kubernetes for a cloud repo."""
+    if draft.cloud:
+        return "kubernetes"
+    return draft.source.platform if draft.source is not None else None
+
+
+def draft_ready_for_point(draft: CloneDraft) -> bool:
+    return bool(draft.cloud) or draft_repo(draft) is not None
 
 
 def repo_window(repo: Repository) -> rules.Window:
@@ -145,25 +174,110 @@ def check_source(cluster: Cluster, repo_name: str) -> Repository:
 def draft_save_source(*, draft: CloneDraft, cluster: Cluster, repo_name: str) -> None:
     _require_open(draft)
     check_source(cluster, repo_name)
-    changed = draft.source_id != cluster.pk or draft.repo_name != repo_name
-    fields: dict[str, Any] = {"source": cluster, "repo_name": repo_name}
+    changed = (draft.source_id != cluster.pk or draft.repo_name != repo_name
+               or bool(draft.cloud))
+    fields: dict[str, Any] = {"source": cluster, "repo_name": repo_name, "cloud": {}}
     if changed:
         # A point picked on another repo's window means nothing here: ask again.
         fields.update(point={}, target={**draft.target, "db_include": []})
     _save(draft, reached=CloneDraft.Step.POINT if changed else _later("source"), **fields)
 
 
+@dataclasses.dataclass(frozen=True)
+class CloudAnswers:
+    """A cloud repo with no live cluster (PGO's spec.dataSource.pgbackrest, §3.4)."""
+
+    namespace: str
+    storage: str  # s3, gcs or azure
+    bucket: str  # the Azure container
+    postgres_version: int
+    endpoint: str = ""  # S3 only
+    region: str = ""  # S3 only
+    path: str = ""  # the source's repo path; "" for PGO's default /pgbackrest/repoN
+    repo_name: str = "repo1"
+    stanza: str = "db"
+    configuration_secret: str = ""
+    global_options: tuple[tuple[str, str], ...] = ()
+    backups_to_cloud: bool = False
+
+
+CLOUD_FIELDS = {  # a builder message naming one of these belongs next to that field
+    "bucket": "bucket", "container": "bucket", "endpoint": "endpoint", "region": "region",
+    "repo path": "path", "'stanza'": "stanza", "Kubernetes object name": "configuration_secret",
+    "PostgreSQL version": "postgres_version", "repo name": "repo_name", "setting": "global",
+}
+
+
+def cloud_source(data: dict[str, Any]) -> manifests.CloudSource:
+    """The data source a stored cloud answer describes (the manifest builder checks it)."""
+    kind, bucket = data["storage"], data["bucket"]
+    storage = {
+        "s3": lambda: {"s3": manifests.S3(bucket, data.get("endpoint", ""),
+                                          data.get("region", ""))},
+        "gcs": lambda: {"gcs": manifests.GCS(bucket)},
+        "azure": lambda: {"azure": manifests.Azure(bucket)},
+    }[kind]()
+    repo = manifests.RepoSpec(data.get("repo_name") or "repo1", path=data.get("path") or None,
+                              **storage)
+    return manifests.CloudSource(
+        repo=repo, stanza=data.get("stanza") or "db",
+        configuration_secret=data.get("configuration_secret") or None,
+        global_options=tuple((k, v) for k, v in data.get("global_options") or ()),
+    )
+
+
+def check_cloud(answers: CloudAnswers) -> manifests.CloudSource:
+    """The cloud source, checked by the manifest builder and the API server's rules for the
+    namespace; ServiceError next to the field at fault."""
+    if "kubernetes" not in platforms.enabled():
+        raise ServiceError(CLOUD_NEEDS_KUBERNETES, field="storage")
+    source = cloud_source(dataclasses.asdict(answers))
+    probe = manifests.ClusterSpec(
+        name="probe", namespace=answers.namespace, postgres_version=answers.postgres_version,
+        repos=(manifests.RepoSpec("repo1", volume_size="1Gi"),),
+    )
+    try:
+        manifests.check_cluster_name("probe", answers.namespace)
+        manifests.clone_manifest(probe, manifests.CloneSource(cloud=source))
+    except PlatformError as exc:
+        field = next((f for key, f in CLOUD_FIELDS.items() if key in exc.message), None)
+        if "namespace" in exc.message:
+            field = "namespace"
+        raise ServiceError(exc.message, field=field) from None
+    try:
+        platforms.get("kubernetes").cluster_exists(ClusterRef(answers.namespace, "probe"))
+    except PlatformError as exc:
+        field = "namespace" if isinstance(exc, PermanentError) else None
+        raise ServiceError(exc.message, field=field) from None
+    return source
+
+
+def draft_save_cloud_source(*, draft: CloneDraft, answers: CloudAnswers) -> None:
+    _require_open(draft)
+    check_cloud(answers)
+    stored = {**dataclasses.asdict(answers),
+              "global_options": [list(p) for p in answers.global_options]}
+    changed = stored != draft.cloud
+    fields: dict[str, Any] = {"source": None, "repo_name": answers.repo_name, "cloud": stored}
+    if changed:
+        fields.update(point={}, target={**draft.target, "db_include": [],
+                                        "namespace": answers.namespace})
+    _save(draft, reached=CloneDraft.Step.POINT if changed else _later("source"), **fields)
+
+
 def draft_save_point(*, draft: CloneDraft, point: RestoreTarget, display: dict[str, Any]) -> None:
-    """Store a point the repo's window can reach. `display` keeps what the user typed (date,
-    clock, zone) so the form shows it back."""
+    """Store a point the repo's window can reach (a cloud repo's window is unknown: the
+    point is only checked for shape). `display` keeps what the user typed (date, clock,
+    zone) so the form shows it back."""
     _require_open(draft)
     repo = draft_repo(draft)
-    if repo is None:
+    if repo is None and not draft.cloud:
         raise ServiceError(STEP_NOT_READY.format(step="source"))
-    verdict = rules.check_point(point, repo_window(repo), now=_now())
-    if not verdict.ok:
-        field, message = verdict.errors[0]
-        raise ServiceError(message, field=field)
+    if repo is not None:
+        verdict = rules.check_point(point, repo_window(repo), now=_now())
+        if not verdict.ok:
+            field, message = verdict.errors[0]
+            raise ServiceError(message, field=field)
     stored = {
         **display,
         "kind": point.kind,
@@ -217,21 +331,25 @@ def base_backup(draft: CloneDraft) -> Backup | None:
 
 
 def check_target(draft: CloneDraft, answers: TargetAnswers) -> None:
-    source = draft.source
-    assert source is not None
+    source, platform = draft.source, draft_platform(draft)
+    assert platform is not None
     try:
         # The manifest builder owns PGO's naming rules (DNS-1035, name lengths).
         manifests.check_cluster_name(answers.name, answers.namespace)
     except PlatformError as exc:
         raise ServiceError(NAME_INVALID.format(problem=exc.message), field="name") from None
-    if (answers.name, answers.namespace) == (source.name, source.namespace):
+    if source is not None and (answers.name, answers.namespace) == (source.name,
+                                                                     source.namespace):
         raise ServiceError(NAME_SAME_AS_SOURCE.format(source=source.name), field="name")
+    if draft.cloud and answers.namespace != draft.cloud["namespace"]:
+        raise ServiceError(CLOUD_SAME_NAMESPACE.format(namespace=draft.cloud["namespace"]),
+                           field="namespace")
     taken = Cluster.objects.filter(
-        platform=source.platform, namespace=answers.namespace, name=answers.name
+        platform=platform, namespace=answers.namespace, name=answers.name
     ).exists()
     ref = ClusterRef(answers.namespace, answers.name)
     try:
-        exists = taken or platforms.get(source.platform).cluster_exists(ref)
+        exists = taken or platforms.get(platform).cluster_exists(ref)
     except PlatformError as exc:  # a namespace the Kubernetes platform does not manage, or
         # the API did not answer: said on the form rather than as a server error
         field = "namespace" if isinstance(exc, PermanentError) else None
@@ -239,7 +357,12 @@ def check_target(draft: CloneDraft, answers: TargetAnswers) -> None:
     if exists:
         raise ServiceError(NAME_TAKEN.format(name=answers.name, namespace=answers.namespace),
                            field="name")
-    if answers.db_include:
+    if answers.db_include and draft.cloud:
+        try:  # only the shape of the names can be checked
+            pgo_restore_options(RestoreTarget(), now=_now(), db_include=answers.db_include)
+        except InvalidRestoreOptions as exc:
+            raise ServiceError(exc.message, field="db_include") from None
+    elif answers.db_include:
         backup = base_backup(draft)
         known = set(backup.databases or []) if backup else set()
         for name in answers.db_include:
@@ -259,18 +382,39 @@ def draft_save_target(*, draft: CloneDraft, answers: TargetAnswers) -> None:
 
 
 def draft_request(draft: CloneDraft, *, operation_id: str = "preview") -> CloneRequest:
-    source, point = draft.source, draft_point(draft)
-    assert source is not None and point is not None
-    t = draft.target
+    return _request(operation_id, _draft_params(draft))
+
+
+def _draft_params(draft: CloneDraft) -> dict[str, Any]:
+    """What an operation keeps of a draft: enough to rebuild its request."""
+    source = draft.source
+    if draft.cloud:
+        origin: dict[str, Any] = {"platform": "kubernetes", "cloud": draft.cloud}
+    else:
+        assert source is not None
+        origin = {"platform": source.platform, "namespace": source.namespace,
+                  "name": source.name}
+    return {"source": origin, "repo": draft.repo_name, "point": draft.point,
+            "target": draft.target}
+
+
+def _request(operation_id: str, params: dict[str, Any]) -> CloneRequest:
+    point = draft_point(CloneDraft(point=params["point"]))
+    assert point is not None
+    t, origin = params["target"], params["source"]
+    cloud = origin.get("cloud")
     return CloneRequest(
         operation_id=operation_id,
-        source=ClusterRef(source.namespace, source.name),
-        repo=draft.repo_name,
+        source=None if cloud else ClusterRef(origin["namespace"], origin["name"]),
+        repo=params["repo"],
         target=ClusterRef(t["namespace"], t["name"]),
         point=point,
         db_include=tuple(t.get("db_include") or ()),
         process_max=t.get("process_max"),
         storage=t.get("storage") or "1Gi",
+        cloud=cloud_source(cloud) if cloud else None,
+        postgres_version=int(cloud["postgres_version"]) if cloud else None,
+        backups_to_cloud=bool(cloud and cloud.get("backups_to_cloud")),
         **_scheduling(t.get("restore_job") or {}),
     )
 
@@ -302,7 +446,7 @@ def pgo_manifest(draft: CloneDraft) -> dict[str, Any]:
     """The PostgresCluster a DBA would apply with PGO for the same clone (§3.3, §3.5)."""
     req = draft_request(draft)
     source = draft.source
-    assert source is not None
+    assert source is not None  # a cloud clone runs on Kubernetes, whose plan has the body
     options = pgo_restore_options(req.point, now=_now(), db_include=req.db_include,
                                   process_max=req.process_max)
     spec = manifests.ClusterSpec(
@@ -327,16 +471,20 @@ class Review:
     plan: ClonePlan
     manifest_yaml: str
     kubectl: tuple[str, ...]
-    verdict: rules.Verdict
+    verdict: rules.Verdict | None  # None: a cloud repo, whose window the console cannot read
+    warnings: tuple[str, ...] = ()
 
 
 def draft_review(draft: CloneDraft) -> Review:
     if draft.reached != CloneDraft.Step.REVIEW:
         raise ServiceError(STEP_NOT_READY.format(step=draft.reached))
-    verdict = draft_verdict(draft)
-    assert verdict is not None and draft.source is not None
+    verdict, platform = draft_verdict(draft), draft_platform(draft)
+    assert platform is not None and (verdict is not None or draft.cloud)
+    warnings = (CLOUD_UNCHECKED,) if draft.cloud else ()
+    if draft.cloud and draft.target.get("db_include"):
+        warnings += (CLOUD_DB_UNCHECKED,)
     try:
-        plan = platforms.get(draft.source.platform).clone_plan(draft_request(draft))
+        plan = platforms.get(platform).clone_plan(draft_request(draft))
         # On Kubernetes the plan carries the exact body the platform will create.
         manifest = plan.manifest or pgo_manifest(draft)
     except (PlatformError, InvalidRestoreOptions) as exc:
@@ -349,7 +497,7 @@ def draft_review(draft: CloneDraft) -> Review:
         f"kubectl -n {ns} patch postgrescluster {name} --type=json "
         "-p '[{\"op\": \"remove\", \"path\": \"/spec/dataSource\"}]'",
     )
-    return Review(plan, text, kubectl, verdict)
+    return Review(plan, text, kubectl, verdict, warnings)
 
 
 def draft_submit(
@@ -359,30 +507,36 @@ def draft_submit(
     _require_open(draft)
     if version != draft.version:
         raise ServiceError(DRAFT_CHANGED)
-    source = draft.source
-    point = draft_point(draft)
-    if source is None or point is None or draft.reached != CloneDraft.Step.REVIEW:
+    source, point, platform = draft.source, draft_point(draft), draft_platform(draft)
+    if platform is None or point is None or draft.reached != CloneDraft.Step.REVIEW:
         raise ServiceError(STEP_NOT_READY.format(step=draft.reached))
-    check_source(source, draft.repo_name)
-    verdict = draft_verdict(draft)
-    if verdict is None or not verdict.ok:
-        raise ServiceError(verdict.errors[0][1] if verdict else STEP_NOT_READY.format(
-            step="point"))
+    if draft.cloud:
+        check_cloud(CloudAnswers(**{**draft.cloud, "global_options": tuple(
+            tuple(p) for p in draft.cloud.get("global_options") or ())}))
+    else:
+        assert source is not None
+        check_source(source, draft.repo_name)
+        verdict = draft_verdict(draft)
+        if verdict is None or not verdict.ok:
+            raise ServiceError(verdict.errors[0][1] if verdict else STEP_NOT_READY.format(
+                step="point"))
     answers = TargetAnswers(**{**draft.target, "db_include": tuple(draft.target.get(
         "db_include") or ()), "restore_job": draft.target.get("restore_job") or {}})
     check_target(draft, answers)
     request = draft_request(draft)
+    pg_version = (str(draft.cloud["postgres_version"]) if draft.cloud
+                  else source.pg_version if source else "")
     try:
         with transaction.atomic():
             target = Cluster.objects.create(
-                platform=source.platform, namespace=answers.namespace, name=answers.name,
-                role=Cluster.Role.UNKNOWN, pg_version=source.pg_version, state="restoring",
-                state_message=f"Being restored from {source.name} ({draft.repo_name}).",
+                platform=platform, namespace=answers.namespace, name=answers.name,
+                role=Cluster.Role.UNKNOWN, pg_version=pg_version, state="restoring",
+                state_message=f"Being restored from {request.origin}.",
             )
             op = operation_create(
                 cluster=target, kind=Operation.Kind.CLONE, user=user,
-                params=_operation_params(draft, request),
-                message=_request_message(source, answers, point),
+                params=_draft_params(draft),
+                message=_request_message(request, answers, point),
             )
             updated = CloneDraft.objects.filter(
                 pk=draft.pk, version=version, operation__isnull=True
@@ -395,19 +549,7 @@ def draft_submit(
     return op
 
 
-def _operation_params(draft: CloneDraft, request: CloneRequest) -> dict[str, Any]:
-    source = draft.source
-    assert source is not None
-    return {
-        "source": {"platform": source.platform, "namespace": source.namespace,
-                   "name": source.name},
-        "repo": request.repo,
-        "point": draft.point,
-        "target": draft.target,
-    }
-
-
-def _request_message(source: Cluster, answers: TargetAnswers, point: RestoreTarget) -> str:
+def _request_message(request: CloneRequest, answers: TargetAnswers, point: RestoreTarget) -> str:
     where = {
         "latest": "the end of the archived WAL",
         "set": f"the end of backup set {point.label}",
@@ -417,25 +559,10 @@ def _request_message(source: Cluster, answers: TargetAnswers, point: RestoreTarg
         "xid": f"transaction {point.xid}",
         "name": f"restore point '{point.name}'",
     }[point.kind]
-    return f"Clone of {source.name} into {answers.name} at {where} requested."
+    origin = request.source.name if request.source else request.origin
+    return f"Clone of {origin} into {answers.name} at {where} requested."
 
 
 def operation_request(op: Operation) -> CloneRequest:
     """Rebuild the clone request an operation was created with."""
-    params = op.params
-    draft = CloneDraft(point=params["point"])
-    point = draft_point(draft)
-    assert point is not None
-    t = params["target"]
-    return CloneRequest(
-        operation_id=op.refs["trigger"],
-        source=ClusterRef(params["source"]["namespace"], params["source"]["name"]),
-        repo=params["repo"],
-        target=ClusterRef(t["namespace"], t["name"]),
-        point=point,
-        db_include=tuple(t.get("db_include") or ()),
-        process_max=t.get("process_max"),
-        storage=t.get("storage") or "1Gi",
-        **_scheduling(t.get("restore_job") or {}),
-    )
-
+    return _request(op.refs["trigger"], op.params)

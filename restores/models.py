@@ -268,6 +268,11 @@ class CloneDraft(models.Model):
         Cluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     repo_name = models.CharField(max_length=16, blank=True)
+    # A cloud repo with no live cluster (Kubernetes), instead of `source`: {"namespace",
+    # "storage": s3|gcs|azure, "bucket", "endpoint", "region", "path", "stanza",
+    # "configuration_secret", "postgres_version", "global": [[key, value]],
+    # "backups_to_cloud"}. Names a Secret; never holds a credential.
+    cloud = models.JSONField(default=dict, blank=True)
     # {"kind": "time", "time": "2026-11-24T10:14:03+00:00", "date", "clock", "zone",
     #  "exclusive", "label", "lsn", "xid", "name"}: what the point step stored
     point = models.JSONField(default=dict, blank=True)

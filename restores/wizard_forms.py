@@ -78,6 +78,88 @@ class SourceForm(forms.Form):
         return source
 
 
+GLOBAL_LINE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}=\S{1,200}$")
+GLOBAL_LINE_INVALID = "Line {n} is not a pgBackRest setting like repo1-s3-uri-style=path: {line}"
+
+
+class CloudSourceForm(forms.Form):
+    """A cloud repo that no live cluster uses (Kubernetes: spec.dataSource.pgbackrest).
+    Credentials stay in a Secret in the namespace; the console only names it."""
+
+    namespace = forms.ChoiceField(label="Namespace of the new cluster and of the Secret")
+    storage = forms.ChoiceField(
+        label="Storage", widget=forms.RadioSelect, initial="s3",
+        choices=[("s3", "S3 (or S3-compatible)"), ("gcs", "Google Cloud Storage"),
+                 ("azure", "Azure Blob Storage")],
+    )
+    bucket = forms.CharField(max_length=222, label="Bucket (Azure: container)")
+    endpoint = forms.CharField(required=False, max_length=260, label="S3 endpoint",
+                               widget=forms.TextInput(attrs={"placeholder":
+                                                             "s3.ca-central-1.amazonaws.com"}))
+    region = forms.CharField(required=False, max_length=63, label="S3 region",
+                             widget=forms.TextInput(attrs={"placeholder": "ca-central-1"}))
+    path = forms.CharField(
+        required=False, max_length=1000, label="Repo path of the source",
+        widget=forms.TextInput(attrs={"placeholder": "/pgbackrest/postgres-operator/hippo/repo1"}),
+        help_text="The source cluster's repoN-path; empty for PGO's default /pgbackrest/repoN.",
+    )
+    repo_name = forms.ChoiceField(label="Repo", initial="repo1",
+                                  choices=[(f"repo{n}", f"repo{n}") for n in range(1, 5)])
+    stanza = forms.CharField(max_length=253, initial="db", label="Stanza",
+                             help_text="PGO's clusters use db.")
+    configuration_secret = forms.CharField(
+        required=False, max_length=253, label="Credentials Secret",
+        widget=forms.TextInput(attrs={"placeholder": "pgo-s3-creds"}),
+        help_text="The Secret holding the repo's pgBackRest credentials (e.g. s3.conf), as in "
+                  "the source's spec.backups.pgbackrest.configuration.",
+    )
+    postgres_version = forms.TypedChoiceField(
+        coerce=int, label="PostgreSQL major version of the backups", initial=16,
+        choices=[(v, str(v)) for v in range(18, 10, -1)],
+    )
+    global_options = forms.CharField(
+        required=False, label="Other repo settings", widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One key=value per line, e.g. repo1-s3-uri-style=path.",
+    )
+    backups_to_cloud = forms.TypedChoiceField(
+        coerce=lambda v: v == "cloud", widget=forms.RadioSelect, initial="volume",
+        label="Where the new cluster keeps its own backups",
+        choices=[("volume", "A volume of its own"),
+                 ("cloud", "The same storage and credentials, at its own path")],
+    )
+
+    def __init__(self, *args: Any, namespaces: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        ns = self.fields["namespace"]
+        assert isinstance(ns, forms.ChoiceField)
+        ns.choices = [(n, n) for n in namespaces]
+        ns.error_messages["invalid_choice"] = "Pick a namespace the console manages."
+
+    def clean_global_options(self) -> tuple[tuple[str, str], ...]:
+        pairs = []
+        lines = [x.strip() for x in self.cleaned_data.get("global_options", "").splitlines()]
+        for n, line in enumerate((x for x in lines if x), start=1):
+            if not GLOBAL_LINE_RE.match(line):
+                raise forms.ValidationError(GLOBAL_LINE_INVALID.format(n=n, line=line[:80]))
+            key, value = line.split("=", 1)
+            pairs.append((key, value))
+        return tuple(pairs)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("storage") == "s3":
+            for field in ("endpoint", "region"):
+                if not data.get(field):
+                    self.add_error(field, "S3 needs an endpoint and a region.")
+        return data
+
+    @staticmethod
+    def initial_from(stored: dict[str, Any]) -> dict[str, Any]:
+        return {**stored, "global_options": "\n".join(
+                    f"{k}={v}" for k, v in stored.get("global_options") or ()),
+                "backups_to_cloud": "cloud" if stored.get("backups_to_cloud") else "volume"}
+
+
 class PointForm(forms.Form):
     kind = forms.ChoiceField(choices=KIND_CHOICES, widget=forms.RadioSelect, initial="latest",
                              label="Restore to")
@@ -93,15 +175,23 @@ class PointForm(forms.Form):
     xid = forms.IntegerField(required=False, min_value=1, label="Transaction id")
     name = forms.CharField(required=False, max_length=63, label="Restore point name")
 
-    def __init__(self, *args: Any, backups: list[Backup], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, backups: list[Backup], typed_label: bool = False,
+                 **kwargs: Any) -> None:
+        """`typed_label`: the repo's backups are unknown (a cloud repo): the set is typed."""
         super().__init__(*args, **kwargs)
-        label = self.fields["label"]
-        assert isinstance(label, forms.ChoiceField)
-        label.choices = [("", "pgBackRest picks the newest that fits")] + [
-            (b.label, f"{b.label} ({b.type}, ended {b.stopped_at:%Y-%m-%d %H:%M:%S} UTC)")
-            for b in backups
-        ]
-        label.error_messages["invalid_choice"] = "Pick a backup set of this repo."
+        if typed_label:
+            self.fields["label"] = forms.CharField(
+                required=False, max_length=40, label="Backup set label",
+                widget=forms.TextInput(attrs={"placeholder": "20261124-093012F"}),
+            )
+        else:
+            label = self.fields["label"]
+            assert isinstance(label, forms.ChoiceField)
+            label.choices = [("", "pgBackRest picks the newest that fits")] + [
+                (b.label, f"{b.label} ({b.type}, ended {b.stopped_at:%Y-%m-%d %H:%M:%S} UTC)")
+                for b in backups
+            ]
+            label.error_messages["invalid_choice"] = "Pick a backup set of this repo."
         zone = self.fields["zone"]
         assert isinstance(zone, forms.ChoiceField)
         zone.choices = zone_choices()
@@ -121,6 +211,12 @@ class PointForm(forms.Form):
         if kind == "set" and not data.get("label"):
             self.add_error("label", "Pick the backup set to restore.")
             return data
+        if values.get("label") is not None:
+            try:
+                RestoreTarget(label=values["label"])
+            except InvalidRestoreOptions as exc:
+                self.add_error("label", exc.message)
+                return data
         if kind == "time":
             values["time"] = self._instant(data)
         elif kind in ("lsn", "xid", "name"):
@@ -225,8 +321,14 @@ class TargetForm(forms.Form):
 
     def __init__(self, *args: Any, databases: list[str] | None, namespace_fixed: str | None,
                  kubernetes: bool = False, process_max_limit: int = PROCESS_MAX_LIMIT,
-                 **kwargs: Any) -> None:
+                 typed_databases: bool = False, **kwargs: Any) -> None:
+        """`typed_databases`: the backup set's databases are unknown (a cloud repo)."""
         super().__init__(*args, **kwargs)
+        if typed_databases:
+            self.fields["db_include"] = forms.CharField(
+                required=False, max_length=2000, label=self.fields["db_include"].label,
+                help_text="Database names separated by spaces; empty restores everything.",
+            )
         if not kubernetes:
             for name in self.KUBERNETES_FIELDS:
                 del self.fields[name]
@@ -236,15 +338,21 @@ class TargetForm(forms.Form):
         pm.widget.attrs["max"] = str(process_max_limit)
         pm.help_text = f"pgBackRest --process-max, 1 to {process_max_limit}; empty for its default."
         db = self.fields["db_include"]
-        assert isinstance(db, forms.MultipleChoiceField)
-        db.choices = [(n, n) for n in databases or []]
-        db.error_messages["invalid_choice"] = (
-            "%(value)s is not a database of the backup set the restore starts from."
-        )
+        if isinstance(db, forms.MultipleChoiceField):
+            db.choices = [(n, n) for n in databases or []]
+            db.error_messages["invalid_choice"] = (
+                "%(value)s is not a database of the backup set the restore starts from."
+            )
         if namespace_fixed is not None:
             ns = self.fields["namespace"]
             ns.initial = namespace_fixed
             ns.disabled = True
+
+    def clean_db_include(self) -> tuple[str, ...]:
+        value = self.cleaned_data.get("db_include") or ()
+        if isinstance(value, str):
+            return tuple(dict.fromkeys(value.replace(",", " ").split()))
+        return tuple(value)
 
     def clean_node_labels(self) -> tuple[tuple[str, str], ...]:
         pairs = []

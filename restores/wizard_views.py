@@ -17,7 +17,7 @@ from . import clones, platforms, selectors
 from .models import CloneDraft, Cluster
 from .services import ServiceError
 from .tasks import backup_databases_fetch, cluster_sync_soon
-from .wizard_forms import PointForm, SourceForm, TargetForm
+from .wizard_forms import CloudSourceForm, PointForm, SourceForm, TargetForm
 
 TEMPLATE = "restores/clone.html"
 STEPS = [s.value for s in CloneDraft.STEPS]
@@ -66,15 +66,27 @@ def _render(request: HttpRequest, draft: CloneDraft, step: str, context: dict[st
     return render(request, template, {**base, **context}, status=status)
 
 
+def _cloud_form(draft: CloneDraft, data: Any = None) -> CloudSourceForm | None:
+    """The cloud-repo source form, when the Kubernetes platform is enabled."""
+    if "kubernetes" not in platforms.enabled():
+        return None
+    return CloudSourceForm(data, initial=CloudSourceForm.initial_from(draft.cloud),
+                           namespaces=list(settings.DR_KUBE_NAMESPACES))
+
+
 def _source(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
     if request.method == "GET":
         initial = {"source": draft.source_id, "repo": draft.repo_name}
         form = SourceForm(initial=initial, source=draft.source)
-        return _render(request, draft, "source", {"form": form})
+        return _render(request, draft, "source", {"form": form, "cloud_form": _cloud_form(
+            draft), "cloud_open": bool(draft.cloud)})
+    if request.POST.get("origin") == "cloud":
+        return _cloud_source(request, draft)
     form = SourceForm(request.POST, source=draft.source)
+    context = {"form": form, "cloud_form": _cloud_form(draft)}
     if request.POST.get("_preview"):  # the source changed: offer its repos
         form.errors.clear()
-        return _render(request, draft, "source", {"form": form})
+        return _render(request, draft, "source", context)
     if form.is_valid():
         try:
             clones.draft_save_source(draft=draft, cluster=form.cleaned_data["source"],
@@ -83,12 +95,41 @@ def _source(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
             form.add_error(exc.field, exc.message)
         else:
             return _go(request, _step_url(draft, "point"))
-    return _render(request, draft, "source", {"form": form}, status=422)
+    return _render(request, draft, "source", context, status=422)
+
+
+def _cloud_source(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
+    cloud_form = _cloud_form(draft, request.POST)
+    if cloud_form is None:
+        raise Http404("the kubernetes platform is not enabled")
+    if cloud_form.is_valid():
+        d = cloud_form.cleaned_data
+        answers = clones.CloudAnswers(
+            namespace=d["namespace"], storage=d["storage"], bucket=d["bucket"],
+            endpoint=d["endpoint"] if d["storage"] == "s3" else "",
+            region=d["region"] if d["storage"] == "s3" else "",
+            path=d["path"], repo_name=d["repo_name"], stanza=d["stanza"],
+            configuration_secret=d["configuration_secret"],
+            postgres_version=d["postgres_version"], global_options=d["global_options"],
+            backups_to_cloud=d["backups_to_cloud"],
+        )
+        try:
+            clones.draft_save_cloud_source(draft=draft, answers=answers)
+        except ServiceError as exc:
+            cloud_form.add_error(exc.field, exc.message)
+        else:
+            return _go(request, _step_url(draft, "point"))
+    form = SourceForm(initial={"source": draft.source_id, "repo": draft.repo_name},
+                      source=draft.source)
+    return _render(request, draft, "source", {"form": form, "cloud_form": cloud_form,
+                                              "cloud_open": True}, status=422)
 
 
 def _point_context(draft: CloneDraft, form: PointForm) -> dict[str, Any]:
     repo = clones.draft_repo(draft)
-    assert repo is not None
+    if repo is None:  # a cloud repo: no window to show
+        return {"form": form, "cloud_origin": clones.cloud_source(draft.cloud).describe(),
+                "cloud_unchecked": clones.CLOUD_UNCHECKED}
     backups = list(repo.backups.order_by("-stopped_at"))
     # The window the rules check against comes from the last sync: refresh it soon, so a
     # WAL switch a minute ago is taken into account.
@@ -99,20 +140,21 @@ def _point_context(draft: CloneDraft, form: PointForm) -> dict[str, Any]:
 
 def _point(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
     repo = clones.draft_repo(draft)
-    if repo is None:
+    if not clones.draft_ready_for_point(draft):
         return redirect(_step_url(draft, "source"))
-    backups = list(repo.backups.order_by("-stopped_at"))
+    backups = list(repo.backups.order_by("-stopped_at")) if repo else []
+    kw = {"backups": backups, "typed_label": repo is None}
     if request.method == "GET":
         if not draft.point:
-            form = PointForm(backups=backups)
+            form = PointForm(**kw)
             return _render(request, draft, "point", _point_context(draft, form))
         # Show the stored answers checked again: the window may have moved since.
-        form = PointForm(_stored_point(draft), backups=backups)
+        form = PointForm(_stored_point(draft), **kw)
         context = _point_context(draft, form)
-        if form.is_valid() and form.target is not None:
+        if repo and form.is_valid() and form.target is not None:
             context["verdict"] = clones.point_verdict(repo, form.target)
         return _render(request, draft, "point", context)
-    form = PointForm(request.POST, backups=backups)
+    form = PointForm(request.POST, **kw)
     preview = bool(request.POST.get("_preview"))
     if form.is_valid() and form.target is not None and not preview:
         try:
@@ -122,7 +164,7 @@ def _point(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
         else:
             return _go(request, _step_url(draft, "target"))
     context = _point_context(draft, form)
-    if form.is_valid() and form.target is not None:
+    if repo and form.is_valid() and form.target is not None:
         context["verdict"] = clones.point_verdict(repo, form.target)
     return _render(request, draft, "point", context,
                    status=200 if preview and form.is_valid() else 422)
@@ -140,24 +182,29 @@ def _point_field(field: str | None) -> str | None:
 
 
 def _target(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
-    source = draft.source
-    assert source is not None
+    source, platform_name = draft.source, clones.draft_platform(draft)
+    assert platform_name is not None
     backup = clones.base_backup(draft)
     if backup is not None and backup.databases is None:
         backup_databases_fetch.delay(backup.pk)
     databases = backup.databases if backup else None
-    platform = platforms.get(source.platform)
+    platform = platforms.get(platform_name)
+    namespace = source.namespace if source else draft.cloud["namespace"]
     options = {
         "databases": databases,
-        "namespace_fixed": source.namespace if source.platform == "local" else None,
-        "kubernetes": source.platform == "kubernetes",
+        # local: one namespace; a cloud source: the Secret's namespace
+        "namespace_fixed": namespace if platform_name == "local" or draft.cloud else None,
+        "kubernetes": platform_name == "kubernetes",
         "process_max_limit": platform.process_max_limit,
+        "typed_databases": bool(draft.cloud),
     }
-    initial = {"namespace": source.namespace, "storage": "1Gi", **draft.target,
+    initial = {"namespace": namespace, "storage": "1Gi", **draft.target,
                **_job_initial(draft.target.get("restore_job") or {})}
+    if draft.cloud:
+        initial["db_include"] = " ".join(draft.target.get("db_include") or ())
     if request.method == "GET":
         form = TargetForm(initial=initial, **options)
-        return _render(request, draft, "target", _target_context(form, backup))
+        return _render(request, draft, "target", _target_context(form, backup, draft))
     form = TargetForm(request.POST, initial=initial, **options)
     if form.is_valid():
         d = form.cleaned_data
@@ -172,7 +219,8 @@ def _target(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
             form.add_error(exc.field, exc.message)
         else:
             return _go(request, _step_url(draft, "review"))
-    return _render(request, draft, "target", _target_context(form, backup), status=422)
+    return _render(request, draft, "target", _target_context(form, backup, draft),
+                   status=422)
 
 
 def _job_initial(job: dict[str, Any]) -> dict[str, Any]:
@@ -183,9 +231,10 @@ def _job_initial(job: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _target_context(form: TargetForm, backup: Any) -> dict[str, Any]:
+def _target_context(form: TargetForm, backup: Any, draft: CloneDraft) -> dict[str, Any]:
     return {"form": form, "base_backup": backup, "db_warning": clones.DB_INCLUDE_WARNING,
-            "poll_interval": settings.DR_POLL_INTERVAL}
+            "poll_interval": settings.DR_POLL_INTERVAL, "typed_databases": bool(draft.cloud),
+            "cloud_db_warning": clones.CLOUD_DB_UNCHECKED}
 
 
 def _review(request: HttpRequest, draft: CloneDraft) -> HttpResponse:

@@ -14,6 +14,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from .manifests import CloudSource
     from .restore_options import RestoreTarget
 
 BackupType = Literal["full", "diff", "incr"]
@@ -148,10 +149,14 @@ class JobStatus:
 class CloneRequest:
     """Create `target` from a backup in `source`'s repo: a clone (point kind "latest") or a
     point-in-time recovery into a new cluster. `operation_id` tags everything the platform
-    creates, so a repeated call recognises its own work."""
+    creates, so a repeated call recognises its own work.
+
+    A clone from a cloud repo with no live cluster (Kubernetes only, PGO's
+    spec.dataSource.pgbackrest) has `source` None, `cloud` set (its repo name is `repo`)
+    and needs `postgres_version`: there is no source cluster to read it from."""
 
     operation_id: str
-    source: ClusterRef
+    source: ClusterRef | None
     repo: str
     target: ClusterRef
     point: RestoreTarget
@@ -162,6 +167,23 @@ class CloneRequest:
     resources: dict[str, Any] | None = None
     affinity: dict[str, Any] | None = None
     tolerations: tuple[dict[str, Any], ...] = ()
+    cloud: CloudSource | None = None
+    postgres_version: int | None = None
+    # A cloud clone's own backups: False, a volume repo; True, the source's cloud storage
+    # (same credentials) at the clone's own path.
+    backups_to_cloud: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.source is None) == (self.cloud is None):
+            raise ValueError("a clone has exactly one source: a live cluster or a cloud repo")
+
+    @property
+    def origin(self) -> str:
+        """Where the data comes from, in words: "hippo's repo1" or "s3://bucket/path"."""
+        if self.cloud is not None:
+            return self.cloud.describe()
+        assert self.source is not None
+        return f"{self.source.name}'s {self.repo}"
 
 
 @dataclasses.dataclass(frozen=True)

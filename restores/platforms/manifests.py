@@ -197,6 +197,15 @@ class CloudSource:
     global_options: tuple[tuple[str, str], ...] = ()
     options: tuple[str, ...] = ()
 
+    def describe(self) -> str:
+        """The repo as an operator names it: s3://bucket/path, gs://..., azure://..."""
+        repo = self.repo
+        path = repo.path or PGO_DEFAULT_REPO_PATH.format(index=repo.name.removeprefix("repo"))
+        where = (f"s3://{repo.s3.bucket}" if repo.s3 else f"gs://{repo.gcs.bucket}"
+                 if repo.gcs else f"azure://{repo.azure.container}" if repo.azure
+                 else repo.name)
+        return f"{where}{path} (stanza {self.stanza})"
+
 
 @dataclasses.dataclass(frozen=True)
 class CloneSource:

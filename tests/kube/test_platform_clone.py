@@ -12,7 +12,7 @@ import pytest
 from restores.platforms.base import CloneRequest, ClusterRef, PermanentError
 from restores.platforms.kubernetes import KubernetesPlatform
 from restores.platforms.kubernetes.api import USER_AGENT
-from restores.platforms.manifests import S3, CloneSource, CloudSource, LiveSource, RepoSpec
+from restores.platforms.manifests import S3, CloudSource, RepoSpec
 from restores.platforms.restore_options import RestoreTarget
 from tests.kube.emulator import PgoEmulator, drive
 from tests.kube.test_platform_backup import rbac_covers_every_request  # noqa: F401
@@ -92,27 +92,62 @@ def test_point_in_time_with_databases_into_a_new_cluster(platform, kube_api, emu
     assert drive(lambda: platform.clone_advance(req), emu).state == "succeeded"
 
 
+def cloud_request(op="op-s3", **kw) -> CloneRequest:
+    return CloneRequest(operation_id=op, source=None, repo="repo1", target=COPY,
+                        point=RestoreTarget(), cloud=CLOUD, **kw)
+
+
 def test_it_clones_from_a_cloud_repo(platform, kube_api, emu):
-    req = CloneRequest(operation_id="op-s3", source=ClusterRef(NS, "gone"), repo="repo1",
-                       target=COPY, point=RestoreTarget())
-    source = CloneSource(cloud=CLOUD)
     with pytest.raises(PermanentError, match="needs the PostgreSQL major version"):
-        platform.clone_plan(req, source)
-    plan = platform.clone_plan(req, source, postgres_version=16)
+        platform.clone_plan(cloud_request())
+    req = cloud_request(postgres_version=16)
+    plan = platform.clone_plan(req)
     assert plan.manifest["spec"]["dataSource"]["pgbackrest"] == {
         "stanza": "db", "configuration": [{"secret": {"name": "pgo-s3-creds"}}],
         "global": {"repo1-path": "/pgbackrest/db/hippo/repo1"},
         "repo": {"name": "repo1", "s3": {"bucket": "bucket", "endpoint": "s3.example",
                                          "region": "region"}}}
-    done = drive(lambda: platform.clone_advance(req, source, postgres_version=16), emu)
+    assert plan.steps[0].startswith("Create PostgresCluster db/copy; PGO restores it from the "
+                                    "cloud repo s3://bucket/pgbackrest/db/hippo/repo1 (stanza db)")
+    # the clone backs up to a volume of its own (the seed's rhino)
+    own = plan.manifest["spec"]["backups"]["pgbackrest"]
+    assert [sorted(r) for r in own["repos"]] == [["name", "volume"]]
+    assert "configuration" not in own
+    done = drive(lambda: platform.clone_advance(req), emu)
     assert done.state == "succeeded"
     assert "dataSource" not in kube_api.get_cluster(NS, "copy")["spec"]
 
 
-def test_it_refuses_two_data_sources(platform, kube_api, hippo_ready):
-    both = CloneSource(cluster=LiveSource("hippo", "repo1"), cloud=CLOUD)
-    with pytest.raises(PermanentError, match="PGO silently ignores the cloud repo"):
-        platform.clone_advance(request(), both, postgres_version=16)
+def test_a_cloud_clone_can_back_up_to_the_same_storage_at_its_own_path(platform, kube_api,
+                                                                      emu):
+    """The seed's elephant: same bucket and credentials, the clone's own repo path."""
+    req = cloud_request(postgres_version=16, backups_to_cloud=True)
+    own = platform.clone_plan(req).manifest["spec"]["backups"]["pgbackrest"]
+    assert own["repos"] == [{"name": "repo1", "s3": {
+        "bucket": "bucket", "endpoint": "s3.example", "region": "region"}}]
+    assert own["configuration"] == [{"secret": {"name": "pgo-s3-creds"}}]
+    path = own["global"]["repo1-path"]
+    assert path == "/pgbackrest/db/copy/repo1" != CLOUD.repo.path
+    assert drive(lambda: platform.clone_advance(req), emu).state == "succeeded"
+    assert kube_api.get_cluster(NS, "copy")["spec"]["backups"]["pgbackrest"] == own
+
+
+def test_a_cloud_clone_whose_restore_job_fails_says_what_to_check(platform, emu):
+    emu.fail_restore.add("copy")  # e.g. the credentials do not open the bucket
+    failed = drive(lambda: platform.clone_advance(cloud_request(postgres_version=16)), emu)
+    assert failed.state == "failed"
+    assert "PGO does not check a cloud repo beforehand" in failed.message
+    assert "(Secret pgo-s3-creds)" in failed.message
+    assert "kubectl -n db logs job/copy-pgbackrest-restore" in failed.message
+
+
+def test_a_clone_has_exactly_one_data_source(platform, kube_api, hippo_ready):
+    with pytest.raises(ValueError, match="exactly one source"):
+        CloneRequest(operation_id="op", source=HIPPO, repo="repo1", target=COPY,
+                     point=RestoreTarget(), cloud=CLOUD)
+    with pytest.raises(ValueError, match="exactly one source"):
+        CloneRequest(operation_id="op", source=None, repo="repo1", target=COPY,
+                     point=RestoreTarget())
     assert platform.cluster_exists(COPY) is False
 
 

@@ -103,7 +103,7 @@ def test_a_point_in_time_clone_through_the_wizard(console: Console,
     op = console.run(op)
     assert op.status == Status.SUCCEEDED, messages(op)
     assert float(op.result["restore_seconds"]) >= 0
-    assert messages(op)[-1] == "elephant is running, restored from hippo."
+    assert messages(op)[-1] == "elephant is running, restored from hippo's repo1."
 
     # What the server was asked to create: the point and the restore Job fields, as sent.
     [first] = created

@@ -43,6 +43,12 @@ RESTORE_FIX = (
     " Fix: read the restore pod's log (kubectl -n {ns} logs job/{job}), correct the point or "
     "the source, delete the half-made cluster {name}, and clone again."
 )
+CLOUD_RESTORE_FIX = (
+    " Fix: read the restore pod's log (kubectl -n {ns} logs job/{job}). PGO does not check a "
+    "cloud repo beforehand: a wrong bucket, path or stanza, or credentials that do not open "
+    "the repo{secret}, fail there. Correct the source or the point, delete the half-made "
+    "cluster {name}, and clone again."
+)
 SOURCE_FIX = (
     " Fix: make sure the source cluster and its repo exist (or pick another source), delete "
     "the half-made cluster {name}, and clone again."
@@ -96,19 +102,27 @@ def _global_paths(obj: dict[str, Any]) -> tuple[str, ...]:
 class ClonesMixin(KubeCore):
     # -- the manifest --------------------------------------------------------------------
 
-    def clone_manifest(
-        self, req: CloneRequest, source: CloneSource | None = None,
-        postgres_version: int | None = None,
-    ) -> dict[str, Any]:
-        """The PostgresCluster to create. `source`: an explicit data source (a cloud repo:
-        spec.dataSource.pgbackrest); None clones req.source's repo req.repo. The restore
-        options always come from req.point (validated, shell-safe)."""
+    def clone_manifest(self, req: CloneRequest) -> dict[str, Any]:
+        """The PostgresCluster to create: from req.source's repo req.repo
+        (spec.dataSource.postgresCluster), or from the cloud repo req.cloud
+        (spec.dataSource.pgbackrest). The restore options always come from req.point
+        (validated, shell-safe)."""
         self.check_namespace(req.target)
         options = tuple(pgo_restore_options(
             req.point, now=self.now(), db_include=req.db_include, process_max=req.process_max,
         ))
-        image = None
-        if source is None:
+        image, postgres_version = None, req.postgres_version
+        repos: tuple[RepoSpec, ...] = (RepoSpec("repo1", volume_size=req.storage or "1Gi"),)
+        secret = None
+        if req.cloud is not None:
+            cloud = req.cloud
+            source = CloneSource(cloud=dataclasses.replace(cloud, options=options))
+            if req.backups_to_cloud:  # §3.4: same storage and credentials, its own path
+                own = cloud.repo
+                repos = (RepoSpec("repo1", s3=own.s3, gcs=own.gcs, azure=own.azure),)
+                secret = cloud.configuration_secret
+        else:
+            assert req.source is not None
             self.check_namespace(req.source)
             src = self.kube.get_cluster(req.source.namespace, req.source.name)
             if src is None:
@@ -123,27 +137,21 @@ class ClonesMixin(KubeCore):
                 cluster_namespace=req.source.namespace if other_ns else None,
                 options=options, repo_paths=_global_paths(src),
             ))
-        else:
-            source = CloneSource(
-                cluster=source.cluster and dataclasses.replace(source.cluster, options=options),
-                cloud=source.cloud and dataclasses.replace(source.cloud, options=options),
-            )
         if postgres_version is None:
             raise PermanentError(NEEDS_VERSION)
         spec = ClusterSpec(
             name=req.target.name, namespace=req.target.namespace,
-            postgres_version=postgres_version, image=image,
-            repos=(RepoSpec("repo1", volume_size=req.storage or "1Gi"),),
+            postgres_version=postgres_version, image=image, repos=repos,
+            configuration_secret=secret,
             storage=req.storage or "1Gi", restore_job=_job(req),
         )
         manifest = clone_manifest(spec, source)
         manifest["metadata"]["annotations"] = {OPERATION_ANNOTATION: req.operation_id}
         return manifest
 
-    def dry_run_clone(self, req: CloneRequest, source: CloneSource | None = None,
-                      postgres_version: int | None = None) -> list[str]:
+    def dry_run_clone(self, req: CloneRequest) -> list[str]:
         """The API server's verdict on creating the clone (dryRun=All): [] = accepted."""
-        manifest = self.clone_manifest(req, source, postgres_version)
+        manifest = self.clone_manifest(req)
         try:
             self.kube.create_cluster(manifest, dry_run=True)
         except Conflict as exc:
@@ -154,21 +162,18 @@ class ClonesMixin(KubeCore):
             return _causes(exc)
         return []
 
-    def clone_plan(self, req: CloneRequest, source: CloneSource | None = None,
-                   postgres_version: int | None = None) -> ClonePlan:
-        manifest = self.clone_manifest(req, source, postgres_version)
+    def clone_plan(self, req: CloneRequest) -> ClonePlan:
+        manifest = self.clone_manifest(req)
         ns, name = req.target.namespace, req.target.name
         existing = self.kube.get_cluster(ns, name)
         if existing is not None and _ours(existing, req.operation_id):
             verdict = "The cluster exists already (created by this operation)."
         else:
-            errors = self.dry_run_clone(req, source, postgres_version)
+            errors = self.dry_run_clone(req)
             if errors:
                 raise PermanentError(REFUSED.format(errors="; ".join(errors)))
             verdict = "The API server accepts this manifest (server-side dry run)."
-        data = manifest["spec"]["dataSource"]
-        origin = (f"{req.source.name}'s {req.repo}" if "postgresCluster" in data
-                  else "the cloud repo " + data["pgbackrest"]["repo"]["name"])
+        origin = req.origin if req.cloud is None else "the cloud repo " + req.origin
         steps = (
             f"Create PostgresCluster {ns}/{name}; PGO restores it from {origin} with a "
             f"Job {state.RESTORE_JOB.format(name=name)}.",
@@ -207,19 +212,18 @@ class ClonesMixin(KubeCore):
             return None, JobStatus("failed", FOREIGN.format(**vars(ref)))
         return obj, None
 
-    def clone_advance(self, req: CloneRequest, source: CloneSource | None = None,
-                      postgres_version: int | None = None) -> JobStatus:
+    def clone_advance(self, req: CloneRequest) -> JobStatus:
         """Create the clone, follow PGO's restore (§9), clear spec.dataSource once ready
         (H1), and report the restore's duration."""
         self.check_namespace(req.target)
         existing = self.kube.get_cluster(req.target.namespace, req.target.name)
-        if existing is None and source is None:  # only a clone not yet made needs its source
-            self.check_namespace(req.source)
+        if existing is None and req.source is not None:  # only a clone not yet made needs
+            self.check_namespace(req.source)  # its source; a cloud repo is PGO's to check
             if self.kube.get_cluster(req.source.namespace, req.source.name) is None:
                 return JobStatus("failed", SOURCE_MISSING.format(**vars(req.source)))
         obj, early = self._create_owned(
             req.target, req.operation_id,
-            lambda: self.clone_manifest(req, source, postgres_version), existing,
+            lambda: self.clone_manifest(req), existing,
         )
         if obj is None:
             return early  # type: ignore[return-value]
@@ -230,8 +234,11 @@ class ClonesMixin(KubeCore):
         if restore:
             verdict, message = state.restore_verdict(obj, events)
         if verdict == "failed":
-            fix = (RESTORE_FIX if restore.get("startTime") else SOURCE_FIX).format(
-                ns=ref.namespace, job=state.RESTORE_JOB.format(name=name), name=name)
+            fix = (CLOUD_RESTORE_FIX if req.cloud else RESTORE_FIX if restore.get("startTime")
+                   else SOURCE_FIX).format(
+                ns=ref.namespace, job=state.RESTORE_JOB.format(name=name), name=name,
+                secret=f" (Secret {req.cloud.configuration_secret})"
+                if req.cloud and req.cloud.configuration_secret else "")
             text = message if message.endswith(".") else message + "."
             return JobStatus("failed", text + fix, detail=_event_text(events))
         if not restore.get("startTime") and not restore.get("finished"):

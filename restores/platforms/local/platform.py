@@ -415,11 +415,11 @@ class LocalPlatform(Platform):
     def clone_plan(self, req: CloneRequest) -> ClonePlan:
         """Steps in words and the exact restore command; changes nothing. PermanentError
         when the request is invalid or the target name is taken by something else."""
-        return self._cloner.plan(req)
+        return self._cloner.plan(_live_source(req))
 
     def clone_advance(self, req: CloneRequest) -> JobStatus:
         """The next missing piece of the clone (see clone.py); returns within seconds."""
-        return self._cloner.advance(req)
+        return self._cloner.advance(_live_source(req))
 
     # -- operations on an existing cluster (inplace.py, standby.py) -----------------------
 
@@ -475,3 +475,15 @@ def _valid_name(name: str) -> bool:
 def _last_line(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else "see the server log"
+
+
+NO_CLOUD_SOURCE = (
+    "The local platform clones its own clusters' repos; a cloud repo with no live cluster "
+    "is restored on Kubernetes (PGO's spec.dataSource.pgbackrest)."
+)
+
+
+def _live_source(req: CloneRequest) -> CloneRequest:
+    if req.source is None:
+        raise PermanentError(NO_CLOUD_SOURCE)
+    return req
