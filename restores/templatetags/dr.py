@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from html import escape
+from typing import TYPE_CHECKING
 
 from django import template
 from django.utils import timezone
 from django.utils.safestring import mark_safe
+
+if TYPE_CHECKING:
+    from restores.models import Backup
 
 register = template.Library()
 
@@ -84,3 +89,35 @@ def timeline_markers(timeline: object) -> str:
         parts.append(f'<div class="tl-backup tl-{kind}" style="left: {float(m.left)}%" '
                      f'title="{label} ({kind}) ended {ended}"></div>')
     return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped or a number
+
+
+@register.filter
+def clone_origin(params: dict) -> str:
+    """Where a clone operation's data comes from, for a cloud source (whose repo no cluster
+    page shows): s3://bucket/path (stanza db)."""
+    from ..clones import cloud_source  # the wizard's reading of its stored answers
+
+    cloud = (params.get("source") or {}).get("cloud")
+    return cloud_source(cloud).describe() if cloud else ""
+
+
+@register.simple_tag
+def backup_rows(backups: Iterable[Backup]) -> str:
+    """The rows of a repo's backup table as one HTML string: a poll that finds the backups
+    changed re-renders every listed row, and `?backups=all` lists hundreds; building them here
+    is several times cheaper than a template loop (templates/restores/cluster.html)."""
+    parts = []
+    for b in backups:
+        label, kind = escape(b.label), escape(b.type)
+        flagged, errors = (' class="has-error"', ' <span class="warn" title="page checksum '
+                           'errors">errors</span>') if b.error else ("", "")
+        parts.append(
+            f'<tr data-label="{label}"{flagged}><td><code>{label}</code>{errors}</td>'
+            f'<td><span class="btype btype-{kind}">{kind}</span></td>'
+            f"<td>{utc(b.started_at)}</td><td>{utc(b.stopped_at)}</td>"
+            f"<td>{span(b.duration)}</td><td>{iec(b.database_size)}</td>"
+            f'<td title="this backup wrote {iec(b.repo_delta)}">{iec(b.repo_size)}</td>'
+            f"<td><code>{escape(b.wal_start)}</code><br><code>{escape(b.wal_stop)}</code></td>"
+            "</tr>\n"
+        )
+    return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped or formatted

@@ -117,6 +117,17 @@ def kube_hippo(transactional_db, kube_console: KubeConsole) -> Iterator[Cluster]
     assert not ticker.errors, ticker.errors
 
 
+@pytest.fixture
+def kube_ticking(transactional_db, kube_console: KubeConsole) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """PGO's time passing until the test ends, with no cluster made beforehand."""
+    ticker = Ticker(kube_console.emu)
+    try:
+        yield
+    finally:
+        ticker.close()
+    assert not ticker.errors, ticker.errors
+
+
 def _reset_producer_pool() -> None:
     """Forget the Celery app's broker connections, so the next send uses the current URL."""
     from kombu import pools

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.e2e
 # The fixtures of kube_fixtures.py, by name.
 kube_console, kube_hippo = kube_fixtures.kube_console, kube_fixtures.kube_hippo
 kube_broker, kube_worker = kube_fixtures.kube_broker, kube_fixtures.kube_worker
+kube_ticking = kube_fixtures.kube_ticking
 
 USERNAME, PASSWORD = "dba", "e2e correct horse battery"
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -143,3 +144,57 @@ def test_the_clone_wizard_clones_a_pgo_cluster(
     elephant = page.locator('#fleet tr[data-cluster="elephant"]')
     expect(elephant).to_be_visible()
     expect(elephant.locator("span.role")).to_have_text("primary")
+
+
+def test_the_clone_wizard_restores_from_a_cloud_repo_with_no_live_cluster(
+    context, live_server, kube_console: KubeConsole, kube_ticking, kube_worker, user,  # type: ignore[no-untyped-def]
+) -> None:
+    """The seed's rhino: hippo is long gone; its backups are in S3. From the Fleet page."""
+    page = context.new_page()
+    log_in(page)
+    assert kube_console.get(NS, "hippo") is None
+
+    page.get_by_role("button", name="Clone / restore…").click()
+    expect(page).to_have_url(step_url("source"))
+    page.get_by_text("Or: a cloud repo with no live cluster").click()
+    cloud = page.locator("#cloud-form")
+    cloud.get_by_label("Namespace of the new cluster and of the Secret").select_option(TARGET_NS)
+    cloud.get_by_label("Bucket (Azure: container)").fill("my-bucket")
+    cloud.get_by_label("S3 endpoint").fill("s3.ca-central-1.amazonaws.com")
+    cloud.get_by_label("Repo path of the source").fill("/pgbackrest/postgres-operator/hippo/repo1")
+    cloud.get_by_label("Credentials Secret").fill("pgo-s3-creds")
+    cloud.get_by_label("PostgreSQL major version of the backups").select_option("16")
+    page.locator("#cloud-next").click()
+    # The region was left empty: said next to it, and nothing typed is lost.
+    expect(page.locator("#cloud-form")).to_contain_text("S3 needs an endpoint and a region.")
+    expect(page.locator("#cloud-form").get_by_label("Bucket (Azure: container)")).to_have_value(
+        "my-bucket")
+    page.locator("#cloud-form").get_by_label("S3 region").fill("ca-central-1")
+    page.locator("#cloud-next").click()
+
+    expect(page).to_have_url(step_url("point"))
+    expect(page.locator("#cloud-unchecked")).to_be_visible()
+    page.get_by_role("button", name="Next: the new cluster").click()
+    expect(page).to_have_url(step_url("target"))
+    namespace = page.get_by_label("Namespace")
+    expect(namespace).to_have_value(TARGET_NS)
+    expect(namespace).to_be_disabled()  # the Secret's namespace
+    page.get_by_label("New cluster name").fill("rhino")
+    page.get_by_role("button", name="Next: review").click()
+    expect(page).to_have_url(step_url("review"))
+
+    expect(page.locator("ol.plan")).to_contain_text(
+        "PGO restores it from the cloud repo s3://my-bucket/pgbackrest/postgres-operator/"
+        "hippo/repo1 (stanza db)")
+    shown = yaml.safe_load(page.locator("#manifest").inner_text())
+    assert list(shown["spec"]["dataSource"]) == ["pgbackrest"]
+    assert shown["spec"]["dataSource"]["pgbackrest"]["configuration"] == [
+        {"secret": {"name": "pgo-s3-creds"}}]
+
+    page.get_by_role("button", name="Start the restore").click()
+    expect(page).to_have_url(OPERATION_URL)
+    expect(page.locator("#op-status")).to_have_text("succeeded", timeout=CLONE_TIMEOUT_MS)
+    [sent] = [o for o in kube_console.created if o["metadata"]["name"] == "rhino"]
+    assert sent["spec"]["dataSource"] == shown["spec"]["dataSource"]  # as reviewed
+    now = kube_console.get(TARGET_NS, "rhino")
+    assert now is not None and "dataSource" not in now["spec"]

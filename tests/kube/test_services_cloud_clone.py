@@ -270,3 +270,7 @@ def test_the_wizard_pages_for_a_cloud_source(console: Console, admin_client: Cli
     op = Operation.objects.get()
     assert console.run(op).status == Status.SUCCEEDED, messages(op)
     assert Cluster.objects.get(name="rhino").state == "ready"
+    page = admin_client.get(op.get_absolute_url())
+    assert page.status_code == 200
+    assert f"<h1>Clone of {ORIGIN} into rhino</h1>" in html_text(page)
+    assert f"restored from {ORIGIN}" in html_text(page)
