@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from restores import platforms
 from restores.management.commands import watch_fleet
@@ -201,3 +201,28 @@ def test_it_needs_the_kubernetes_platform(settings) -> None:  # type: ignore[no-
     settings.DR_PLATFORMS = ["local"]
     with pytest.raises(CommandError, match="The kubernetes platform is not enabled"):
         call_command("watch_fleet", "--seconds", "1")
+
+
+@pytest.mark.django_db
+def test_a_failed_write_waits_before_the_next_attempt(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A database that refuses connections is tried again after a pause, not in a busy loop
+    that burns a CPU and floods the log."""
+    follower = watch_fleet.Follower("kubernetes", platform=None)
+    monkeypatch.setattr(follower, "RETRY_AFTER", 0.3)
+    attempts = []
+
+    def refused(batch: dict[Any, str]) -> int:
+        attempts.append(batch)
+        raise DatabaseError("connection refused")
+
+    monkeypatch.setattr(follower, "_apply", refused)
+    follower.on_event("DELETED", {"metadata": {"namespace": NS, "name": "a"}})
+    assert follower.wait(0.2)
+    assert follower.drain() == 0
+    started = time.monotonic()
+    while not follower.wait(0.05):  # as the command's loop does
+        pass
+    assert time.monotonic() - started >= 0.25
+    assert len(attempts) == 1
+    monkeypatch.setattr(follower, "_apply", lambda batch: len(batch))
+    assert follower.drain() == 1  # the kept event, written once the database is back

@@ -38,12 +38,14 @@ class Follower:
     in the thread that owns the connection."""
 
     BULK = 20
+    RETRY_AFTER = 2.0  # seconds between attempts to write while the database is away
 
     def __init__(self, platform_name: str, platform: Any) -> None:
         self.platform_name = platform_name
         self.platform = platform
         self._pending: dict[Key, str] = {}
         self._cond = threading.Condition()
+        self._retry_at = 0.0  # monotonic; no write before it after a failed one
         self.events = 0
         self.refreshed = 0
 
@@ -58,10 +60,13 @@ class Follower:
             self._cond.notify()
 
     def wait(self, timeout: float) -> bool:
+        """Whether a drain is due, within `timeout`: events are pending and no failed write
+        asked for a pause (without it, a database that refuses connections would be retried
+        in a busy loop, thousands of times a second)."""
         with self._cond:
-            if not self._pending:
+            if not self._pending or time.monotonic() < self._retry_at:
                 self._cond.wait(timeout)
-            return bool(self._pending)
+            return bool(self._pending) and time.monotonic() >= self._retry_at
 
     def drain(self) -> int:
         """Apply every pending event; the number of clusters refreshed or marked absent."""
@@ -78,6 +83,7 @@ class Follower:
             connection.close()
             with self._cond:
                 self._pending = {**batch, **self._pending}
+                self._retry_at = time.monotonic() + self.RETRY_AFTER
             return 0
         self.refreshed += done
         return done
