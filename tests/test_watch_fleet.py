@@ -1,13 +1,19 @@
 """manage.py watch_fleet against the test API server: the fleet follows PostgresCluster
 changes within seconds through one watch (no polling), survives a 410 Gone relist, and reads
-a relist's burst with one fleet read."""
+a relist's burst with one fleet read. Its heartbeat file stays young while every namespace's
+watch makes progress and ages when one is stuck; --check-heartbeat (the liveness probe of
+deploy/watcher.yaml) fails on a missing or stale file."""
 
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +30,8 @@ from tests.kube.conftest import HIPPO
 from tests.kube.emulator import PgoEmulator
 
 NS = "db"
+OTHER = "db2"
+ROOT = Path(__file__).resolve().parents[1]
 GROUPS = {"postgresclusters": "postgres-operator.crunchydata.com"}
 
 
@@ -201,6 +209,161 @@ def test_it_needs_the_kubernetes_platform(settings) -> None:  # type: ignore[no-
     settings.DR_PLATFORMS = ["local"]
     with pytest.raises(CommandError, match="The kubernetes platform is not enabled"):
         call_command("watch_fleet", "--seconds", "1")
+
+
+# -- the heartbeat ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_namespaces(kube: KubernetesPlatform, settings) -> KubernetesPlatform:  # type: ignore[no-untyped-def]
+    settings.DR_KUBE_NAMESPACES = [NS, OTHER]
+    platform = KubernetesPlatform(namespaces=[NS, OTHER], api_client=kube.kube.client,
+                                  timeout=5)
+    platforms.override("kubernetes", platform)
+    return platform
+
+
+def check(path: Path, max_age: float) -> str:
+    """What `watch_fleet --check-heartbeat` says when the heartbeat passes."""
+    out = io.StringIO()
+    call_command("watch_fleet", "--check-heartbeat", str(path), "--max-age", str(max_age),
+                 stdout=out)
+    return out.getvalue()
+
+
+def passes(path: Path, max_age: float) -> bool:
+    try:
+        check(path, max_age)
+    except CommandError:
+        return False
+    return True
+
+
+def age(path: Path) -> float:
+    return time.time() - path.stat().st_mtime
+
+
+def make_old(path: Path, seconds: float = 600) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_beats_on_an_event(kube_server: KubeServer, kube, running,  # type: ignore[no-untyped-def]
+                              tmp_path: Path) -> None:
+    beat = tmp_path / "heartbeat"
+    create(kube_server, "hippo")
+    run = running("--seconds", "60", "--watch-timeout", "30", "--heartbeat", str(beat))
+    wait_for(lambda: beat.exists(), 5)  # the first list
+    assert age(beat) < 5
+    assert check(beat, 5).startswith("Heartbeat ")
+    patched = time.time()
+    kube_server.store.patch("postgresclusters", NS, "hippo", {"metadata": {"labels": {"n": "1"}}})
+    wait_for(lambda: beat.stat().st_mtime >= patched)  # the watch is open, and delivering
+
+    make_old(beat)  # the watch stays open 30 s: only an event can make it young again
+    assert not passes(beat, 60)
+    kube_server.store.patch("postgresclusters", NS, "hippo", {"spec": {"shutdown": True}})
+    wait_for(lambda: age(beat) < 5)
+    assert passes(beat, 60)
+    assert kube_server.calls[("watch", "postgresclusters")] == 1
+
+    run.stop()
+    assert not beat.exists()  # a stopped watch leaves no heartbeat behind
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_quiet_namespace_beats_at_each_watch_renewal(kube_server: KubeServer, kube,  # type: ignore[no-untyped-def]
+                                                       running, tmp_path: Path) -> None:
+    beat = tmp_path / "heartbeat"
+    run = running("--seconds", "60", "--watch-timeout", "1", "--heartbeat", str(beat))
+    wait_for(lambda: beat.exists(), 5)
+    # Once the first watch has been renewed, nothing but a renewal beats: there are no events.
+    wait_for(lambda: kube_server.calls[("watch", "postgresclusters")] >= 2, 3)
+    make_old(beat)
+    wait_for(lambda: age(beat) < 5, 3)
+    run.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stuck_watch_lets_the_heartbeat_go_stale(kube_server: KubeServer, two_namespaces,  # type: ignore[no-untyped-def]
+                                                   running, tmp_path: Path) -> None:
+    beat = tmp_path / "heartbeat"
+    run = running("--seconds", "60", "--watch-timeout", "1", "--heartbeat", str(beat))
+    wait_for(lambda: beat.exists(), 5)
+    assert passes(beat, 1.5)
+    # The next watch of one namespace gets no answer for 3 s, as on a dead connection,
+    # while the other namespace's watch renews every second.
+    kube_server.faults.hang(3, verb="watch", path=f"/namespaces/{OTHER}/")
+    wait_for(lambda: not passes(beat, 1.5), 4)
+    with pytest.raises(CommandError, match="s old \\(at most 2 s allowed\\)"):
+        check(beat, 1.5)
+    wait_for(lambda: passes(beat, 1.5), 5)  # answered: the watch goes on, and so does the beat
+    run.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_heartbeat_before_every_namespace_was_listed(kube_server: KubeServer,  # type: ignore[no-untyped-def]
+                                                       two_namespaces, running,
+                                                       tmp_path: Path) -> None:
+    beat = tmp_path / "heartbeat"
+    beat.touch()  # young, but left by an earlier run
+    kube_server.faults.error(403, times=1000, verb="list", path=f"/namespaces/{OTHER}/")
+    create(kube_server, "hippo")
+    run = running("--seconds", "60", "--watch-timeout", "1", "--heartbeat", str(beat))
+    wait_for(lambda: row("hippo") is not None, 5)  # the first namespace is followed...
+    wait_for(lambda: kube_server.calls[("list", "postgresclusters")] >= 3, 5)
+    assert not beat.exists()  # ...but the other cannot even be listed
+    with pytest.raises(CommandError) as missing:
+        check(beat, 60)
+    assert str(missing.value) == watch_fleet.HEARTBEAT_MISSING.format(path=beat)
+    run.stop()
+
+
+def test_the_check_fails_on_a_missing_or_stale_heartbeat(tmp_path: Path) -> None:
+    beat = tmp_path / "heartbeat"
+    with pytest.raises(CommandError) as missing:
+        check(beat, 60)
+    assert str(missing.value) == watch_fleet.HEARTBEAT_MISSING.format(path=beat)
+
+    beat.touch()
+    make_old(beat, 61)
+    with pytest.raises(CommandError) as stale:
+        check(beat, 60)
+    assert str(stale.value) == watch_fleet.HEARTBEAT_STALE.format(path=beat, age=61,
+                                                                  max_age=60)
+    make_old(beat, 30)
+    assert check(beat, 60).startswith("Heartbeat 30.")
+
+
+def test_it_needs_a_directory_for_the_heartbeat(tmp_path: Path) -> None:
+    beat = tmp_path / "missing" / "heartbeat"
+    with pytest.raises(CommandError) as error:
+        call_command("watch_fleet", "--seconds", "1", "--heartbeat", str(beat))
+    assert str(error.value) == watch_fleet.NO_HEARTBEAT_DIR.format(path=beat,
+                                                                   parent=beat.parent)
+
+
+def test_it_needs_a_max_age_to_check() -> None:
+    with pytest.raises(CommandError, match="--check-heartbeat needs --max-age"):
+        call_command("watch_fleet", "--check-heartbeat", "/nonexistent")
+
+
+def test_the_probe_command_exits_1_on_a_stale_heartbeat_and_0_on_a_fresh_one(
+        tmp_path: Path) -> None:
+    """As the kubelet runs it (deploy/watcher.yaml): a process, judged by its exit status."""
+    beat = tmp_path / "heartbeat"
+    beat.touch()
+    probe = [sys.executable, "manage.py", "watch_fleet", "--check-heartbeat", str(beat),
+             "--max-age", "60"]
+    make_old(beat, 120)
+    stale = subprocess.run(probe, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert stale.returncode == 1
+    assert "s old (at most 60 s allowed)" in stale.stderr
+    make_old(beat, 1)
+    fresh = subprocess.run(probe, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert fresh.returncode == 0, fresh.stderr
+    assert fresh.stdout.startswith("Heartbeat ")
 
 
 @pytest.mark.django_db

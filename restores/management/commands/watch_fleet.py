@@ -2,6 +2,8 @@
 
     ./manage.py watch_fleet                  # until SIGTERM / SIGINT
     ./manage.py watch_fleet --seconds 60     # bounded (tests, cron-style runs)
+    ./manage.py watch_fleet --heartbeat /tmp/watch_fleet.heartbeat --watch-timeout 60
+    ./manage.py watch_fleet --check-heartbeat /tmp/watch_fleet.heartbeat --max-age 180
 
 One list, then one long-lived watch per namespace (bookmarks, a relist on 410 Gone: see
 restores.platforms.kubernetes.watch). Each ADDED / MODIFIED event refreshes that one
@@ -9,15 +11,26 @@ cluster's row (role, state, message); DELETED marks it absent. Events arrive on 
 threads and are coalesced by cluster: a burst of PGO status writes is one refresh. A batch
 larger than BULK (the first list, a relist) is read with ONE fleet read instead of one read
 per cluster. Repos and backups stay with the periodic inventory sync and the operations.
+
+With --heartbeat, the file's mtime is the time of the OLDEST namespace's latest sign of life
+(its list, a watch request the API server accepted, an event), written by the loop that
+applies the events. A watch renewed every --watch-timeout seconds keeps it younger than that;
+one on a connection that died silently is given up by the client's read timeout (--watch-timeout
++ DR_KUBE_TIMEOUT after its last byte) and reopened. So a file older than 2 x --watch-timeout +
+DR_KUBE_TIMEOUT means a namespace's watch, or the loop itself, is stuck. --check-heartbeat (an
+exec probe) exits 1 when the file is missing or older than --max-age.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
-from typing import Any
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -27,10 +40,23 @@ from restores import inventory, platforms
 from restores.models import Cluster
 from restores.platforms.base import ClusterRef, ClusterStatus, PlatformError
 
+if TYPE_CHECKING:
+    from restores.platforms.kubernetes.api import Kube
+
 log = logging.getLogger(__name__)
 
 PLATFORM = "kubernetes"
 Key = tuple[str, str]  # (namespace, name)
+
+HEARTBEAT_MISSING = ("No heartbeat at {path}: watch_fleet is not running, or has not yet "
+                     "listed the PostgresClusters of every namespace.")
+HEARTBEAT_STALE = ("The heartbeat at {path} is {age:.0f} s old (at most {max_age:.0f} s "
+                   "allowed): a namespace's watch, or the loop that applies its events, "
+                   "is stuck.")
+HEARTBEAT_FRESH = "Heartbeat {age:.1f} s old."
+MAX_AGE_NEEDED = ("--check-heartbeat needs --max-age SECONDS (at least 2 x --watch-timeout "
+                  "+ DR_KUBE_TIMEOUT).")
+NO_HEARTBEAT_DIR = "--heartbeat {path}: {parent} is not a directory."
 
 
 class Follower:
@@ -125,6 +151,81 @@ class Follower:
         return found
 
 
+class Heartbeat:
+    """Each watched namespace's latest sign of life (`beat`, from the watch threads), written
+    by the main loop (`write`) as `path`'s mtime: the OLDEST of them, so one stuck namespace
+    ages the file however busy the others are, and so does a main loop that stops writing."""
+
+    def __init__(self, path: Path | None, namespaces: Iterable[str]) -> None:
+        self.path = path
+        # The keys are fixed here: the watch threads only replace values (atomic), and the
+        # main loop may read them without a lock.
+        self._last: dict[str, float | None] = dict.fromkeys(namespaces)
+        self._written: float | None = None
+
+    def beat(self, namespace: str) -> None:
+        if namespace in self._last:
+            self._last[namespace] = time.time()
+
+    def write(self) -> None:
+        """Nothing until every namespace gave a first sign (its first list)."""
+        values = list(self._last.values())
+        if self.path is None or not values or None in values:
+            return
+        oldest = min(v for v in values if v is not None)
+        if oldest == self._written:
+            return
+        self._written = oldest  # on failure too: tried again at the next beat, not at once
+        try:
+            self.path.touch()
+            os.utime(self.path, (oldest, oldest))
+        except OSError as exc:  # the probe will say the file is missing or stale
+            log.warning("watch_fleet: writing the heartbeat %s failed: %s", self.path, exc)
+
+    def remove(self) -> None:
+        """A file left by an earlier run (an emptyDir outlives a container restart) or by
+        this one once stopped says nothing about a running watch."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            self._written = None
+
+
+def heartbeat_kube(kube: Kube, heartbeat: Heartbeat) -> Kube:
+    """API access on `kube`'s client that tells `heartbeat` about each list and each watch
+    request the API server accepted. The server ends a watch after timeoutSeconds and the
+    watch thread opens the next one at once, so a healthy namespace beats at least every
+    --watch-timeout seconds even when no PostgresCluster changes."""
+    # Imported here, as in _watch(): --check-heartbeat (a probe every few seconds) does
+    # without loading the kubernetes client.
+    from restores.platforms.kubernetes.api import Kube
+
+    class HeartbeatKube(Kube):
+        def list_clusters(self, namespace: str) -> tuple[list[dict[str, Any]], str]:
+            found = super().list_clusters(namespace)
+            heartbeat.beat(namespace)
+            return found
+
+        def watch_clusters(self, namespace: str, resource_version: str, timeout: int) -> Any:
+            resp = super().watch_clusters(namespace, resource_version, timeout)
+            heartbeat.beat(namespace)
+            return resp
+
+    return HeartbeatKube(kube.client, timeout=kube.timeout)
+
+
+def heartbeat_age(path: Path, max_age: float) -> float:
+    """The heartbeat file's age in seconds; CommandError (exit status 1) when it is missing
+    or older than `max_age`."""
+    try:
+        mtime = path.stat().st_mtime
+    except FileNotFoundError:
+        raise CommandError(HEARTBEAT_MISSING.format(path=path)) from None
+    age = time.time() - mtime
+    if age > max_age:
+        raise CommandError(HEARTBEAT_STALE.format(path=path, age=age, max_age=max_age))
+    return age
+
+
 class Command(BaseCommand):
     help = (
         "Follow the Kubernetes platform's PostgresClusters (list + watch) and refresh each "
@@ -141,10 +242,31 @@ class Command(BaseCommand):
                             help="Stop after this many seconds (default: run until stopped).")
         parser.add_argument("--watch-timeout", type=int, default=300,
                             help="Seconds one watch request stays open before it is renewed.")
+        parser.add_argument("--heartbeat", type=Path, default=None, metavar="PATH",
+                            help="Keep this file's mtime at the oldest namespace's latest "
+                                 "sign of life (list, watch renewal, event).")
+        parser.add_argument("--check-heartbeat", type=Path, default=None, metavar="PATH",
+                            help="Only check the heartbeat file (a liveness probe): exit 1 "
+                                 "when it is missing or older than --max-age.")
+        parser.add_argument("--max-age", type=float, default=None, metavar="SECONDS",
+                            help="With --check-heartbeat: the oldest heartbeat that passes.")
 
-    def handle(self, *args: Any, seconds: float, watch_timeout: int, **options: Any) -> None:
+    def handle(self, *args: Any, seconds: float, watch_timeout: int, heartbeat: Path | None,
+               check_heartbeat: Path | None, max_age: float | None, **options: Any) -> None:
+        if check_heartbeat is not None:
+            if max_age is None or max_age <= 0:
+                raise CommandError(MAX_AGE_NEEDED)
+            age = heartbeat_age(check_heartbeat, max_age)
+            self.stdout.write(HEARTBEAT_FRESH.format(age=age))
+            return
+        self._watch(seconds=seconds, watch_timeout=watch_timeout, heartbeat_path=heartbeat)
+
+    def _watch(self, *, seconds: float, watch_timeout: int, heartbeat_path: Path | None) -> None:
         from restores.platforms.kubernetes import KubernetesPlatform, watch_clusters
 
+        if heartbeat_path is not None and not heartbeat_path.parent.is_dir():
+            raise CommandError(NO_HEARTBEAT_DIR.format(path=heartbeat_path,
+                                                       parent=heartbeat_path.parent))
         if PLATFORM not in platforms.enabled():
             raise CommandError(f"The {PLATFORM} platform is not enabled: add it to "
                                f"DR_PLATFORMS (now {','.join(settings.DR_PLATFORMS)}).")
@@ -155,11 +277,19 @@ class Command(BaseCommand):
         if not isinstance(platform, KubernetesPlatform):
             raise CommandError(f"The {PLATFORM} platform cannot be watched.")
         follower = self.follower = Follower(PLATFORM, platform)
+        heartbeat = Heartbeat(heartbeat_path, platform.namespaces)
+        heartbeat.remove()
+
+        def on_event(kind: str, obj: dict[str, Any]) -> None:
+            heartbeat.beat(str((obj.get("metadata") or {}).get("namespace") or ""))
+            follower.on_event(kind, obj)
+
         previous = self._on_signals()
         started = time.monotonic()
         watcher = threading.Thread(
             target=watch_clusters, name="watch_fleet",
-            args=(platform.kube, platform.namespaces, follower.on_event, self.stop),
+            args=(heartbeat_kube(platform.kube, heartbeat), platform.namespaces, on_event,
+                  self.stop),
             kwargs={"timeout_seconds": watch_timeout}, daemon=True,
         )
         watcher.start()
@@ -171,8 +301,11 @@ class Command(BaseCommand):
                     break
                 if follower.wait(0.2):
                     follower.drain()
+                # Here, not on the watch threads: a loop stuck in a drain stops the heartbeat.
+                heartbeat.write()
         finally:
             self.stop.set()
+            heartbeat.remove()
             watcher.join(timeout=15)
             follower.drain()
             for sig, handler in previous.items():
