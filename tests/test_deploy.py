@@ -1,6 +1,7 @@
 """deploy/: every manifest parses, uses known kinds, grants exactly the RBAC the Kubernetes
-platform uses (restores/platforms/kubernetes/rbac.py), and runs hardened containers whose
-environment names are settings dr_console/settings.py reads."""
+platform uses (restores/platforms/kubernetes/rbac.py), each grant explained, and runs hardened
+containers whose environment names are settings dr_console/settings.py reads; the watcher
+(watch_fleet) runs once, with a heartbeat probe that a healthy watch always passes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from restores.management.commands.watch_fleet import Command as WatchFleet
 from restores.platforms.kubernetes import PERMISSIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +24,11 @@ KNOWN = {
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),
 }
 SETTINGS = (ROOT / "dr_console" / "settings.py").read_text()
+PGO = "postgres-operator.crunchydata.com"
+# What watch_fleet asks of the API (tests/test_watch_fleet.py checks each request it sends
+# against PERMISSIONS): the list and watch, a cluster's read on each change, its leader pods.
+WATCHER_NEEDS = {(PGO, "postgresclusters", "list"), (PGO, "postgresclusters", "watch"),
+                 (PGO, "postgresclusters", "get"), ("", "pods", "list")}
 
 
 def documents() -> list[dict[str, Any]]:
@@ -43,6 +50,25 @@ def containers() -> list[tuple[str, dict[str, Any]]]:
             for c in d["spec"]["template"]["spec"].get(key) or ()]
 
 
+def deployment(name: str) -> dict[str, Any]:
+    [found] = [d for d in of_kind("Deployment") if d["metadata"]["name"] == name]
+    return found
+
+
+def granted() -> set[tuple[str, str, str]]:
+    [role] = of_kind("ClusterRole")
+    return {(group, resource, verb) for rule in role["rules"]
+            for group in rule["apiGroups"] for resource in rule["resources"]
+            for verb in rule["verbs"]}
+
+
+def watch_fleet_options(command: list[str]) -> dict[str, Any]:
+    """The options of a `python manage.py watch_fleet ...` command, as the command parses
+    them (an option it does not know fails here)."""
+    assert command[:3] == ["python", "manage.py", "watch_fleet"], command
+    return vars(WatchFleet().create_parser("manage.py", "watch_fleet").parse_args(command[3:]))
+
+
 def test_it_parses_every_manifest_with_known_kinds():
     docs = documents()
     assert {(d["apiVersion"], d["kind"]) for d in docs} <= KNOWN
@@ -55,13 +81,40 @@ def test_it_parses_every_manifest_with_known_kinds():
 
 
 def test_the_rbac_grants_exactly_what_the_platform_uses():
-    [role] = of_kind("ClusterRole")
-    granted = {(group, resource, verb) for rule in role["rules"]
-               for group in rule["apiGroups"] for resource in rule["resources"]
-               for verb in rule["verbs"]}
     used = {(p.api_group, p.resource, v) for p in PERMISSIONS for v in p.verbs}
-    assert granted == used
-    assert not any("secrets" in r for _, r, _ in granted)
+    assert granted() == used
+    assert not any("secrets" in r for _, r, _ in granted())
+
+
+def test_the_watcher_may_list_and_watch_in_every_configured_namespace():
+    assert WATCHER_NEEDS <= granted()
+    [config] = of_kind("ConfigMap")
+    namespaces = {n.strip() for n in config["data"]["DR_KUBE_NAMESPACES"].split(",")}
+    bound = {b["metadata"]["namespace"] for b in of_kind("RoleBinding")
+             if b["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
+                                 "kind": "ClusterRole", "name": "dr-console-pgo"}}
+    assert namespaces <= bound
+
+
+def test_every_granted_verb_is_explained_above_its_rule():
+    """In rbac.yaml, the comment right above each ClusterRole rule says `verb: why` for each
+    of its verbs."""
+    text = (DEPLOY / "rbac.yaml").read_text()
+    role_text = text[text.index("kind: ClusterRole"):]
+    role_text = role_text[:role_text.index("\n---")]
+    comments, comment = [], []
+    for line in role_text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            comment.append(stripped)
+            continue
+        if stripped.startswith("- apiGroups:"):
+            comments.append(" ".join(comment))
+        comment = []
+    [role] = of_kind("ClusterRole")
+    for rule, why in zip(role["rules"], comments, strict=True):
+        for verb in rule["verbs"]:
+            assert re.search(rf"\b{verb}:", why), (rule, why)
 
 
 def test_no_wildcards_anywhere_in_rbac():
@@ -89,7 +142,7 @@ def test_containers_are_bounded_and_hardened(name, container):
 
 def test_long_running_containers_have_probes():
     for name, container in containers():
-        if container["name"] in ("web", "worker"):
+        if container["name"] in ("web", "worker", "watcher"):
             assert "readinessProbe" in container and "livenessProbe" in container, name
     for deployment in of_kind("Deployment"):
         pod = deployment["spec"]["template"]["spec"]
@@ -120,3 +173,44 @@ def test_env_comes_from_the_configmap_and_secret_that_exist():
         refs = container.get("envFrom") or ()
         assert {r["configMapRef"]["name"] for r in refs if "configMapRef" in r} <= configs
         assert {r["secretRef"]["name"] for r in refs if "secretRef" in r} <= secrets, name
+
+
+def test_the_watcher_runs_once_like_the_worker():
+    watcher, worker = deployment("dr-console-watcher"), deployment("dr-console-worker")
+    # One watcher: a second is only wasted watches and writes; Recreate never runs two.
+    assert watcher["spec"]["replicas"] == 1
+    assert watcher["spec"]["strategy"] == {"type": "Recreate"}
+    pod, worker_pod = watcher["spec"]["template"]["spec"], worker["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == worker_pod["serviceAccountName"] == "dr-console"
+    [container], [worker_container] = pod["containers"], worker_pod["containers"]
+    assert container["image"] == worker_container["image"]
+    assert container["envFrom"] == worker_container["envFrom"]
+    options = watch_fleet_options(container["command"])
+    assert options["seconds"] == 0  # until stopped
+    assert options["check_heartbeat"] is None
+
+
+def test_the_watcher_probes_its_heartbeat_with_room_for_a_healthy_watch():
+    [container] = deployment("dr-console-watcher")["spec"]["template"]["spec"]["containers"]
+    run = watch_fleet_options(container["command"])
+    heartbeat, watch_timeout = run["heartbeat"], run["watch_timeout"]
+    assert heartbeat is not None
+    # The root filesystem is read-only: the file lives on a mounted volume.
+    assert any(heartbeat.is_relative_to(m["mountPath"]) for m in container["volumeMounts"])
+    [config] = of_kind("ConfigMap")
+    kube_timeout = float(config["data"]["DR_KUBE_TIMEOUT"])
+    assert 0 < watch_timeout <= 300  # bounded: each watch is renewed, and beats, that often
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        check = watch_fleet_options(container[probe]["exec"]["command"])
+        assert check["check_heartbeat"] == heartbeat, probe
+        # A quiet namespace beats at each renewal (every watch_timeout); a connection that
+        # died just after the server's last byte is given up by the client's read timeout
+        # (watch_timeout + DR_KUBE_TIMEOUT later) and reopened: the probe leaves both alone.
+        assert check["max_age"] >= 2 * watch_timeout + kube_timeout, probe
+        assert container[probe]["timeoutSeconds"] >= 5, probe  # a Python process starts
+    # Restarted within minutes, not hours, once the heartbeat is stale.
+    liveness = container["livenessProbe"]
+    assert check["max_age"] + liveness["periodSeconds"] * liveness["failureThreshold"] <= 600
+    # The first list of every namespace may take a while before the heartbeat exists.
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
