@@ -84,10 +84,14 @@ def targets() -> list[Target]:
     fleet = reverse("restores:fleet")
     cluster_url = cluster.get_absolute_url()
     op_url = op.get_absolute_url()
-    fingerprint = selectors.cluster_fingerprint(cluster)
+    now = selectors.cluster_fingerprints(cluster)
     about_cluster = (f"{cluster.namespace}/{cluster.name}: {cluster.n_backups:,} backups "
                      f"in {cluster.n_repos} repo(s)")
     about_op = f"{op.get_kind_display()} of {op.cluster.name}, {op.status}, {op.n_events} events"
+
+    def cluster_poll(status: str, backups: str) -> str:
+        return f"{cluster_url}?s={status}&b={backups}"
+
     return [
         Target("baseline", "Baseline: trivial view", BASELINE_PATH, BASELINE,
                note="HttpResponse('ok') behind the same middleware (session + user: 2 queries)"),
@@ -96,10 +100,17 @@ def targets() -> list[Target]:
                note="the whole table, every 10 s while the page is open"),
         Target("cluster", "Cluster page", cluster_url, PAGE, note=about_cluster),
         Target("cluster_poll", "Cluster page poll, unchanged (204)",
-               f"{cluster_url}?v={fingerprint}", POLL, status=204, htmx=True, note=about_cluster),
-        Target("cluster_poll_changed", "Cluster page poll, changed (200)",
-               f"{cluster_url}?v=stale", POLL, htmx=True,
-               note=f"{about_cluster}; the whole live region, every 2 s while anything changes"),
+               cluster_poll(now.status, now.backups), POLL, status=204, htmx=True,
+               note=about_cluster),
+        Target("cluster_poll_status", "Cluster page poll, state or operations changed (200)",
+               cluster_poll("stale", now.backups), POLL, htmx=True,
+               note=f"{about_cluster}; header, availability and operations, out of band"),
+        Target("cluster_poll_backups", "Cluster page poll, backups changed (200)",
+               cluster_poll(now.status, "stale"), POLL, htmx=True,
+               note=f"{about_cluster}; the repos with their windows and backup tables"),
+        Target("cluster_poll_changed", "Cluster page poll, everything changed (200)",
+               cluster_poll("stale", "stale"), POLL, htmx=True,
+               note=f"{about_cluster}; both regions, as every poll answered before the split"),
         Target("operation", "Operation page", op_url, PAGE, note=about_op),
         Target("operation_poll", "Operation progress poll, unchanged (204)",
                f"{op_url}?v={op.version}", POLL, status=204, htmx=True, note=about_op),

@@ -46,8 +46,8 @@ def fleet(request: HttpRequest) -> HttpResponse:
 
 
 def _cluster_context(
-    cluster: Cluster, *, fingerprint: str, form: BackupForm | None = None,
-    all_backups: bool = False,
+    cluster: Cluster, *, fingerprints: selectors.ClusterFingerprints,
+    form: BackupForm | None = None, all_backups: bool = False,
 ) -> dict[str, object]:
     return {
         "cluster": cluster,
@@ -55,7 +55,7 @@ def _cluster_context(
         "all_backups": all_backups,
         "operations": selectors.cluster_operations(cluster),
         "form": form or BackupForm(cluster=cluster),
-        "fingerprint": fingerprint,
+        "fingerprints": fingerprints,
         "poll_interval": settings.DR_POLL_INTERVAL,
     }
 
@@ -64,13 +64,34 @@ def _cluster_context(
 @vary_on_headers("HX-Request")
 def cluster_detail(request: HttpRequest, platform: str, namespace: str, name: str) -> HttpResponse:
     cluster = _get_cluster(platform, namespace, name)
-    fingerprint = selectors.cluster_fingerprint(cluster)
-    if request.htmx and request.GET.get("v") == fingerprint:
+    fingerprints = selectors.cluster_fingerprints(cluster)
+    all_backups = request.GET.get("backups") == "all"
+    if request.htmx:
+        return _cluster_poll(request, cluster, fingerprints, all_backups=all_backups)
+    context = _cluster_context(cluster, fingerprints=fingerprints, all_backups=all_backups)
+    return render(request, "restores/cluster.html", context)
+
+
+def _cluster_poll(request: HttpRequest, cluster: Cluster,
+                  fingerprints: selectors.ClusterFingerprints, *,
+                  all_backups: bool) -> HttpResponse:
+    """The page's poll sends each region's fingerprint (`s`: state and operations, `b`:
+    repos and backups): 204 when both still match; otherwise a fresh poller with only the
+    regions that changed, swapped in out of band."""
+    status_changed = request.GET.get("s") != fingerprints.status
+    backups_changed = request.GET.get("b") != fingerprints.backups
+    if not (status_changed or backups_changed):
         return HttpResponse(status=204)
-    template = _partial(request, "restores/cluster.html", "live")
-    context = _cluster_context(cluster, fingerprint=fingerprint,
-                               all_backups=request.GET.get("backups") == "all")
-    return render(request, template, context)
+    context: dict[str, object] = {
+        "cluster": cluster, "fingerprints": fingerprints, "all_backups": all_backups,
+        "poll_interval": settings.DR_POLL_INTERVAL, "oob": True,
+        "status_changed": status_changed, "backups_changed": backups_changed,
+    }
+    if status_changed:
+        context["operations"] = selectors.cluster_operations(cluster)
+    if backups_changed:
+        context["panels"] = selectors.cluster_repos(cluster, all_backups=all_backups)
+    return render(request, "restores/cluster.html#poll", context)
 
 
 @require_POST
@@ -92,7 +113,7 @@ def backup_create(request: HttpRequest, platform: str, namespace: str, name: str
                 return HttpResponseClientRedirect(op.get_absolute_url())
             return redirect(op)
     template = _partial(request, "restores/cluster.html", "backup-form")
-    context = _cluster_context(cluster, fingerprint=selectors.cluster_fingerprint(cluster),
+    context = _cluster_context(cluster, fingerprints=selectors.cluster_fingerprints(cluster),
                                form=form)
     return render(request, template, context, status=422)
 

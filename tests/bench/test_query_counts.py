@@ -1,9 +1,9 @@
 """The console's pages and polls make as many SQL queries for a big fleet as for a small one.
 
 The requests are the ones `python -m bench` times (bench.pages.targets): the Fleet page and its
-htmx refresh, the page of the cluster with the most backups and its poll (204 unchanged, 200
-changed), the page of the active operation with the most events and its progress poll (204
-unchanged, 200 changed).
+htmx refresh, the page of the cluster with the most backups and its poll (204 unchanged; 200
+when its state or operations changed, when its backups changed, when both did), the page of the
+active operation with the most events and its progress poll (204 unchanged, 200 changed).
 """
 
 from __future__ import annotations
@@ -64,14 +64,20 @@ def test_pages_and_polls_make_the_same_queries_for_a_bigger_fleet(client: Client
     assert fleet.get(client).content.decode().count("data-cluster=") == 12
 
     assert set(large) == {
-        "baseline", "fleet", "fleet_partial", "cluster", "cluster_poll", "cluster_poll_changed",
-        "operation", "operation_poll", "operation_poll_changed",
+        "baseline", "fleet", "fleet_partial", "cluster", "cluster_poll", "cluster_poll_status",
+        "cluster_poll_backups", "cluster_poll_changed", "operation", "operation_poll",
+        "operation_poll_changed",
     }
     grown = {k: f"{small[k]} -> {large[k]}" for k in large if large[k] != small[k]}
     assert not grown, f"query count grows with the fleet: {grown}"
     # Every request pays for the session and the user, as the baseline does; pages add theirs.
     assert large["baseline"] == 2
     assert all(n > large["baseline"] for k, n in large.items() if k != "baseline")
+    # A poll reads only what the region it re-renders needs.
+    assert large["cluster_poll"] < large["cluster_poll_status"] < large["cluster_poll_backups"]
+    assert large["cluster_poll_changed"] == (large["cluster_poll_status"]
+                                             + large["cluster_poll_backups"]
+                                             - large["cluster_poll"])
 
 
 def test_the_polls_answer_as_the_bench_expects(client: Client) -> None:
@@ -81,3 +87,10 @@ def test_the_polls_answer_as_the_bench_expects(client: Client) -> None:
         assert response.status_code == target.status
         if target.status == 204:
             assert response.content == b""
+    # Each cluster poll swaps in the regions its row says, and only those.
+    html = {t.key: t.get(client).content.decode() for t in pages.targets()
+            if t.key.startswith("cluster_poll_")}
+    status, backups = 'id="cluster-operations" hx-swap-oob', 'id="repos" hx-swap-oob'
+    assert status in html["cluster_poll_status"] and backups not in html["cluster_poll_status"]
+    assert backups in html["cluster_poll_backups"] and status not in html["cluster_poll_backups"]
+    assert status in html["cluster_poll_changed"] and backups in html["cluster_poll_changed"]

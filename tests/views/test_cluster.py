@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
-from restores.models import Repository
-from tests.factories import BackupFactory
+from restores.models import Backup, Cluster, Repository
+from restores.selectors import BACKUPS_SHOWN
+from restores.transitions import Status, operation_transition
+from tests.factories import BackupFactory, OperationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -29,31 +34,129 @@ def test_it_is_404_for_an_unknown_cluster(client: Client, repo: Repository) -> N
     assert client.get("/clusters/kubernetes/local/hippo/").status_code == 404
 
 
-def test_its_poll_answers_204_until_something_changes(
+def poll_url(html: str) -> str:
+    """The URL the page's poller asks next (with both regions' fingerprints)."""
+    return html.split('id="cluster-poll" hx-get="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+
+
+STATUS = ('id="cluster-head" hx-swap-oob="true"', 'id="availability" hx-swap-oob="true"',
+          'id="cluster-operations" hx-swap-oob="true"')
+BACKUPS = 'id="repos" hx-swap-oob="true"'
+
+
+def swapped(html: str) -> set[str]:
+    """Which regions a poll answer swaps in: "status" (all three of its parts), "backups"."""
+    parts = {"status"} if all(p in html for p in STATUS) else set()
+    assert parts or not any(p in html for p in STATUS), "the status region came in part"
+    return parts | ({"backups"} if BACKUPS in html else set())
+
+
+@pytest.fixture
+def watched(client: Client, repo: Repository) -> str:
+    """The poll URL of a freshly loaded page."""
+    return poll_url(client.get(URL).content.decode())
+
+
+def test_its_poll_answers_204_while_nothing_changed(client: Client, watched: str, hx) -> None:  # type: ignore[no-untyped-def]
+    assert watched.startswith(URL + "?s=") and "&b=" in watched
+    r = client.get(watched, **hx)
+    assert r.status_code == 204 and r.content == b""
+
+
+def test_an_operation_change_swaps_in_the_status_region_only(
     client: Client, repo: Repository, hx  # type: ignore[no-untyped-def]
 ) -> None:
-    first = client.get(URL, **hx)
-    assert first.status_code == 200
-    html = first.content.decode()
-    assert html.lstrip().startswith('<div id="live"')
-    fingerprint = html.split("?v=", 1)[1].split('"', 1)[0]
-    assert client.get(URL + f"?v={fingerprint}", **hx).status_code == 204
+    op = OperationFactory(cluster=repo.cluster)
+    watched = poll_url(client.get(URL).content.decode())
+    operation_transition(op, status=Status.RUNNING, step="backing_up", message="Started.")
+    r = client.get(watched, **hx)
+    html = r.content.decode()
+    assert r.status_code == 200 and swapped(html) == {"status"}
+    assert html.lstrip().startswith('<div id="cluster-poll"')
+    assert '<span class="status status-running">running</span>' in html
+    assert "data-label" not in html  # the backup tables are not rendered
+    # The new poller carries the new status fingerprint and the same backups one.
+    after = poll_url(html)
+    assert after != watched and after.split("&b=")[1] == watched.split("&b=")[1]
+    assert client.get(after, **hx).status_code == 204
+
+
+def test_a_new_backup_swaps_in_the_backups_region_only(
+    client: Client, repo: Repository, watched: str, hx  # type: ignore[no-untyped-def]
+) -> None:
     BackupFactory(repository=repo, label="20261124-100000F")
-    changed = client.get(URL + f"?v={fingerprint}", **hx)
-    assert changed.status_code == 200
-    assert 'data-label="20261124-100000F"' in changed.content.decode()
+    r = client.get(watched, **hx)
+    html = r.content.decode()
+    assert r.status_code == 200 and swapped(html) == {"backups"}
+    assert 'data-label="20261124-100000F"' in html and 'data-label="20261124-090000F"' in html
+    assert 'id="operations"' not in html and "<h1>" not in html
+    after = poll_url(html)
+    assert after.split("&b=")[0] == watched.split("&b=")[0]
+    assert client.get(after, **hx).status_code == 204
+
+
+def test_an_expired_backup_leaves_the_list(
+    client: Client, repo: Repository, watched: str, hx  # type: ignore[no-untyped-def]
+) -> None:
+    Backup.objects.filter(label="20261124-090000F").delete()
+    html = client.get(watched, **hx).content.decode()
+    assert swapped(html) == {"backups"}
+    assert "data-label" not in html and "No backups in this repo." in html
+
+
+def test_a_moved_window_or_a_running_backup_swaps_in_the_backups_region(
+    client: Client, repo: Repository, watched: str, hx  # type: ignore[no-untyped-def]
+) -> None:
+    later = repo.latest_recovery + dt.timedelta(minutes=5)
+    Repository.objects.filter(pk=repo.pk).update(latest_recovery=later)
+    html = client.get(watched, **hx).content.decode()
+    assert swapped(html) == {"backups"} and "2026-11-24 10:05:00 UTC" in html
+    Repository.objects.filter(pk=repo.pk).update(backup_running=True)
+    html = client.get(poll_url(html), **hx).content.decode()
+    assert swapped(html) == {"backups"} and "backup running" in html
+
+
+def test_a_role_change_swaps_in_the_header_and_the_actions(
+    client: Client, repo: Repository, watched: str, hx  # type: ignore[no-untyped-def]
+) -> None:
+    Cluster.objects.filter(pk=repo.cluster_id).update(role=Cluster.Role.STANDBY,
+                                                      state_message="replaying WAL")
+    html = client.get(watched, **hx).content.decode()
+    assert swapped(html) == {"status"}
+    assert '<span class="role role-standby">standby</span>' in html
+    assert "replaying WAL" in html and 'id="promote-link"' in html
+
+
+def test_a_sync_that_found_nothing_new_keeps_the_poll_quiet(
+    client: Client, repo: Repository, watched: str, hx  # type: ignore[no-untyped-def]
+) -> None:
+    # The inventory stamps synced_at on every pass; nothing the page shows changed.
+    Cluster.objects.filter(pk=repo.cluster_id).update(synced_at=timezone.now())
+    Repository.objects.filter(pk=repo.pk).update(synced_at=timezone.now())
+    assert client.get(watched, **hx).status_code == 204
+
+
+def test_both_regions_come_when_both_changed(
+    client: Client, repo: Repository, watched: str, hx  # type: ignore[no-untyped-def]
+) -> None:
+    OperationFactory(cluster=repo.cluster, status="succeeded")
+    BackupFactory(repository=repo, label="20261124-100000F")
+    html = client.get(watched, **hx).content.decode()
+    assert swapped(html) == {"status", "backups"}
+    assert 'data-label="20261124-100000F"' in html and "succeeded" in html
+    # A poll without fingerprints gets everything too.
+    assert swapped(client.get(URL, **hx).content.decode()) == {"status", "backups"}
 
 
 def test_a_full_page_request_with_a_stale_fingerprint_still_renders(
     client: Client, repo: Repository
 ) -> None:
-    assert client.get(URL + "?v=whatever").status_code == 200
+    assert client.get(URL + "?s=whatever&b=whatever").status_code == 200
 
 
-def test_it_lists_the_newest_backups_and_offers_the_rest(client: Client, repo: Repository) -> None:
-    import datetime as dt
-
-    from restores.selectors import BACKUPS_SHOWN
+def test_it_lists_the_newest_backups_and_offers_the_rest(
+    client: Client, repo: Repository, hx  # type: ignore[no-untyped-def]
+) -> None:
 
     start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     for n in range(BACKUPS_SHOWN + 4):
@@ -65,3 +168,9 @@ def test_it_lists_the_newest_backups_and_offers_the_rest(client: Client, repo: R
     assert html.count('class="tl-backup') == BACKUPS_SHOWN + 5  # the timeline places all
     everything = client.get(URL + "?backups=all").content.decode()
     assert everything.count('<tr data-label="') == BACKUPS_SHOWN + 5
+    # Its poll keeps listing them all.
+    watched = poll_url(everything)
+    assert watched.endswith("&backups=all")
+    BackupFactory(repository=repo, label="20261201-000000F", stopped_at=start)
+    html = client.get(watched, **hx).content.decode()
+    assert swapped(html) == {"backups"} and html.count('<tr data-label="') == BACKUPS_SHOWN + 6
