@@ -167,8 +167,12 @@ CELERY_TIMEZONE = "UTC"
 # and how often the inventory is refreshed from the platforms (seconds).
 DR_SWEEP_INTERVAL = envint("DR_SWEEP_INTERVAL", "10")
 DR_INVENTORY_INTERVAL = envint("DR_INVENTORY_INTERVAL", "30")
-# How often a live operation page polls (seconds).
+# How often a live page polls (seconds): the cluster page's regions, the clone wizard.
 DR_POLL_INTERVAL = envint("DR_POLL_INTERVAL", "2")
+# How often the page of an operation in flight polls its progress (seconds). Shorter: the
+# worker records a step up to a second after the platform moved, and a change must show
+# within DR_POLL_INTERVAL + 0.5 s (issue #5); the unchanged answer is a 204 of ~2 ms.
+DR_OPERATION_POLL_INTERVAL = envint("DR_OPERATION_POLL_INTERVAL", "1")
 
 # --- Platforms --------------------------------------------------------------------------------
 # Comma-separated: local, kubernetes.

@@ -130,7 +130,7 @@ def operation_detail(request: HttpRequest, operation_id: uuid.UUID) -> HttpRespo
         request,
         template,
         {"op": op, "events": selectors.operation_events(op),
-         "poll_interval": settings.DR_POLL_INTERVAL},
+         "poll_interval": settings.DR_OPERATION_POLL_INTERVAL},
     )
 
 

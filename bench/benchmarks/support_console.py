@@ -328,6 +328,7 @@ def swept(log: str) -> int:
 
 _STATUS = re.compile(r'<section id="progress"[^>]*\bdata-status="([a-z_]+)"')
 _VERSION = re.compile(r'hx-get="[^"]*\?v=(\d+)"')
+_EVERY = re.compile(r'<section id="progress"[^>]*\bhx-trigger="every (\d+(?:\.\d+)?)(m?s)"')
 _MESSAGE = re.compile(r'<span class="message">(.*?)</span>', re.S)
 
 
@@ -336,6 +337,7 @@ class Progress:
     status: str
     version: int | None  # what the next poll sends as ?v= (None once terminal: no more polls)
     messages: tuple[str, ...]
+    every_s: float | None = None  # how often the page polls (its hx-trigger), None once terminal
 
 
 def parse_progress(html: str) -> Progress:
@@ -345,8 +347,20 @@ def parse_progress(html: str) -> Progress:
     if status is None:
         raise ValueError("no progress region in the page")
     version = _VERSION.search(html)
+    every = _EVERY.search(html)
     return Progress(status.group(1), int(version.group(1)) if version else None,
-                    tuple(m.strip() for m in _MESSAGE.findall(html)))
+                    tuple(m.strip() for m in _MESSAGE.findall(html)),
+                    float(every.group(1)) / (1000 if every.group(2) == "ms" else 1)
+                    if every else None)
+
+
+def page_poll(client: Any, path: str) -> float:
+    """How often the operation page at `path` polls its progress while the operation is in
+    flight, as its hx-trigger says: what a browser adds to the lag at worst."""
+    progress = parse_progress(client.get(path).content.decode())
+    if progress.every_s is None:
+        raise BenchError(f"{path} does not poll (status {progress.status}): ask for it earlier")
+    return progress.every_s
 
 
 @dataclasses.dataclass(frozen=True)

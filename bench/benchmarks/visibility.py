@@ -15,7 +15,8 @@ while nothing changed).
   the page first lists the event recording the promotion.
 
 Goal (issue #5): within one poll interval (DR_POLL_INTERVAL = 2 s) plus 0.5 s, judged on the
-p95 of the lag measured at 100 ms. A browser polling every 2 s sees it up to 2 s after that.
+p95 of the lag measured at 100 ms, and on what a browser sees at worst: that lag plus the
+operation page's own poll interval, read from its hx-trigger (DR_OPERATION_POLL_INTERVAL).
 """
 
 from __future__ import annotations
@@ -34,8 +35,7 @@ from bench.registry import register
 SCHEMA = "bench_visibility"
 CLUSTER = "vis"
 POLL_EVERY = 0.1  # seconds between the benchmark's polls
-BROWSER_POLL = 2.0  # DR_POLL_INTERVAL's default: what the page's hx-trigger says
-GOAL_S = BROWSER_POLL + 0.5
+GOAL_S = 2.0 + 0.5  # issue #5: one DR_POLL_INTERVAL (its default, 2 s) + 0.5 s
 # The worker's log of the last run, beside the results (git-ignored).
 WORKER_LOG = Path(__file__).resolve().parents[1] / "results" / "visibility-worker.log"
 
@@ -45,11 +45,15 @@ class Seen:
     lag_s: float  # platform change → the page showed it
     worker_s: float  # platform change → the console's database recorded it
     floor_s: float  # one platform status check right after (what any poller pays at least)
+    page_poll_s: float  # how often the operation page polled while the operation was in flight
 
 
 @register("visibility", title="Time to see a change on the operation page", order=20)
 def visibility(ctx: Context) -> list[Row]:
     runs = ctx.samples(quick=2, full=5)
+    from bench import django_env
+
+    django_env.setup()  # before any model import: `--only visibility` runs nothing before it
     from restores import inventory
 
     backups: list[Seen] = []
@@ -123,6 +127,7 @@ def _backup(ctx: Context, bf: local.BenchFleet, client: object) -> Seen:
     cluster = Cluster.objects.get(platform="local", namespace=local.NAMESPACE, name=CLUSTER)
     op = services.backup_request(cluster=cluster, repo_name="repo1", backup_type="incr",
                                  user=console.bench_user())
+    every = console.page_poll(client, op.get_absolute_url())
     sighting = console.poll_until(client, op.get_absolute_url(), op.version,
                                   seen=lambda p: p.status == "succeeded", every=POLL_EVERY)
     trigger = op.refs["trigger"]
@@ -131,7 +136,7 @@ def _backup(ctx: Context, bf: local.BenchFleet, client: object) -> Seen:
     t0 = time.perf_counter()
     bf.platform.backup_status(bf.ref(CLUSTER), repo="repo1", operation_id=trigger)
     floor = time.perf_counter() - t0
-    seen = Seen(sighting.at - changed, op.finished_at.timestamp() - changed, floor)
+    seen = Seen(sighting.at - changed, op.finished_at.timestamp() - changed, floor, every)
     ctx.log(f"  backup: seen {seen.lag_s:.2f} s after its rc file (in the database after "
             f"{seen.worker_s:.2f} s; {sighting.polls} polls)")
     return seen
@@ -145,6 +150,7 @@ def _promotion(ctx: Context, bf: local.BenchFleet, client: object, run: int) -> 
     name = f"v{run}-clone"
     op, _clicked = console.clone_submit(source=source, point=RestoreTarget(), target=name,
                                         namespace=local.NAMESPACE)
+    every = console.page_poll(client, op.get_absolute_url())
     sighting = console.poll_until(
         client, op.get_absolute_url(), op.version, every=POLL_EVERY,
         seen=lambda p: any(console.PROMOTED in m for m in p.messages))
@@ -158,7 +164,8 @@ def _promotion(ctx: Context, bf: local.BenchFleet, client: object, run: int) -> 
     event = (Operation.objects.get(pk=op.pk).events.filter(message__contains=console.PROMOTED)
              .order_by("at").first())
     recorded = event.at.timestamp() if event else sighting.at
-    seen = Seen(sighting.at - promoted.timestamp(), recorded - promoted.timestamp(), floor)
+    seen = Seen(sighting.at - promoted.timestamp(), recorded - promoted.timestamp(), floor,
+                every)
     ctx.log(f"  promotion: seen {seen.lag_s:.2f} s after the server's log line (recorded "
             f"after {seen.worker_s:.2f} s)")
     _finish(bf, str(op.pk), name)
@@ -179,13 +186,14 @@ def _finish(bf: local.BenchFleet, op_id: str, name: str, timeout: float = 300) -
 
 def lag_rows(title: str, seen: Sequence[Seen], *, change: str, floor: str) -> list[Row]:
     """The lag measured with 100 ms polls (median, p95; judged on the p95, the floor of one
-    status check as the baseline), and the worst case a browser polling every 2 s adds to it
-    (the same goal)."""
+    status check as the baseline), and the worst case a browser polling as the page says adds
+    to it (the same goal)."""
     lags = [s.lag_s for s in seen]
+    every = max(s.page_poll_s for s in seen)
     med, high = median(lags), p95(lags)
     base = median([s.floor_s for s in seen])
     worker = median([s.worker_s for s in seen])
-    goal = f"≤ {GOAL_S:g} s (one {BROWSER_POLL:g} s poll + 0.5 s)"
+    goal = f"≤ {GOAL_S:g} s (one 2 s poll + 0.5 s)"
     measured = Row(
         name=title, metric="time to see", median=med, p95=high, unit="s", baseline=base,
         ratio=med / base if base else None, goal=f"p95 {goal}",
@@ -193,11 +201,11 @@ def lag_rows(title: str, seen: Sequence[Seen], *, change: str, floor: str) -> li
         note=(f"polled every {POLL_EVERY * 1000:.0f} ms; change = {change}; in the database "
               f"after {worker:.2f} s (the worker's step polls), the page poll "
               f"{med - worker:+.2f} s; baseline = {floor}"))
-    worst = high + BROWSER_POLL
+    worst = high + every
     browser = Row(
-        name=f"{title}, browser polling every {BROWSER_POLL:g} s (worst case)",
-        metric="time to see", median=med + BROWSER_POLL / 2, p95=worst, unit="s",
+        name=f"{title}, browser polling every {every:g} s (worst case)",
+        metric="time to see", median=med + every / 2, p95=worst, unit="s",
         goal=goal, status=PASS if worst <= GOAL_S else MISSED, n=len(seen),
-        note=f"the lag above plus the page's own poll: on average +{BROWSER_POLL / 2:g} s, "
-             f"at worst +{BROWSER_POLL:g} s")
+        note=f"the lag above plus the page's own poll (its hx-trigger while the operation is "
+             f"in flight): on average +{every / 2:g} s, at worst +{every:g} s")
     return [measured, browser]

@@ -127,18 +127,20 @@ def test_restore_throughput_is_a_fraction_of_the_dd_write() -> None:
 # -- the progress poll --------------------------------------------------------------------------
 
 
-def test_it_reads_the_progress_region_the_operation_page_renders(client) -> None:  # type: ignore[no-untyped-def]
+def test_it_reads_the_progress_region_the_operation_page_renders(client, settings) -> None:  # type: ignore[no-untyped-def]
     op = OperationFactory(status="running", version=7)
     OperationEvent.objects.create(operation=op, step="backing_up", message="pgBackRest is running")
     response = client.get(op.get_absolute_url(), headers={"HX-Request": "true"})
     progress = console.parse_progress(response.content.decode())
-    assert progress == console.Progress("running", 7, ("pgBackRest is running",))
+    assert progress == console.Progress("running", 7, ("pgBackRest is running",),
+                                        settings.DR_OPERATION_POLL_INTERVAL)
+    assert console.page_poll(client, op.get_absolute_url()) == settings.DR_OPERATION_POLL_INTERVAL
     assert client.get(f"{op.get_absolute_url()}?v=7", headers={"HX-Request": "true"}
                       ).status_code == 204
     op.status = "succeeded"
     op.save()
     done = console.parse_progress(client.get(op.get_absolute_url()).content.decode())
-    assert (done.status, done.version) == ("succeeded", None)  # terminal: no more polls
+    assert (done.status, done.version, done.every_s) == ("succeeded", None, None)  # no polls
 
 
 def test_it_points_another_process_at_a_schema() -> None:
@@ -148,15 +150,21 @@ def test_it_points_another_process_at_a_schema() -> None:
 
 
 def test_the_visibility_goal_is_one_poll_plus_half_a_second() -> None:
-    fast = [visibility.Seen(lag_s=0.3, worker_s=0.25, floor_s=0.02)] * 3
-    slow = [visibility.Seen(lag_s=0.8, worker_s=0.75, floor_s=0.02)] * 3
-    late = [visibility.Seen(lag_s=2.7, worker_s=2.6, floor_s=0.02)] * 3
-    measured, browser = visibility.lag_rows("Backup", fast, change="rc", floor="one check")
+    def seen(lag: float, page_poll: float = 2.0) -> list[visibility.Seen]:
+        return [visibility.Seen(lag_s=lag, worker_s=lag - 0.05, floor_s=0.02,
+                                page_poll_s=page_poll)] * 3
+
+    measured, browser = visibility.lag_rows("Backup", seen(0.3), change="rc", floor="one check")
     assert (measured.median, measured.status, browser.p95, browser.status) == (
         0.3, PASS, 2.3, PASS)
-    measured, browser = visibility.lag_rows("Backup", slow, change="rc", floor="one check")
+    measured, browser = visibility.lag_rows("Backup", seen(0.8), change="rc", floor="one check")
     assert (measured.status, browser.p95, browser.status) == (PASS, 2.8, MISSED)
-    assert visibility.lag_rows("Backup", late, change="rc", floor="x")[0].status == MISSED
+    # The browser adds the page's own poll interval, whatever the page says it is.
+    measured, browser = visibility.lag_rows("Backup", seen(0.8, page_poll=1.0), change="rc",
+                                            floor="one check")
+    assert (browser.name, browser.p95, browser.status) == (
+        "Backup, browser polling every 1 s (worst case)", 1.8, PASS)
+    assert visibility.lag_rows("Backup", seen(2.7), change="rc", floor="x")[0].status == MISSED
 
 
 # -- API calls ------------------------------------------------------------------------------------
