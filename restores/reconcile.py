@@ -56,8 +56,10 @@ UNEXPECTED_ERROR = "An unexpected error stopped this step: {error}"
 Step = Callable[[Operation, Platform], None]
 
 
-def _poll() -> dt.timedelta:
-    return dt.timedelta(seconds=1)
+def _poll(platform: Platform) -> dt.timedelta:
+    """How soon to look again at something the platform runs: its own pace (the local
+    platform's processes are cheap to check; Kubernetes is an API server)."""
+    return platform.poll_interval
 
 
 def _ref(op: Operation) -> ClusterRef:
@@ -65,7 +67,7 @@ def _ref(op: Operation) -> ClusterRef:
 
 
 def _follow(
-    op: Operation, job: JobStatus, *, failed: str, fix: str,
+    op: Operation, platform: Platform, job: JobStatus, *, failed: str, fix: str,
     done: Callable[[], tuple[str, dict[str, Any]]],
 ) -> None:
     """Record what the platform reports about the job an operation follows: progress (one
@@ -75,7 +77,7 @@ def _follow(
     if job.state in ("pending", "running"):
         if job.message:
             operation_observe(op, message=job.message, detail=job.detail)
-        operation_schedule(op, delay=_poll())
+        operation_schedule(op, delay=_poll(platform))
         return
     if job.state == "failed":
         operation_transition(
@@ -112,7 +114,7 @@ def _backup_step(op: Operation, platform: Platform) -> None:
         )
         operation_transition(
             op, status=Status.RUNNING, step="backing_up", message=applied.summary,
-            command=applied.command, next_check_in=_poll(),
+            command=applied.command, next_check_in=_poll(platform),
         )
         return
     job = platform.backup_status(_ref(op), repo=repo, operation_id=trigger)
@@ -131,8 +133,8 @@ def _backup_step(op: Operation, platform: Platform) -> None:
             )
         return f"Backup {label} is in {repo}.", result
 
-    _follow(op, job, failed="The backup failed: {reason}", fix=_backup_fix(job.message),
-            done=done)
+    _follow(op, platform, job, failed="The backup failed: {reason}",
+            fix=_backup_fix(job.message), done=done)
 
 
 # --- clone / PITR into a new cluster ------------------------------------------------------
@@ -169,14 +171,16 @@ def _clone_step(op: Operation, platform: Platform) -> None:
             _fail(op, reason=problem, fix=CLONE_WINDOW_MOVED_FIX)
             return
         plan = platform.clone_plan(req)
-        operation_transition(
+        if not operation_transition(
             op, status=Status.RUNNING, step="restoring", message=" ".join(plan.steps[:1]),
-            command=plan.command, next_check_in=_poll(),
-        )
-        return
+            command=plan.command, next_check_in=_poll(platform),
+        ):
+            return
+        # Launch in this same step: waiting for the next one would add a poll to every
+        # restore. clone_advance is idempotent, so a crash from here on repeats nothing.
     job = platform.clone_advance(req)
     _follow(
-        op, job, failed="The restore failed: {reason}", fix=CLONE_FAILED_FIX,
+        op, platform, job, failed="The restore failed: {reason}", fix=CLONE_FAILED_FIX,
         done=lambda: (f"{op.cluster.name} is running, restored from {req.origin}.",
                       dict(job.result)),
     )
@@ -243,17 +247,17 @@ def _promote(op: Operation, platform: Platform) -> JobStatus:
 
 
 def _advancing(advance: Advance) -> Step:
-    """A step for an operation whose platform call does the next missing piece itself."""
+    """A step for an operation whose platform call does the next missing piece itself. The
+    first step records the start, then makes that call at once (as the clone step does)."""
 
     def step(op: Operation, platform: Platform) -> None:
-        if op.status == Status.PENDING:
-            operation_transition(
-                op, status=Status.RUNNING, step="running", next_check_in=_poll(),
-                message=STARTED[op.kind].format(cluster=op.cluster.name),
-            )
+        if op.status == Status.PENDING and not operation_transition(
+            op, status=Status.RUNNING, step="running", next_check_in=_poll(platform),
+            message=STARTED[op.kind].format(cluster=op.cluster.name),
+        ):
             return
         job = advance(op, platform)
-        _follow(op, job, failed="{reason}", fix=ADVANCE_FAILED_FIX[op.kind],
+        _follow(op, platform, job, failed="{reason}", fix=ADVANCE_FAILED_FIX[op.kind],
                 done=lambda: (job.message or "Done.", dict(job.result)))
 
     return step

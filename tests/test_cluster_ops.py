@@ -70,6 +70,25 @@ def test_in_place_restore_needs_a_typed_confirmation_and_a_reachable_point(
     assert _run_until_done(op).status == "succeeded"
 
 
+def test_the_step_that_starts_a_restore_or_a_standby_already_asks_the_platform(
+    fake: FakePlatform, hippo: Cluster
+) -> None:
+    point = RestoreTarget(kind="time", time=T0 + dt.timedelta(minutes=10))
+    op = cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
+                                              user=None, confirm="hippo")
+    op = _run_until_done(op, limit=1)
+    assert fake.in_place == {op.refs["trigger"]: "running"}
+    assert list(op.events.values_list("step", "message")) == [
+        ("requested", op.events.first().message),  # type: ignore[union-attr]
+        ("running", "Restoring hippo in place."),
+        ("running", "restore running"),  # what the platform reported
+    ]
+    op = cluster_ops.standby_request(source=hippo, name="hippo-standby", namespace="local",
+                                     user=None)
+    _run_until_done(op, limit=1)
+    assert fake.clusters_["hippo-standby"].role == "standby"
+
+
 def test_standby_then_promotion_with_the_split_brain_guard(
     fake: FakePlatform, hippo: Cluster
 ) -> None:

@@ -101,6 +101,19 @@ def test_it_retries_transient_errors_then_carries_on(fake: FakePlatform, hippo: 
     assert op.attempts == 0
 
 
+def test_it_looks_again_at_the_platforms_pace_but_backs_off_from_errors(
+    fake: FakePlatform, hippo: Cluster
+) -> None:
+    fake.poll_interval = dt.timedelta(milliseconds=250)
+    op = _request(hippo)
+    delay = reconcile.advance(str(op.id))
+    assert delay is not None and delay <= dt.timedelta(milliseconds=250)
+    fake.fail_next = [TransientError("connection refused")]
+    Operation.objects.filter(pk=op.pk).update(next_check_at=timezone.now())
+    delay = reconcile.advance(str(op.id))
+    assert delay is not None and delay > dt.timedelta(seconds=1)
+
+
 def test_it_gives_up_after_too_many_transient_errors(fake: FakePlatform, hippo: Cluster) -> None:
     op = _request(hippo)
     fake.fail_next = [TransientError("timeout")] * reconcile.MAX_TRANSIENT_FAILURES

@@ -41,11 +41,26 @@ def _run(op: Operation) -> Operation:
 def test_it_restores_once_however_often_a_step_runs(fake: FakePlatform, op: Operation) -> None:
     _run(op)
     assert op.status == "running" and op.step == "restoring"
-    assert "pgbackrest" in op.events.get(step="restoring").command
+    (started,) = op.events.exclude(command="")
+    assert started.step == "restoring" and "pgbackrest" in started.command
     for _ in range(3):
         _run(op)
     assert fake.clone_launches == [op.refs["trigger"]]
     assert op.events.filter(message="restoring").count() == 1
+
+
+def test_the_step_that_starts_the_clone_launches_the_restore(
+    fake: FakePlatform, op: Operation
+) -> None:
+    """Recording the start and asking the platform happen in one step: leaving the launch
+    to the next would add a poll to every restore."""
+    _run(op)
+    assert fake.clone_launches == [op.refs["trigger"]]
+    events = list(op.events.order_by("at", "id").values_list("step", "message"))
+    assert events[1:] == [
+        ("restoring", "Restore hippo's repo1 into elephant."),
+        ("restoring", "restoring"),  # what the platform reported
+    ]
 
 
 def test_it_succeeds_once_with_the_new_cluster_in_the_inventory(

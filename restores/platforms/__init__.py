@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 from django.conf import settings
@@ -22,6 +23,7 @@ def _build(name: str) -> Platform:
             namespace=settings.DR_LOCAL_NAMESPACE,
             port_base=settings.DR_LOCAL_PORT_BASE,
             pg_bindir=settings.DR_PG_BINDIR or None,
+            poll_interval=dt.timedelta(milliseconds=settings.DR_LOCAL_POLL_MS),
         )
     if name == "kubernetes":
         from .kubernetes import KubernetesPlatform

@@ -230,6 +230,9 @@ class Platform(abc.ABC):
     name: str
     # The most parallel processes a restore may use here (pgBackRest --process-max).
     process_max_limit: int = 16
+    # How soon an operation looks again at what this platform runs for it (a restore, a
+    # backup, a server starting): each end and promotion waits up to this long to be seen.
+    poll_interval: dt.timedelta = dt.timedelta(seconds=1)
 
     @abc.abstractmethod
     def clusters(self) -> list[ClusterStatus]:

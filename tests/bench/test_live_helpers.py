@@ -63,31 +63,31 @@ CLICK = 1_000.0
 EVENTS = [
     (1000.05, "Clone of src into c1-latest at the end of the archived WAL requested."),
     (1000.20, "Restore the newest backup from src's repo1 into a new data directory"),
-    (1001.30, "Reserved c1-latest (port 60011)."),
-    (1002.40, "Started pgBackRest: restore of src's repo1 into c1-latest."),
-    (1006.10, "Started PostgreSQL c1-latest on port 60011; replaying WAL."),
-    (1008.00, "c1-latest is promoted; making it independent next."),
+    (1000.30, "Started pgBackRest: restore of src's repo1 into c1-latest."),
+    (1000.60, "pgBackRest is restoring src's repo1 into c1-latest (pid 4711)."),
+    (1004.10, "Started PostgreSQL c1-latest on port 60011; replaying WAL."),
+    (1006.00, "c1-latest is promoted; making it independent next."),
 ]
 
 
 def test_it_reads_the_phases_of_a_clone_from_its_events() -> None:
-    phases = console.clone_phases(CLICK, EVENTS, finished=1020.0)
-    assert phases.restore_started == pytest.approx(2.4)
-    assert phases.server_started == pytest.approx(6.1)
-    assert phases.promoted == pytest.approx(8.0)
-    assert phases.done == pytest.approx(20.0)
-    assert console.clone_phases(CLICK, EVENTS[:3], finished=1003.0).promoted is None
+    phases = console.clone_phases(CLICK, EVENTS, finished=1018.0)
+    assert phases.restore_started == pytest.approx(0.3)
+    assert phases.server_started == pytest.approx(4.1)
+    assert phases.promoted == pytest.approx(6.0)
+    assert phases.done == pytest.approx(18.0)
+    assert console.clone_phases(CLICK, EVENTS[:4], finished=1003.0).promoted is None
 
 
 def test_a_console_run_splits_the_gap_into_launch_detection_and_replay() -> None:
-    phases = console.clone_phases(CLICK, EVENTS, finished=1020.0)
-    progress = {"restore": {"started_at": 1002.35, "ended_at": 1005.85},
-                "start": {"at": 1006.05}, "promoted_at": 1007.95}
-    run = recovery.console_run(CLICK, phases, progress, promoted_at=1007.5)
-    assert run.writable_s == pytest.approx(8.0) and run.done_s == pytest.approx(20.0)
-    assert run.launch_s == pytest.approx(2.35)
+    phases = console.clone_phases(CLICK, EVENTS, finished=1018.0)
+    progress = {"restore": {"started_at": 1000.25, "ended_at": 1003.75},
+                "start": {"at": 1004.05}, "promoted_at": 1005.95}
+    run = recovery.console_run(CLICK, phases, progress, promoted_at=1005.5)
+    assert run.writable_s == pytest.approx(6.0) and run.done_s == pytest.approx(18.0)
+    assert run.launch_s == pytest.approx(0.25)
     assert run.restore_s == pytest.approx(3.5)
-    assert run.start_delay_s == pytest.approx(0.2)
+    assert run.start_delay_s == pytest.approx(0.3)
     assert run.replay_s == pytest.approx(1.45)
     assert run.seen_s == pytest.approx(0.45)
     assert recovery.console_run(CLICK, phases, progress, promoted_at=None).replay_s is None

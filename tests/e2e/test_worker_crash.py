@@ -107,7 +107,9 @@ def test_a_clone_survives_a_worker_killed_mid_restore_and_finishes_exactly_once(
 ) -> None:
     platform, root = e2e_fleet.platform, e2e_fleet.root
     broker = redis.Redis.from_url(e2e_broker)
-    first = worker_factory.start()
+    # Steps a second apart (not the local platform's default pace), so that the worker can be
+    # caught idle with its next step more than IDLE_MARGIN away.
+    first = worker_factory.start(env={"DR_LOCAL_POLL_MS": "1000"})
     op = submit_clone(hippo)
     trigger = op.refs["trigger"]
     jobs = root / "jobs" / TARGET
@@ -151,7 +153,11 @@ def test_a_clone_survives_a_worker_killed_mid_restore_and_finishes_exactly_once(
     assert len([e for e in events if e.command]) == 1, timeline  # the plan, when it started
     messages = [e.message for e in events]
     assert all(a != b for a, b in itertools.pairwise(messages)), timeline
-    for start in ("Reserved orca", "Started pgBackRest: restore", "Started PostgreSQL orca"):
+    # The step that recorded the start launched the restore: nothing came in between.
+    assert messages[steps.index("restoring") + 1].startswith(
+        "Started pgBackRest: restore of hippo's repo1 into orca"
+    ), timeline
+    for start in ("Started pgBackRest: restore", "Started PostgreSQL orca"):
         assert sum(m.startswith(start) for m in messages) == 1, timeline
     assert not [e for e in events if e.level == OperationEvent.Level.ERROR], timeline
     # Every report of the running restore names the one process the first worker launched.

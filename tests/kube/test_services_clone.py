@@ -172,8 +172,7 @@ def test_a_source_gone_before_pgo_restores_fails_with_its_reason(
 ) -> None:
     console.emu.deferred.add("elephant")  # PGO gets to the clone after the source is gone
     op = submit(draft_to_review(hippo_synced))
-    op = console.step(op)  # checks the window again, plans (dry run)
-    op = console.step(op)  # creates the clone
+    op = console.step(op)  # checks the window again, plans (dry run), creates the clone
     assert op.status == Status.RUNNING
     assert console.obj("elephant")["spec"]["dataSource"]["postgresCluster"]["clusterName"] == (
         "hippo")

@@ -46,7 +46,7 @@ def test_an_in_place_pitr_restores_and_disables_the_restore(console: Console,
     op = restore(hippo_synced, RestoreTarget(kind="time", time=when))
     assert op.kind == Operation.Kind.RESTORE_IN_PLACE
     trigger = op.refs["trigger"]
-    op = console.step(console.step(op))
+    op = console.step(op)  # started, and the restore asked for in the same step
     assert op.status == Status.RUNNING
     assert messages(op)[-1].startswith("Asked PGO to restore hippo in place (annotation "
                                        f"{RESTORE_ANN}={trigger}); it will go down.")
@@ -74,7 +74,7 @@ def test_a_single_database_restore_after_a_worker_is_lost(console: Console,
     op = restore(hippo_synced, RestoreTarget(), db_include=("app",))
     assert op.kind == Operation.Kind.RESTORE_DATABASE
     patches = console.patches()
-    op = console.step(console.step(op))  # started, then the patch
+    op = console.step(op)  # started: the patch is sent in the same step
     assert console.patches() == patches + 1
     console.new_worker()
     op = console.run(op)

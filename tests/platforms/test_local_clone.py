@@ -41,7 +41,7 @@ RESULT_KEYS = {
     "dropped_databases",
 }
 # Every cluster this module may create; the module fixture destroys whichever exist.
-CLONES = ("elephant", "rhino", "gazelle", "moose", "yak", "bison", "tapir", "okapi")
+CLONES = ("elephant", "rhino", "gazelle", "moose", "yak", "bison", "tapir", "okapi", "ibex")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -352,14 +352,36 @@ def test_destroying_a_clone_mid_restore_removes_everything(
     owner = os.stat(local.fleet_dir / "data/walrus")
     os.chown(leftover, owner.st_uid, owner.st_gid)
     req = request(source, "tapir", "op-tapir-1", RestoreTarget(kind="latest"))
-    assert local.clone_advance(req).message.startswith("Reserved tapir")
-    local.clone_advance(req)  # launches the restore
+    # The first call reserves the name and launches the restore, with nothing in between.
+    launched = "Started pgBackRest: restore of walrus's repo1 into tapir."
+    assert local.clone_advance(req) == JobStatus("running", launched)
     job = json.loads((local.fleet_dir / "jobs/tapir/op-tapir-1-restore.json").read_text())
+    assert job["pid"]
     assert local.cluster_status(target("tapir")).state == "restoring"
     local.cluster_destroy(target("tapir"))
     assert not process_alive(job["pid"], job["pid_start"])
     assert not local.cluster_exists(target("tapir"))
     assert list(local.fleet_dir.rglob("*tapir*")) == []
+
+
+def test_concurrent_first_calls_reserve_the_name_and_launch_the_restore_once(
+    local: LocalPlatform, source: Source
+) -> None:
+    req = request(source, "ibex", "op-ibex-1", RestoreTarget(kind="latest"))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = list(pool.map(lambda _: local.clone_advance(req), range(4)))
+    assert {s.state for s in statuses} == {"running"}, statuses
+    launched = [s for s in statuses if s.message.startswith("Started pgBackRest: restore")]
+    assert len(launched) == 1, statuses
+    # The others found the launch under way or done: none stopped at the name's reservation.
+    following = ("Another call is advancing this clone.", "pgBackRest is restoring")
+    assert all(s.message.startswith(following) for s in statuses if s not in launched), statuses
+    jobs = local.fleet_dir / "jobs/ibex"
+    assert sorted(p.name for p in jobs.glob("*.json")) == ["op-ibex-1-restore.json"]
+    job = json.loads((jobs / "op-ibex-1-restore.json").read_text())
+    local.cluster_destroy(target("ibex"))
+    assert not process_alive(job["pid"], job["pid_start"])
+    assert list(local.fleet_dir.rglob("*ibex*")) == []
 
 
 # -- 5. the name is taken --------------------------------------------------------------------------

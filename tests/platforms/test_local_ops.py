@@ -275,7 +275,8 @@ def test_power_is_refused_while_a_clone_is_being_made(
         target=ref("otterclone"),
         point=RestoreTarget(kind="latest"),
     )
-    assert local.clone_advance(req).message.startswith("Reserved otterclone")
+    launched = local.clone_advance(req)
+    assert launched.message == "Started pgBackRest: restore of otter's repo1 into otterclone."
     for shutdown in (True, False):
         with pytest.raises(PermanentError, match="clone still being made"):
             local.power_advance(ref("otterclone"), operation_id="op-p", shutdown=shutdown)
@@ -314,8 +315,11 @@ def test_a_standby_replays_its_source_repo_and_refuses_writes(
     seal, root = clusters["seal"].ref, local.fleet_dir
     (repo_before,) = local.repos(seal)
     req = standby_request()
-    assert local.standby_advance(req).message.startswith("Reserved sealsb")
-    assert local.standby_advance(req).message.startswith("Started pgBackRest: standby restore")
+    # The first call reserves the name and launches the restore; the next only follows it.
+    first = local.standby_advance(req)
+    assert first.message == "Started pgBackRest: standby restore of seal's repo1 into sealsb."
+    assert json.loads((root / "jobs/sealsb/op-standby-1-restore.json").read_text())["pid"]
+    assert not local.standby_advance(req).message.startswith("Started pgBackRest")
     # A fresh process carries on, each step asked twice.
     seen = drive(lambda: fresh(local).standby_advance(req), calls_per_poll=2)
     done = seen[-1]

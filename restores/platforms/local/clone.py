@@ -1,6 +1,7 @@
 """Clone / point-in-time recovery into a NEW local cluster, as a state machine on disk.
 
-`advance` does at most the next missing piece and returns; the long parts (the restore, the
+`advance` does the next missing piece and returns (the first call reserves the name and
+launches the restore: nothing to wait for between them); the long parts (the restore, the
 first backup) run detached through the job machinery of jobs.py. Everything it knows lives
 in files, so a new process (a retried Celery task, a restarted worker) continues where the
 last one stopped:
@@ -120,7 +121,8 @@ class Cloner:
             record = self._create(req, self._source(req))
             if record is None:
                 return JobStatus("failed", steps.taken(req.target.name))
-            return JobStatus("running", f"Reserved {record.name} (port {record.port}).")
+            # On to the restore in this same call, under the lock like any later call: a
+            # concurrent one that created nothing finds the lock held and only reports.
         if _operation(record) != req.operation_id:
             return JobStatus("failed", steps.taken(req.target.name))
         if record.clone_of != steps.clone_of(req):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import functools
 import os
 import re
@@ -40,6 +41,10 @@ from .proc import PGBACKREST, Runner, find_pg_bindir, resolve_account
 from .standby import Standbys
 
 POLL_SECONDS = 0.5
+# How soon an operation looks again at a restore, backup or server of this host: checking
+# costs a few file reads and a pg_ctl status, and every restore waits for it twice (its end,
+# the promotion). settings.DR_LOCAL_POLL_MS sets it for the console.
+POLL_INTERVAL = dt.timedelta(milliseconds=250)
 
 
 class LocalPlatform(Platform):
@@ -59,12 +64,14 @@ class LocalPlatform(Platform):
         namespace: str = "local",
         port_base: int = 55432,
         pg_bindir: str | None = None,
+        poll_interval: dt.timedelta = POLL_INTERVAL,
     ) -> None:
         self.fleet_dir = Path(fleet_dir).absolute()
         self.run_as = run_as
         self.namespace = namespace
         self.port_base = port_base
         self.pg_bindir = pg_bindir
+        self.poll_interval = poll_interval
 
     # -- set-up --------------------------------------------------------------------------
 

@@ -153,10 +153,7 @@ class Standbys:
             if created:  # a concurrent call that found it made must not overwrite progress
                 progress = {"requested_at": time.time(), "repo_segment": segment}
                 self._save(record.name, req.operation_id, progress)
-            return JobStatus(
-                "running",
-                f"Reserved {record.name} (port {record.port}) as a standby of {source.name}.",
-            )
+            # On to the restore in this same call, under the lock like any later call.
         if (record.standby_of or {}).get("operation_id") != req.operation_id:
             return JobStatus("failed", steps.taken(req.target.name))
         if _identity(record.standby_of) != _identity(_standby_of(req)):

@@ -1,0 +1,57 @@
+"""The first step of a clone on the local platform launches pgBackRest: between the click and
+the restore there is no poll to wait for.
+
+Real PostgreSQL and pgBackRest (conftest.py), the console's database; no worker and no
+browser: the test runs the step itself, as the worker's task would.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.utils import timezone
+
+from restores import clones, reconcile, tasks
+from restores.models import Cluster, Operation
+from restores.platforms.base import ClusterRef
+from restores.platforms.restore_options import RestoreTarget
+
+from .conftest import NAMESPACE, E2EFleet
+
+pytestmark = pytest.mark.e2e
+
+TARGET = "narwhal"
+
+
+def submit_clone(hippo: Cluster) -> Operation:
+    """The wizard's services, step by step: hippo's repo1 at latest into TARGET."""
+    draft = clones.draft_create(user=None, source=hippo)
+    clones.draft_save_source(draft=draft, cluster=hippo, repo_name="repo1")
+    clones.draft_save_point(draft=draft, point=RestoreTarget(kind="latest"), display={})
+    clones.draft_save_target(
+        draft=draft, answers=clones.TargetAnswers(name=TARGET, namespace=NAMESPACE)
+    )
+    return clones.draft_submit(draft=draft, version=draft.version, user=None)
+
+
+def test_the_first_step_of_a_local_clone_launches_the_restore(
+    hippo: Cluster, e2e_fleet: E2EFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks, "dispatch", lambda op: None)  # no worker: the test runs it
+    op = submit_clone(hippo)
+    reconcile.advance(str(op.pk))
+
+    # The platform's state: the restore job was launched, by that one step.
+    jobs = e2e_fleet.root / "jobs" / TARGET
+    record = json.loads((jobs / f"{op.refs['trigger']}-restore.json").read_text())
+    assert record["pid"]
+    op.refresh_from_db()
+    assert (op.status, op.step) == (Operation.Status.RUNNING, "restoring")
+    events = list(op.events.order_by("at", "id").values_list("step", "message"))
+    assert [step for step, _ in events] == ["requested", "restoring", "restoring"], events
+    assert events[-1][1] == f"Started pgBackRest: restore of hippo's repo1 into {TARGET}."
+    # And it looks again at the local platform's pace, not the Kubernetes one's.
+    assert op.next_check_at is not None
+    assert op.next_check_at - timezone.now() <= e2e_fleet.platform.poll_interval
+    e2e_fleet.platform.cluster_destroy(ClusterRef(NAMESPACE, TARGET))
