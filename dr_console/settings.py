@@ -25,12 +25,15 @@ def envbool(name: str, default: str) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
 
 
-def envint(name: str, default: str) -> int:
+def envint(name: str, default: str, *, minimum: int | None = None) -> int:
     value = os.getenv(name, default)
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
+    return number
 
 
 def envlist(name: str, default: str) -> list[str]:
@@ -167,6 +170,17 @@ CELERY_TIMEZONE = "UTC"
 # and how often the inventory is refreshed from the platforms (seconds).
 DR_SWEEP_INTERVAL = envint("DR_SWEEP_INTERVAL", "10")
 DR_INVENTORY_INTERVAL = envint("DR_INVENTORY_INTERVAL", "30")
+# Each inventory sync lists every cluster (a few API calls per platform) but asks pgBackRest
+# (on Kubernetes: two execs in the leader pod) only about clusters whose backups may have
+# changed: new ones, those whose platform status says so (PGO's status.pgbackrest), those with
+# an operation running, and those whose copy is DR_REPO_MAX_AGE seconds old (each cluster up
+# to half of it earlier, so clusters read together come due over several syncs), since WAL
+# archiving moves the window's end without any status change: the Fleet page's windows lag by
+# up to that much (0: ask about every cluster on every sync). The clone wizard and a clone's
+# first step read their source afresh anyway. DR_SYNC_CONCURRENCY: how many clusters are
+# asked at once (threads; the database is written by the sync's own thread).
+DR_REPO_MAX_AGE = envint("DR_REPO_MAX_AGE", "300", minimum=0)
+DR_SYNC_CONCURRENCY = envint("DR_SYNC_CONCURRENCY", "8", minimum=1)
 # How often a live page polls (seconds): the cluster page's regions, the clone wizard.
 DR_POLL_INTERVAL = envint("DR_POLL_INTERVAL", "2")
 # How often the page of an operation in flight polls its progress (seconds). Shorter: the

@@ -34,7 +34,13 @@ class Cluster(models.Model):
     connect_hint = models.TextField(blank=True)
     # False once the platform no longer reports the cluster; kept for its history.
     present = models.BooleanField(default=True)
+    # When the inventory sync last wrote the row (its status, every sync).
     synced_at = models.DateTimeField(null=True, blank=True)
+    # When the platform last answered for the cluster's repos and backups, and the status
+    # fingerprint it reported before that answer (ClusterStatus.fingerprint): the sync asks
+    # again once the fingerprint moves or the answer is DR_REPO_MAX_AGE old.
+    repos_synced_at = models.DateTimeField(null=True, blank=True)
+    repos_fingerprint = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["platform", "namespace", "name"]

@@ -52,15 +52,16 @@ def sync_inventory() -> None:
         log.info("inventory %s: %s", name, result)
 
 
-# How fresh the inventory of a cluster must be before a page asks for a new sync.
+# How fresh the repos and backups of a cluster must be before a page asks for a new sync.
 SYNC_FRESH = dt.timedelta(seconds=5)
 
 
 def cluster_sync_soon(cluster: Cluster | None) -> None:
-    """Ask for a fresh inventory of `cluster` unless it was synced a moment ago."""
+    """Ask for a fresh inventory of `cluster` unless its repos were read a moment ago (the
+    fleet sync writes every status but reads repos only when due: synced_at is no guide)."""
     if cluster is None:
         return
-    if cluster.synced_at and timezone.now() - cluster.synced_at < SYNC_FRESH:
+    if cluster.repos_synced_at and timezone.now() - cluster.repos_synced_at < SYNC_FRESH:
         return
     sync_cluster.delay(cluster.pk)
 

@@ -32,6 +32,7 @@ class FakeCluster:
     role: base.Role = "primary"
     backups: list[base.Backup] = dataclasses.field(default_factory=list)
     latest: dt.datetime = T0 + dt.timedelta(hours=1)
+    fingerprint: str = ""  # ClusterStatus.fingerprint: "" = the sync always reads the repos
 
 
 class FakePlatform(base.Platform):
@@ -78,7 +79,8 @@ class FakePlatform(base.Platform):
     def cluster_status(self, ref: base.ClusterRef) -> base.ClusterStatus:
         c = self._get(ref)
         return base.ClusterStatus(ref=ref, role=c.role, pg_version="15.20", state="ready",
-                                  repos=("repo1",), connect_hint=f"psql {ref.name}")
+                                  repos=("repo1",), connect_hint=f"psql {ref.name}",
+                                  fingerprint=c.fingerprint)
 
     def repos(self, ref: base.ClusterRef) -> list[base.RepoInventory]:
         c = self._get(ref)

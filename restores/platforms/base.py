@@ -63,6 +63,11 @@ class ClusterStatus:
     repos: tuple[str, ...] = ()
     # How a DBA reaches it by hand (a psql command line, or a kubectl command).
     connect_hint: str = ""
+    # A digest of what the platform reports that may change what repos() answers (PGO: its
+    # backup status and the leader pod to ask). While it stays the same, the inventory sync
+    # does not ask again until its copy is DR_REPO_MAX_AGE old. Empty: the platform cannot
+    # tell, and repos() is read on every sync.
+    fingerprint: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

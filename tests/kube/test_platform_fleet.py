@@ -164,6 +164,24 @@ def test_it_answers_a_shut_down_cluster_from_its_cache(platform, kube_api, emu, 
     assert "hippo has no running pod" in cached[0].status_message
 
 
+def test_the_fleet_list_and_a_single_read_give_the_same_backups_fingerprint(
+    platform, kube_api, hippo, emu, hippo_ready
+):
+    """The inventory stores what cluster_status() gives (one cluster's sync) and compares it
+    with what clusters() gives (the fleet's): the two must agree on an unchanged cluster."""
+    kube_api.create_cluster(NS, hippo("rhino"))
+    emu.settle()
+    listed = {s.ref.name: s.fingerprint for s in platform.clusters()}
+    assert listed["hippo"] == platform.cluster_status(HIPPO).fingerprint
+    assert listed["hippo"] != listed["rhino"]  # each its own leader pod
+    platform.backup_start(HIPPO, repo="repo1", backup_type="incr", operation_id="op-1")
+    assert platform.cluster_status(HIPPO).fingerprint != listed["hippo"]  # manualBackup.id
+    emu.settle()
+    done = platform.cluster_status(HIPPO).fingerprint
+    assert done != listed["hippo"]
+    assert {s.ref.name: s.fingerprint for s in platform.clusters()}["hippo"] == done
+
+
 def test_it_lists_the_databases_of_a_backup_set(platform, emu, hippo_ready):
     label = platform.repos(HIPPO)[0].backups[0].label
     assert platform.backup_databases(HIPPO, repo="repo1", label=label) == ["app", "other"]

@@ -164,3 +164,57 @@ def test_a_clone_waiting_on_a_missing_source_is_a_failure():
     derived = state.derive(obj, [], [event])
     assert (derived.state, derived.message) == (
         "failed", 'PGO refused the data source: PostgresCluster "original" does not exist')
+
+
+# -- the backups fingerprint (ClusterStatus.fingerprint) ------------------------------------
+
+
+def running_leader(name: str = "init-pgbackrest-instance1-x7k2-0") -> dict[str, Any]:
+    labels = {"postgres-operator.crunchydata.com/data": "postgres",
+              "postgres-operator.crunchydata.com/role": "master"}
+    return {"metadata": {"name": name, "labels": labels}, "status": {"phase": "Running"}}
+
+
+def with_pgbackrest(obj: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(obj)
+    changed["status"]["pgbackrest"].update(fields)
+    return changed
+
+
+def test_the_backups_fingerprint_moves_with_what_pgo_writes_about_backups():
+    obj = recorded_cluster("pgbackrest-init/00-assert.yaml")  # two repos, repoHost ready
+    leaders = [running_leader()]
+    steady = state.backups_fingerprint(obj, leaders)
+    # §3.1: the manual backup's id arrives, then PGO copies the finished Job.
+    started = with_pgbackrest(obj, manualBackup={"id": "one", "finished": False, "active": 1})
+    done = with_pgbackrest(obj, manualBackup={
+        "id": "one", "finished": True, "succeeded": 1, "startTime": "2026-11-24T10:00:00Z",
+        "completionTime": "2026-11-24T10:01:10Z"})
+    # §3.6: an in-place restore resets the whole section.
+    restoring = copy.deepcopy(obj)
+    restoring["status"]["pgbackrest"] = {"restore": {"id": "r1", "finished": False}}
+    prints = [state.backups_fingerprint(o, leaders) for o in (obj, started, done, restoring)]
+    assert len(set(prints)) == 4
+    # No running leader (shut down): what repos() answers changes too.
+    assert state.backups_fingerprint(obj, []) != steady
+    assert state.backups_fingerprint(obj, [running_leader("init-pgbackrest-instance1-b-0")]) \
+        != steady
+
+
+def test_the_backups_fingerprint_ignores_what_does_not_touch_backups():
+    obj = recorded_cluster("pgbackrest-init/00-assert.yaml")
+    leaders = [running_leader()]
+    steady = state.backups_fingerprint(obj, leaders)
+    other = copy.deepcopy(obj)
+    other["metadata"]["generation"] = 7
+    other["status"]["observedGeneration"] = 6
+    other["status"]["conditions"] = [{"type": "ProxyAvailable", "status": "True"}]
+    other["status"]["instances"] = [{"name": "instance1", "replicas": 2, "readyReplicas": 1}]
+    assert state.backups_fingerprint(other, leaders) == steady
+    # scheduledBackups is built from a list of Jobs: another order is not a change.
+    jobs = [{"cronJobName": f"init-pgbackrest-repo1-{t}", "repo": "repo1", "type": t,
+             "succeeded": 1} for t in ("full", "diff", "incr")]
+    one = with_pgbackrest(obj, scheduledBackups=jobs)
+    other = with_pgbackrest(obj, scheduledBackups=jobs[::-1])
+    assert state.backups_fingerprint(one, leaders) == state.backups_fingerprint(other, leaders)
+    assert state.backups_fingerprint(one, leaders) != steady

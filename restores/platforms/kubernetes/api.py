@@ -120,10 +120,10 @@ class Kube:
         self.apps = kubernetes.client.AppsV1Api(client)
         self.batch = kubernetes.client.BatchV1Api(client)
         # kubernetes.stream.stream() swaps the ApiClient's `request` method while it opens
-        # the websocket: on a shared client, a concurrent list (the watch thread) would go
-        # down the websocket path. Exec gets its own client, one opening at a time.
-        self._exec_lock = threading.Lock()
-        self._exec_core: kubernetes.client.CoreV1Api | None = None
+        # the websocket: on a shared client, a concurrent list (the watch thread) or another
+        # exec would go down the wrong path. Each thread execs through a client of its own
+        # (the inventory sync runs several at once).
+        self._exec_clients = threading.local()
 
     def _raw(self, what: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -206,22 +206,25 @@ class Kube:
         data = self._raw(f"list {kind} in {namespace}", func, namespace, label_selector=selector)
         return list(data.get("items") or [])
 
+    def _exec_core(self) -> kubernetes.client.CoreV1Api:
+        core = getattr(self._exec_clients, "core", None)
+        if core is None:
+            client = kubernetes.client.ApiClient(self.client.configuration)
+            client.user_agent = self.client.user_agent
+            core = self._exec_clients.core = kubernetes.client.CoreV1Api(client)
+        return core
+
     def exec(self, namespace: str, pod: str, container: str,
              command: list[str]) -> tuple[int, str, str]:
         """Run `command` in a container (as `kubectl exec`): (exit code, stdout, stderr)."""
         what = f"run {command[0]} in pod {namespace}/{pod}"
         try:
-            with self._exec_lock:
-                if self._exec_core is None:
-                    client = kubernetes.client.ApiClient(self.client.configuration)
-                    client.user_agent = self.client.user_agent
-                    self._exec_core = kubernetes.client.CoreV1Api(client)
-                resp = stream(
-                    self._exec_core.connect_get_namespaced_pod_exec, pod, namespace,
-                    command=command, container=container, stderr=True, stdin=False,
-                    stdout=True, tty=False, _preload_content=False,
-                    _request_timeout=(self.timeout, self.timeout),
-                )
+            resp = stream(
+                self._exec_core().connect_get_namespaced_pod_exec, pod, namespace,
+                command=command, container=container, stderr=True, stdin=False,
+                stdout=True, tty=False, _preload_content=False,
+                _request_timeout=(self.timeout, self.timeout),
+            )
             try:
                 resp.run_forever(timeout=self.timeout)
                 out, err, code = resp.read_stdout(), resp.read_stderr(), resp.returncode

@@ -85,12 +85,7 @@ class BackupsMixin(KubeCore):
         if pods is None:
             selector = f"{state.CLUSTER_LABEL}={ref.name},{state.PFX}data=postgres,"
             pods = self.kube.list_pods(ref.namespace, selector + state.LEADER_SELECTOR)
-        running = [
-            p for p in pods
-            if (p.get("status") or {}).get("phase") == "Running"
-            and (p["metadata"].get("labels") or {}).get(f"{state.PFX}data") == "postgres"
-        ]
-        return running[0]["metadata"]["name"] if running else None
+        return state.running_leader(pods)
 
     def _pgbackrest(self, ref: ClusterRef, pod: str, *args: str) -> tuple[int, str, str]:
         return self.kube.exec(ref.namespace, pod, CONTAINER, ["pgbackrest", *args])
@@ -111,6 +106,9 @@ class BackupsMixin(KubeCore):
         gets the last answer, its status message marked as cached."""
         listed = self.listed(ref)
         obj = listed[0] if listed else self.cluster(ref)
+        kinds = state.repo_kinds(obj)
+        if not kinds:  # no spec.backups (optional since 5.7): nothing to ask pgBackRest
+            return []
         pod = self._leader_name(ref, listed[1] if listed else None)
         if pod is None:
             with self._cache_lock:
@@ -123,7 +121,6 @@ class BackupsMixin(KubeCore):
                 for r in cached.repos
             ]
         stanza = parse_info([self._info(ref, pod)])[0]
-        kinds = _repo_kinds(obj)
         found = [
             RepoInventory(
                 name=repo.name,
@@ -277,15 +274,6 @@ class BackupsMixin(KubeCore):
             pass  # the Job succeeded; the next inventory sync lists the set
         return JobStatus("succeeded", BACKUP_DONE.format(label=label or "(label unknown)"),
                          {"label": label} if label else {})
-
-
-def _repo_kinds(obj: dict[str, Any]) -> dict[str, str]:
-    repos = ((obj.get("spec", {}).get("backups") or {}).get("pgbackrest") or {}).get("repos")
-    kinds = {}
-    for repo in repos or ():
-        kind = next((k for k in ("s3", "gcs", "azure") if k in repo), "posix")
-        kinds[str(repo.get("name"))] = kind
-    return kinds
 
 
 def _annotate_command(ref: ClusterRef, repo: str, options: list[str], trigger: str) -> str:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -58,6 +59,48 @@ def is_false(obj: dict[str, Any], kind: str, reason: str | None = None) -> bool:
 def repo_names(obj: dict[str, Any]) -> tuple[str, ...]:
     repos = ((spec(obj).get("backups") or {}).get("pgbackrest") or {}).get("repos") or ()
     return tuple(str(r.get("name")) for r in repos)
+
+
+def repo_kinds(obj: dict[str, Any]) -> dict[str, str]:
+    """{repo name: posix | s3 | gcs | azure} of spec.backups.pgbackrest.repos (§1.2)."""
+    repos = ((spec(obj).get("backups") or {}).get("pgbackrest") or {}).get("repos")
+    kinds = {}
+    for repo in repos or ():
+        kind = next((k for k in ("s3", "gcs", "azure") if k in repo), "posix")
+        kinds[str(repo.get("name"))] = kind
+    return kinds
+
+
+def running_leader(pods: Iterable[dict[str, Any]]) -> str | None:
+    """The name of the Running database pod among a cluster's role=master pods: the one to
+    ask pgBackRest (None: shut down, starting, or between leaders)."""
+    for pod in pods:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        if (pod.get("status") or {}).get("phase") == "Running" and \
+                labels.get(f"{PFX}data") == "postgres":
+            return str(pod["metadata"]["name"])
+    return None
+
+
+def backups_fingerprint(obj: dict[str, Any], leaders: list[dict[str, Any]]) -> str:
+    """A digest of what may change the leader's `pgbackrest info`, as far as the API shows it.
+
+    status.pgbackrest (§5) is where PGO records backup activity: `repos` (stanza created,
+    replica-create backup done, repo volume or options hash), `manualBackup` (id, start,
+    completion, counts), `scheduledBackups` (one entry per CronJob Job still there), `restore`
+    (an in-place restore resets the whole section) and `repoHost`; every backup PGO runs
+    changes it at its start and at its end. Besides: the repos' kinds in the spec (repos()
+    reports them) and the running leader (the pod asked; none when shut down). Not covered,
+    hence DR_REPO_MAX_AGE: WAL archiving (the window's end), backups or expires run by hand,
+    and a standby's view of its primary's repo.
+    """
+    pgbackrest = dict(pgbackrest_status(obj))
+    if pgbackrest.get("scheduledBackups"):  # built from a Job list: order is not a change
+        pgbackrest["scheduledBackups"] = sorted(
+            pgbackrest["scheduledBackups"], key=lambda job: json.dumps(job, sort_keys=True))
+    seen = {"pgbackrest": pgbackrest, "kinds": repo_kinds(obj), "leader": running_leader(leaders)}
+    text = json.dumps(seen, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def standby_in_spec(obj: dict[str, Any]) -> bool:
@@ -187,9 +230,11 @@ def derive(
     standby = standby_in_spec(obj) or any(patroni_role(p) == "standby_leader" for p in leaders)
     role: Role = "standby" if standby else ("primary" if leaders else "unknown")
 
+    fingerprint = backups_fingerprint(obj, leaders)
+
     def out(role: Role, state: str, message: str) -> ClusterStatus:
         return ClusterStatus(ref, role, version, state, message, repo_names(obj),
-                             connect_hint(ref))
+                             connect_hint(ref), fingerprint)
 
     paused = condition(obj, "Progressing")
     if paused and paused.get("status") == "False" and paused.get("reason") == "Paused":
@@ -222,6 +267,7 @@ __all__ = [
     "BACKUP_ANNOTATION",
     "BOOTSTRAP_ID",
     "RESTORE_ANNOTATION",
+    "backups_fingerprint",
     "derive",
     "is_shut_down",
     "not_ready_reasons",
