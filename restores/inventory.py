@@ -47,8 +47,16 @@ def _status_fields(status: base.ClusterStatus) -> dict[str, object]:
         "state": status.state,
         "state_message": status.message,
         "connect_hint": status.connect_hint,
+        "conditions": [_jsonable(c) for c in status.conditions],
+        "warnings": [_jsonable(w) for w in status.warnings],
         "present": True,
     }
+
+
+def _jsonable(note: object) -> dict[str, object]:
+    """A platform condition or warning as the Cluster row keeps it (instants as ISO text)."""
+    return {k: v.isoformat() if isinstance(v, dt.datetime) else v
+            for k, v in dataclasses.asdict(note).items()}  # type: ignore[call-overload]
 
 
 def _cluster_fields(status: base.ClusterStatus) -> dict[str, object]:

@@ -41,6 +41,10 @@ class Cluster(models.Model):
     # again once the fingerprint moves or the answer is DR_REPO_MAX_AGE old.
     repos_synced_at = models.DateTimeField(null=True, blank=True)
     repos_fingerprint = models.CharField(max_length=64, blank=True)
+    # The platform's conditions ([{"type", "status", "reason", "message", "since"}]) and its
+    # newest warnings ([{"reason", "message", "at", "count"}]), as the last sync saw them.
+    conditions = models.JSONField(default=list, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["platform", "namespace", "name"]

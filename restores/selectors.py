@@ -225,7 +225,8 @@ class ClusterFingerprints:
 # Columns the inventory rewrites on every sync (every DR_INVENTORY_INTERVAL) whether or not
 # anything the page shows changed. Every other column counts: one the page comes to show is
 # covered without touching the fingerprints.
-_SYNC_STAMPS = frozenset({"synced_at"})
+# Bookkeeping of the inventory, not shown: a sync that finds nothing new re-renders nothing.
+_SYNC_STAMPS = frozenset({"synced_at", "repos_synced_at", "repos_fingerprint"})
 
 
 def _shown(model: type[Cluster] | type[Repository]) -> list[str]:

@@ -52,6 +52,27 @@ class ClusterRef:
 
 
 @dataclasses.dataclass(frozen=True)
+class Condition:
+    """One condition the platform reports on the cluster (PGO: status.conditions)."""
+
+    type: str
+    status: str  # True, False or Unknown
+    reason: str = ""
+    message: str = ""
+    since: dt.datetime | None = None  # lastTransitionTime
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterWarning:
+    """A recent warning about the cluster (Kubernetes: a Warning event on it)."""
+
+    reason: str
+    message: str
+    at: dt.datetime | None = None  # when it was last seen
+    count: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
 class ClusterStatus:
     ref: ClusterRef
     role: Role
@@ -68,6 +89,13 @@ class ClusterStatus:
     # does not ask again until its copy is DR_REPO_MAX_AGE old. Empty: the platform cannot
     # tell, and repos() is read on every sync.
     fingerprint: str = ""
+    # What a DBA checks when the state word is not enough: every condition, and the newest
+    # warnings first (at most WARNINGS_KEPT).
+    conditions: tuple[Condition, ...] = ()
+    warnings: tuple[ClusterWarning, ...] = ()
+
+
+WARNINGS_KEPT = 5
 
 
 @dataclasses.dataclass(frozen=True)

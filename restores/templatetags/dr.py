@@ -56,8 +56,14 @@ def ago(value: dt.datetime | None) -> str:
 
 
 @register.filter
-def utc(value: dt.datetime | None) -> str:
-    """An instant, always with its zone: "2026-11-24 10:14:03 UTC"."""
+def utc(value: dt.datetime | str | None) -> str:
+    """An instant (or its ISO text, as JSON keeps it), always with its zone:
+    "2026-11-24 10:14:03 UTC"."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
     if value is None:
         return "–"
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

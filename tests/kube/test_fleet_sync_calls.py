@@ -75,7 +75,7 @@ def test_list_and_get_calls_do_not_grow_with_the_fleet(
     _fleet(console, kube_api, hippo, [f"b{n}" for n in range(9)])  # 12 in all
     result = _sync(console)
     assert _reads(console.server) == small
-    assert small == {"list postgresclusters": 1, "list pods": 1}
+    assert small == {"list postgresclusters": 1, "list pods": 1, "list events": 1}
     # Only the nine new clusters were asked: pgbackrest info, and repo-ls for the window.
     assert result.repos_read == 9
     assert _execs(console.server) == {f"b{n}": 2 for n in range(9)}
@@ -94,7 +94,7 @@ def test_a_steady_state_sync_makes_no_exec(
 
     assert (again.clusters, again.repos_read) == (6, 0)
     assert _execs(console.server) == {}
-    assert _reads(console.server) == {"list postgresclusters": 1, "list pods": 1}
+    assert _reads(console.server) == {"list postgresclusters": 1, "list pods": 1, "list events": 1}
     rows = Cluster.objects.filter(platform="kubernetes")
     assert {c.name: c.repos_synced_at for c in rows} == stored  # not read, not stamped
     assert all(c.present for c in rows)

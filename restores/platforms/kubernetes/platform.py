@@ -77,8 +77,9 @@ class KubernetesPlatform(BackupsMixin, ClonesMixin, LifecycleMixin, Platform):
     # -- the fleet -----------------------------------------------------------------------
 
     def clusters(self) -> list[ClusterStatus]:
-        """Per namespace: ONE list of PostgresClusters, ONE list of leader pods and, only if
-        some restore has not started, ONE list of PostgresCluster Warning events."""
+        """Per namespace: ONE list of PostgresClusters, ONE list of leader pods and ONE list
+        of PostgresCluster Warning events (why a restore has not started, and the recent
+        warnings the cluster page shows)."""
         found: list[ClusterStatus] = []
         listed: dict[ClusterRef, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
         for namespace in self.namespaces:
@@ -91,11 +92,10 @@ class KubernetesPlatform(BackupsMixin, ClonesMixin, LifecycleMixin, Platform):
                 cluster = (pod["metadata"].get("labels") or {}).get(state.CLUSTER_LABEL, "")
                 leaders.setdefault(cluster, []).append(pod)
             events: dict[str, list[dict[str, Any]]] = {}
-            if any(_restore_not_started(obj) for obj in items):
-                selector = "involvedObject.kind=PostgresCluster,type=Warning"
-                for event in self.kube.list_events(namespace, selector):
-                    name = (event.get("involvedObject") or {}).get("name", "")
-                    events.setdefault(name, []).append(event)
+            selector = "involvedObject.kind=PostgresCluster,type=Warning"
+            for event in self.kube.list_events(namespace, selector):
+                name = (event.get("involvedObject") or {}).get("name", "")
+                events.setdefault(name, []).append(event)
             for obj in items:
                 name = obj["metadata"]["name"]
                 found.append(state.derive(obj, leaders.get(name, []), events.get(name, [])))
@@ -114,18 +114,8 @@ class KubernetesPlatform(BackupsMixin, ClonesMixin, LifecycleMixin, Platform):
 
     def cluster_status(self, ref: ClusterRef) -> ClusterStatus:
         obj = self.cluster(ref)
-        events = self.events(ref) if _restore_not_started(obj) or state.restoring(obj) else []
-        return state.derive(obj, self.leaders(ref), events)
+        return state.derive(obj, self.leaders(ref), self.events(ref))
 
     def cluster_exists(self, ref: ClusterRef) -> bool:
         self.check_namespace(ref)
         return self.kube.get_cluster(ref.namespace, ref.name) is not None
-
-
-def _restore_not_started(obj: dict[str, Any]) -> bool:
-    """A restore PGO may be refusing (§3.3 step 2: only an event says why), or a standby."""
-    restore = state.pgbackrest_status(obj).get("restore") or {}
-    return bool(
-        (restore and not restore.get("finished") and not restore.get("startTime"))
-        or state.standby_in_spec(obj)
-    )

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..base import ClusterRef, ClusterStatus, Role
+from ..base import WARNINGS_KEPT, ClusterRef, ClusterStatus, ClusterWarning, Condition, Role
 from ..manifests import BACKUP_ANNOTATION, PFX, RESTORE_ANNOTATION
 
 CLUSTER_LABEL = PFX + "cluster"
@@ -179,6 +179,33 @@ def newest_event(events: Iterable[dict[str, Any]], reasons: Iterable[str]) -> di
     return max(found, key=lambda e: str(e.get("lastTimestamp") or ""), default=None)
 
 
+def conditions(obj: dict[str, Any]) -> tuple[Condition, ...]:
+    """status.conditions as PGO wrote them, in its order."""
+    return tuple(
+        Condition(type=str(c.get("type", "")), status=str(c.get("status", "Unknown")),
+                  reason=str(c.get("reason") or ""), message=str(c.get("message") or ""),
+                  since=timestamp(c.get("lastTransitionTime")))
+        for c in status(obj).get("conditions") or () if c.get("type")
+    )
+
+
+def _event_time(event: dict[str, Any]) -> str:
+    return str(event.get("lastTimestamp") or event.get("eventTime")
+               or event.get("firstTimestamp") or "")
+
+
+def warnings(events: Iterable[dict[str, Any]]) -> tuple[ClusterWarning, ...]:
+    """The newest Warning events about the cluster, newest first, WARNINGS_KEPT at most."""
+    newest = sorted((e for e in events if e.get("type", "Warning") == "Warning"),
+                    key=_event_time, reverse=True)[:WARNINGS_KEPT]
+    return tuple(
+        ClusterWarning(reason=str(e.get("reason") or ""), message=str(e.get("message") or ""),
+                       at=timestamp(_event_time(e)),
+                       count=int(e.get("count") or (e.get("series") or {}).get("count") or 1))
+        for e in newest
+    )
+
+
 def restore_verdict(obj: dict[str, Any], events: list[dict[str, Any]]) -> tuple[str, str]:
     """For a cluster whose status has a restore: ("failed" | "running" | "done", sentence)."""
     restore = pgbackrest_status(obj).get("restore") or {}
@@ -232,9 +259,11 @@ def derive(
 
     fingerprint = backups_fingerprint(obj, leaders)
 
+    notes = (conditions(obj), warnings(events))
+
     def out(role: Role, state: str, message: str) -> ClusterStatus:
         return ClusterStatus(ref, role, version, state, message, repo_names(obj),
-                             connect_hint(ref), fingerprint)
+                             connect_hint(ref), fingerprint, *notes)
 
     paused = condition(obj, "Progressing")
     if paused and paused.get("status") == "False" and paused.get("reason") == "Paused":
