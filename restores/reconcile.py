@@ -155,11 +155,25 @@ def _clone_recheck(op: Operation, platform: Platform, req: CloneRequest) -> str:
     source = Cluster.objects.get(
         platform=op.cluster.platform, namespace=req.source.namespace, name=req.source.name
     )
-    inventory.repos_store(cluster=source, repos=platform.repos(req.source))
-    repo = source.repositories.filter(name=req.repo).first()
+    return _point_recheck(source, platform, req.repo, req.point)
+
+
+def _point_recheck(cluster: Cluster, platform: Platform, repo_name: str,
+                   point: RestoreTarget) -> str:
+    """Read `cluster`'s repos now (and store them), and check `point` against that window:
+    the reason it cannot be reached, or "". When the repos cannot be read now (a shut-down
+    PGO cluster has no pod to ask), the last stored window is the check."""
+    try:
+        repos = platform.repos(ClusterRef(cluster.namespace, cluster.name))
+    except PlatformError as exc:
+        log.warning("re-reading the repos of %s failed, checking the stored window: %s",
+                    cluster, exc.message)
+    else:
+        inventory.repos_store(cluster=cluster, repos=repos)
+    repo = cluster.repositories.filter(name=repo_name).first()
     if repo is None:
-        return f"{source.name} no longer has a repo named {req.repo}."
-    verdict = rules.check_point(req.point, clones.repo_window(repo), now=timezone.now())
+        return f"{cluster.name} no longer has a repo named {repo_name}."
+    verdict = rules.check_point(point, clones.repo_window(repo), now=timezone.now())
     return verdict.errors[0][1] if verdict.errors else ""
 
 
@@ -219,6 +233,19 @@ def _point(data: dict[str, Any]) -> RestoreTarget:
     )
 
 
+IN_PLACE_WINDOW_MOVED_FIX = (
+    "Nothing was changed on the cluster. Pick a point inside the repo's current window and "
+    "restore again."
+)
+
+
+def _in_place_recheck(op: Operation, platform: Platform) -> str:
+    """An in-place restore destroys the current data before PGO or pgBackRest find out that
+    a point is out of reach: check it against the repo as it is now, not the last sync."""
+    p = op.params
+    return _point_recheck(op.cluster, platform, p["repo"], _point(p["point"]))
+
+
 def _in_place(op: Operation, platform: Platform) -> JobStatus:
     p = op.params
     return platform.restore_in_place_advance(InPlaceRestoreRequest(
@@ -246,11 +273,17 @@ def _promote(op: Operation, platform: Platform) -> JobStatus:
     return platform.promote_advance(_ref(op), operation_id=op.refs["trigger"])
 
 
-def _advancing(advance: Advance) -> Step:
+def _advancing(advance: Advance, recheck: Callable[[Operation, Platform], str] | None = None,
+               recheck_fix: str = "") -> Step:
     """A step for an operation whose platform call does the next missing piece itself. The
-    first step records the start, then makes that call at once (as the clone step does)."""
+    first step runs `recheck` (a reason to refuse, or ""), records the start, then makes that
+    call at once (as the clone step does)."""
 
     def step(op: Operation, platform: Platform) -> None:
+        if op.status == Status.PENDING and recheck is not None and (
+                problem := recheck(op, platform)):
+            _fail(op, reason=problem, fix=recheck_fix)
+            return
         if op.status == Status.PENDING and not operation_transition(
             op, status=Status.RUNNING, step="running", next_check_in=_poll(platform),
             message=STARTED[op.kind].format(cluster=op.cluster.name),
@@ -266,8 +299,10 @@ def _advancing(advance: Advance) -> Step:
 STEPS: dict[str, Step] = {
     Operation.Kind.BACKUP: _backup_step,
     Operation.Kind.CLONE: _clone_step,
-    Operation.Kind.RESTORE_IN_PLACE: _advancing(_in_place),
-    Operation.Kind.RESTORE_DATABASE: _advancing(_in_place),
+    Operation.Kind.RESTORE_IN_PLACE: _advancing(_in_place, _in_place_recheck,
+                                                IN_PLACE_WINDOW_MOVED_FIX),
+    Operation.Kind.RESTORE_DATABASE: _advancing(_in_place, _in_place_recheck,
+                                                IN_PLACE_WINDOW_MOVED_FIX),
     Operation.Kind.SHUTDOWN: _advancing(_power),
     Operation.Kind.START: _advancing(_power),
     Operation.Kind.CREATE_STANDBY: _advancing(_standby),

@@ -18,6 +18,7 @@ from . import cluster_ops, selectors, services
 from .forms import BackupForm, ConfirmForm, StandbyForm
 from .models import Cluster, Operation
 from .platforms.restore_options import InvalidRestoreOptions
+from .tasks import cluster_sync_soon
 from .wizard_forms import PointForm
 
 
@@ -210,6 +211,10 @@ def cluster_restore(request: HttpRequest, platform: str, namespace: str,
                     name: str) -> HttpResponse:
     """In-place restore (PITR, or only some databases) with a typed confirmation."""
     cluster = _get_cluster(platform, namespace, name)
+    if request.method == "GET":
+        # The window shown comes from the last read of the repos, which may be minutes old:
+        # ask for a fresh one (a point a minute ago should not be refused as too late).
+        cluster_sync_soon(cluster)
     repo = cluster.repositories.filter(backups__isnull=False).order_by("name").first()
     backups = list(repo.backups.order_by("-stopped_at")) if repo else []
     form = PointForm(request.POST or None, backups=backups)

@@ -45,6 +45,7 @@ class FakePlatform(base.Platform):
         self.started_for: dict[str, str] = {}  # operation id -> cluster name
         self.jobs: dict[str, base.JobStatus] = {}
         self.fail_next: list[base.PlatformError] = []
+        self.repos_fail: list[base.PlatformError] = []  # raised by the next repos() calls
 
     # --- test controls
     def add(self, name: str, **kwargs: object) -> FakeCluster:
@@ -83,6 +84,8 @@ class FakePlatform(base.Platform):
                                   fingerprint=c.fingerprint)
 
     def repos(self, ref: base.ClusterRef) -> list[base.RepoInventory]:
+        if self.repos_fail:
+            raise self.repos_fail.pop(0)
         c = self._get(ref)
         earliest = min((b.stopped_at for b in c.backups), default=None)
         window = base.RecoverableWindow(earliest, c.latest if earliest else None,

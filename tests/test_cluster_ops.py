@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from restores import cluster_ops, inventory, reconcile
 from restores.models import Cluster, Operation
+from restores.platforms.base import TransientError
 from restores.platforms.restore_options import RestoreTarget
 from restores.services import ServiceError
 from tests.fakes import T0, FakePlatform, make_backup
@@ -68,6 +69,40 @@ def test_in_place_restore_needs_a_typed_confirmation_and_a_reachable_point(
     assert op.status == "running"
     fake.in_place[op.refs["trigger"]] = "succeeded"
     assert _run_until_done(op).status == "succeeded"
+
+
+def test_an_in_place_restore_rechecks_the_window_before_touching_the_cluster(
+    fake: FakePlatform, hippo: Cluster
+) -> None:
+    """The point was inside the window the last sync saw; by the first step retention has
+    expired the only backup before it. Nothing is restored: the operation fails with why."""
+    point = RestoreTarget(kind="time", time=T0 + dt.timedelta(minutes=10))
+    op = cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
+                                              user=None, confirm="hippo")
+    fake.clusters_["hippo"].backups = [
+        make_backup("20261124-093000F", stop=T0 + dt.timedelta(minutes=30))]
+    op = _run_until_done(op, limit=1)
+    assert op.status == "failed"
+    assert op.error_reason.startswith("2026-11-24 09:10:00 UTC is before")
+    assert op.error_fix == reconcile.IN_PLACE_WINDOW_MOVED_FIX
+    assert getattr(fake, "in_place", {}) == {}  # the platform was never asked to restore
+    # and the stored inventory is the one just read
+    assert list(hippo.repositories.get(name="repo1").backups.values_list("label", flat=True)) \
+        == ["20261124-093000F"]
+
+
+def test_an_in_place_restore_whose_repos_cannot_be_read_checks_the_stored_window(
+    fake: FakePlatform, hippo: Cluster
+) -> None:
+    """A shut-down PGO cluster has no pod to ask: the window of the last sync is the check."""
+    point = RestoreTarget(kind="time", time=T0 + dt.timedelta(minutes=10))
+    op = cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
+                                              user=None, confirm="hippo")
+    fake.repos_fail.append(TransientError("no running leader pod to ask"))
+    op = _run_until_done(op, limit=1)
+    assert op.status == "running"
+    assert fake.in_place == {op.refs["trigger"]: "running"}
+    assert fake.repos_fail == []
 
 
 def test_the_step_that_starts_a_restore_or_a_standby_already_asks_the_platform(

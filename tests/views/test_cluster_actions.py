@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from restores import cluster_ops
 from restores.models import Cluster, Operation, Repository
@@ -56,6 +57,16 @@ def test_a_standby_is_created_from_the_form(client: Client, repo: Repository, hx
     op = Operation.objects.get()
     assert r["HX-Redirect"] == op.get_absolute_url()
     assert (op.kind, op.cluster.name) == ("create_standby", "hippo-standby")
+
+
+def test_the_in_place_restore_form_asks_for_a_fresh_window(
+    client: Client, repo: Repository, dispatched: list[str]
+) -> None:
+    assert client.get(BASE + "restore/").status_code == 200
+    assert dispatched == ["restores.sync_cluster"]
+    Cluster.objects.filter(pk=repo.cluster.pk).update(repos_synced_at=timezone.now())
+    assert client.get(BASE + "restore/").status_code == 200
+    assert dispatched == ["restores.sync_cluster"]  # read a moment ago: not again
 
 
 def test_an_in_place_restore_needs_confirmation_and_a_reachable_point(
