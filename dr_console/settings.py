@@ -201,9 +201,7 @@ DR_PG_BINDIR = os.getenv("DR_PG_BINDIR", "")
 # How soon an operation's next step looks again at a local restore, backup or server it waits
 # for (milliseconds): a restore's end and its promotion are each seen up to this late. The
 # sweep (DR_SWEEP_INTERVAL) and the Kubernetes platform (1 s) keep their own pace.
-DR_LOCAL_POLL_MS = envint("DR_LOCAL_POLL_MS", "250")
-if DR_LOCAL_POLL_MS < 10:
-    raise ImproperlyConfigured(f"DR_LOCAL_POLL_MS must be at least 10, not {DR_LOCAL_POLL_MS}")
+DR_LOCAL_POLL_MS = envint("DR_LOCAL_POLL_MS", "250", minimum=10)
 
 # --- Kubernetes platform (PGO) ------------------------------------------------------------------
 # A kubeconfig file and context (empty: the client's defaults), or the pod's service account
