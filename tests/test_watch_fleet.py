@@ -23,6 +23,7 @@ from django.db import DatabaseError, connections
 from restores import platforms
 from restores.management.commands import watch_fleet
 from restores.models import Cluster
+from restores.platforms.base import ClusterRef
 from restores.platforms.kubernetes import PERMISSIONS, KubernetesPlatform
 from restores.platforms.kubernetes.api import USER_AGENT
 from tests.kube.apiserver import KubeServer
@@ -182,7 +183,7 @@ def test_a_410_gone_relist_is_survived(kube_server: KubeServer, kube, running) -
 
 @pytest.mark.django_db
 def test_a_burst_is_read_with_one_fleet_read(kube_server: KubeServer, kube,  # type: ignore[no-untyped-def]
-                                             monkeypatch) -> None:
+                                             monkeypatch, dispatched) -> None:
     for name in ("a", "b", "c"):
         create(kube_server, name)
     follower = watch_fleet.Follower("kubernetes", kube)
@@ -192,16 +193,26 @@ def test_a_burst_is_read_with_one_fleet_read(kube_server: KubeServer, kube,  # t
     follower.on_event("MODIFIED", kube_server.store.get("postgresclusters", NS, "a"))
     kube_server.reset_calls()
     assert follower.drain() == 3
-    assert kube_server.calls == {("list", "postgresclusters"): 1, ("list", "pods"): 1}
+    assert kube_server.calls == {("list", "postgresclusters"): 1, ("list", "pods"): 1,
+                                 ("list", "events"): 1}
     assert sorted(Cluster.objects.values_list("name", "state")) == [
         ("a", "bootstrapping"), ("b", "bootstrapping"), ("c", "bootstrapping")]
-    # A few events: one read of each cluster.
+    assert dispatched == []  # a burst's repos are the inventory sync's to read
+    # A few events: one read of each cluster, and b's repos asked for (never read yet).
     follower.on_event("DELETED", {"metadata": {"namespace": NS, "name": "a"}})
     follower.on_event("MODIFIED", kube_server.store.get("postgresclusters", NS, "b"))
     kube_server.reset_calls()
     assert follower.drain() == 2
     assert kube_server.calls[("get", "postgresclusters")] == 1
     assert not Cluster.objects.get(name="a").present
+    assert dispatched == ["restores.sync_cluster"]
+    # Once read with this backup status, another event about b asks for nothing more.
+    b = Cluster.objects.get(name="b")
+    b.repos_fingerprint = kube.cluster_status(ClusterRef(NS, "b")).fingerprint
+    b.save(update_fields=["repos_fingerprint"])
+    follower.on_event("MODIFIED", kube_server.store.get("postgresclusters", NS, "b"))
+    assert follower.drain() == 1
+    assert dispatched == ["restores.sync_cluster"] and follower.repos_asked == 1
 
 
 @pytest.mark.django_db

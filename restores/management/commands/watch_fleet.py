@@ -10,7 +10,9 @@ restores.platforms.kubernetes.watch). Each ADDED / MODIFIED event refreshes that
 cluster's row (role, state, message); DELETED marks it absent. Events arrive on the watch
 threads and are coalesced by cluster: a burst of PGO status writes is one refresh. A batch
 larger than BULK (the first list, a relist) is read with ONE fleet read instead of one read
-per cluster. Repos and backups stay with the periodic inventory sync and the operations.
+per cluster. When PGO's backup status of a cluster moved (a backup started or ended), that
+cluster's repos are read at once by a queued task; otherwise repos and backups stay with the
+periodic inventory sync and the operations.
 
 With --heartbeat, the file's mtime is the time of the OLDEST namespace's latest sign of life
 (its list, a watch request the API server accepted, an event), written by the loop that
@@ -39,6 +41,7 @@ from django.db import DatabaseError, connection
 from restores import inventory, platforms
 from restores.models import Cluster
 from restores.platforms.base import ClusterRef, ClusterStatus, PlatformError
+from restores.tasks import sync_cluster
 
 if TYPE_CHECKING:
     from restores.platforms.kubernetes.api import Kube
@@ -74,6 +77,7 @@ class Follower:
         self._retry_at = 0.0  # monotonic; no write before it after a failed one
         self.events = 0
         self.refreshed = 0
+        self.repos_asked = 0  # clusters whose repos were queued for a read
 
     def on_event(self, kind: str, obj: dict[str, Any]) -> None:
         """Called on a watch thread: remember the newest kind of event per cluster."""
@@ -126,10 +130,21 @@ class Follower:
             # Only the status was read: leave synced_at (repos and backups) to the inventory
             # sync, so a page that wants fresh backups still asks for them.
             fields.pop("synced_at")
-            Cluster.objects.update_or_create(
+            cluster, _ = Cluster.objects.update_or_create(
                 platform=self.platform_name, namespace=status.ref.namespace,
                 name=status.ref.name, defaults=fields,
             )
+            # PGO says a backup started or ended (the fingerprint of its backup status moved):
+            # read this cluster's repos now rather than at the next inventory sync. Not for a
+            # (re)list's burst: the inventory sync reads those, all at once.
+            if (len(live) <= self.BULK and status.fingerprint
+                    and status.fingerprint != cluster.repos_fingerprint):
+                try:
+                    sync_cluster.delay(cluster.pk)
+                except Exception as exc:  # the broker is away: the inventory sync reads it
+                    log.warning("watch_fleet: queueing a read of %s failed: %s", cluster, exc)
+                else:
+                    self.repos_asked += 1
         return len(gone) + len(statuses)
 
     def _statuses(self, keys: list[Key]) -> list[ClusterStatus]:
