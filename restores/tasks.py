@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 
+import redis
+import redis.lock
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
@@ -41,14 +44,35 @@ def sweep_operations() -> int:
     return len(due)
 
 
+def sync_lock(platform_name: str) -> redis.lock.Lock:
+    """One inventory sync of a platform at a time, across workers: a first sync of a large
+    fleet can outlast the beat's interval, and a second one would read the same clusters
+    again. The lock expires by itself (a worker killed mid-sync frees it)."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    return client.lock(f"dr-console:sync:{platform_name}", blocking=False,
+                       timeout=max(60, 10 * settings.DR_INVENTORY_INTERVAL))
+
+
 @shared_task(name="restores.sync_inventory", ignore_result=True)
 def sync_inventory() -> None:
     for name in platforms.enabled():
+        lock = sync_lock(name)
+        try:
+            if not lock.acquire():
+                log.info("inventory %s: the previous sync is still running; skipped", name)
+                continue
+        except redis.RedisError as exc:  # no lock to be had: sync anyway, as before locks
+            log.warning("inventory %s: the sync lock is unavailable (%s)", name, exc)
+            lock = None
         try:
             result = inventory.platform_sync(platform_name=name)
         except Exception:
             log.exception("inventory sync of the %s platform failed", name)
             continue
+        finally:
+            if lock is not None:
+                with contextlib.suppress(redis.RedisError):  # expired meanwhile: nothing held
+                    lock.release()
         log.info("inventory %s: %s", name, result)
 
 

@@ -171,3 +171,24 @@ def test_a_cluster_that_comes_back_is_read_again(fake: FakePlatform) -> None:
     inventory.platform_sync(platform_name="local")
     fake.clusters_["hippo"] = gone  # recreated under the same name
     assert inventory.platform_sync(platform_name="local").repos_read == 1
+
+
+def test_one_inventory_sync_of_a_platform_at_a_time(fake: FakePlatform, settings,  # type: ignore[no-untyped-def]
+                                                    monkeypatch) -> None:
+    """A second beat while a long first sync still runs skips the platform instead of
+    reading every cluster again; the lock is released after each sync."""
+    settings.DR_PLATFORMS = ["local"]
+    synced: list[str] = []
+    monkeypatch.setattr(inventory, "platform_sync",
+                        lambda *, platform_name: synced.append(platform_name))
+    held = tasks.sync_lock("local")
+    assert held.acquire()
+    try:
+        tasks.sync_inventory()
+        assert synced == []
+    finally:
+        held.release()
+    tasks.sync_inventory()
+    tasks.sync_inventory()
+    assert synced == ["local", "local"]
+    assert tasks.sync_lock("local").locked() is False
