@@ -41,7 +41,10 @@ from .transitions import (
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 120
+# How long one step may hold its operation: longer than the longest call a step makes (a
+# local pg_ctl start / stop waits up to 120 s and is killed at 150 s), so a slow step is never
+# joined by a second one; a worker killed mid-step holds it this long.
+LEASE_SECONDS = 180
 # Transient failures in a row before an operation is failed instead of retried.
 MAX_TRANSIENT_FAILURES = 30
 # A delivery that arrives this much before the stored next check is a duplicate: drop it.
