@@ -39,7 +39,8 @@ CELERY = Path(sys.executable).parent / "celery"
 
 # A Redis database only the browser tests use: the unit tests' broker is 14, a console run
 # from the checkout uses 0.
-E2E_REDIS_URL = "redis://127.0.0.1:6379/13"
+# DR_E2E_REDIS_URL: another database, when two runs of the browser tests share a Redis.
+E2E_REDIS_URL = os.getenv("DR_E2E_REDIS_URL", "redis://127.0.0.1:6379/13")
 NAMESPACE = "local"
 
 CHROMIUM = "/usr/bin/chromium"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -35,7 +36,7 @@ from tests.kube.apiserver import KubeServer
 from tests.kube.conftest import HIPPO
 from tests.kube.emulator import PgoEmulator
 
-KUBE_REDIS_URL = "redis://127.0.0.1:6379/11"
+KUBE_REDIS_URL = os.getenv("DR_E2E_KUBE_REDIS_URL", "redis://127.0.0.1:6379/11")
 NS = "db"  # where hippo lives
 TARGET_NS = "dr"  # where the wizard puts the clone: another namespace the console manages
 TICK_SECONDS = 0.2
