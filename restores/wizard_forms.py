@@ -82,6 +82,20 @@ GLOBAL_LINE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}=\S{1,200}$")
 GLOBAL_LINE_INVALID = "Line {n} is not a pgBackRest setting like repo1-s3-uri-style=path: {line}"
 
 
+def key_value_lines(text: str, pattern: re.Pattern[str], invalid: str
+                    ) -> tuple[tuple[str, str], ...]:
+    """`key=value` lines (blank ones skipped); the first line `pattern` refuses is the
+    error, `invalid` formatted with its number `n` and the `line`."""
+    pairs = []
+    lines = [line.strip() for line in text.splitlines()]
+    for n, line in enumerate((x for x in lines if x), start=1):
+        if not pattern.match(line):
+            raise forms.ValidationError(invalid.format(n=n, line=line[:80]))
+        key, value = line.split("=", 1)
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
 class CloudSourceForm(forms.Form):
     """A cloud repo that no live cluster uses (Kubernetes: spec.dataSource.pgbackrest).
     Credentials stay in a Secret in the namespace; the console only names it."""
@@ -136,14 +150,8 @@ class CloudSourceForm(forms.Form):
         ns.error_messages["invalid_choice"] = "Pick a namespace the console manages."
 
     def clean_global_options(self) -> tuple[tuple[str, str], ...]:
-        pairs = []
-        lines = [x.strip() for x in self.cleaned_data.get("global_options", "").splitlines()]
-        for n, line in enumerate((x for x in lines if x), start=1):
-            if not GLOBAL_LINE_RE.match(line):
-                raise forms.ValidationError(GLOBAL_LINE_INVALID.format(n=n, line=line[:80]))
-            key, value = line.split("=", 1)
-            pairs.append((key, value))
-        return tuple(pairs)
+        return key_value_lines(self.cleaned_data.get("global_options", ""), GLOBAL_LINE_RE,
+                               GLOBAL_LINE_INVALID)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -355,14 +363,8 @@ class TargetForm(forms.Form):
         return tuple(value)
 
     def clean_node_labels(self) -> tuple[tuple[str, str], ...]:
-        pairs = []
-        lines = [line.strip() for line in self.cleaned_data.get("node_labels", "").splitlines()]
-        for n, line in enumerate((x for x in lines if x), start=1):
-            if not LABEL_LINE_RE.match(line):
-                raise forms.ValidationError(NODE_LABELS_INVALID.format(n=n, line=line[:80]))
-            key, value = line.split("=", 1)
-            pairs.append((key, value))
-        return tuple(pairs)
+        return key_value_lines(self.cleaned_data.get("node_labels", ""), LABEL_LINE_RE,
+                               NODE_LABELS_INVALID)
 
     def restore_job(self) -> dict[str, Any]:
         """The Kubernetes scheduling answers, as the draft stores them."""

@@ -29,10 +29,11 @@ from urllib.parse import quote
 import pytest
 import redis
 
-from restores import inventory, platforms
-from restores.models import Cluster
+from restores import clones, inventory, platforms
+from restores.models import Cluster, Operation
 from restores.platforms.base import PlatformError
 from restores.platforms.local import LocalPlatform, ensure_run_as_user
+from restores.platforms.restore_options import RestoreTarget
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = Path(sys.executable).parent / "celery"
@@ -410,3 +411,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
                 report.sections.append((f"Celery worker {worker.nodename} log (tail)",
                                         worker.tail()))
     return report
+
+
+def submit_clone(hippo: Cluster, target: str) -> Operation:
+    """The wizard's services, step by step: hippo's repo1 at latest into `target`."""
+    draft = clones.draft_create(user=None, source=hippo)
+    clones.draft_save_source(draft=draft, cluster=hippo, repo_name="repo1")
+    clones.draft_save_point(draft=draft, point=RestoreTarget(kind="latest"), display={})
+    clones.draft_save_target(
+        draft=draft, answers=clones.TargetAnswers(name=target, namespace=NAMESPACE)
+    )
+    return clones.draft_submit(draft=draft, version=draft.version, user=None)

@@ -12,34 +12,22 @@ import json
 import pytest
 from django.utils import timezone
 
-from restores import clones, reconcile, tasks
+from restores import reconcile, tasks
 from restores.models import Cluster, Operation
 from restores.platforms.base import ClusterRef
-from restores.platforms.restore_options import RestoreTarget
 
-from .conftest import NAMESPACE, E2EFleet
+from .conftest import NAMESPACE, E2EFleet, submit_clone
 
 pytestmark = pytest.mark.e2e
 
 TARGET = "narwhal"
 
 
-def submit_clone(hippo: Cluster) -> Operation:
-    """The wizard's services, step by step: hippo's repo1 at latest into TARGET."""
-    draft = clones.draft_create(user=None, source=hippo)
-    clones.draft_save_source(draft=draft, cluster=hippo, repo_name="repo1")
-    clones.draft_save_point(draft=draft, point=RestoreTarget(kind="latest"), display={})
-    clones.draft_save_target(
-        draft=draft, answers=clones.TargetAnswers(name=TARGET, namespace=NAMESPACE)
-    )
-    return clones.draft_submit(draft=draft, version=draft.version, user=None)
-
-
 def test_the_first_step_of_a_local_clone_launches_the_restore(
     hippo: Cluster, e2e_fleet: E2EFleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tasks, "dispatch", lambda op: None)  # no worker: the test runs it
-    op = submit_clone(hippo)
+    op = submit_clone(hippo, TARGET)
     reconcile.advance(str(op.pk))
 
     # The platform's state: the restore job was launched, by that one step.

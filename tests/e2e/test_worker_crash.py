@@ -19,13 +19,11 @@ import pytest
 import redis
 from django.utils import timezone
 
-from restores import clones
 from restores.models import Cluster, Operation, OperationEvent
 from restores.platforms.base import ClusterRef
 from restores.platforms.local.proc import process_alive
-from restores.platforms.restore_options import RestoreTarget
 
-from .conftest import NAMESPACE, E2EFleet, WorkerFactory
+from .conftest import NAMESPACE, E2EFleet, WorkerFactory, submit_clone
 
 pytestmark = pytest.mark.e2e
 
@@ -48,17 +46,6 @@ def _job_record(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):  # not there yet, or being written
         return None
-
-
-def submit_clone(hippo: Cluster) -> Operation:
-    """The wizard's services, step by step: hippo's repo1 at latest into TARGET."""
-    draft = clones.draft_create(user=None, source=hippo)
-    clones.draft_save_source(draft=draft, cluster=hippo, repo_name="repo1")
-    clones.draft_save_point(draft=draft, point=RestoreTarget(kind="latest"), display={})
-    clones.draft_save_target(
-        draft=draft, answers=clones.TargetAnswers(name=TARGET, namespace=NAMESPACE)
-    )
-    return clones.draft_submit(draft=draft, version=draft.version, user=None)
 
 
 def message_held_by_worker(broker: redis.Redis) -> bool:
@@ -110,7 +97,7 @@ def test_a_clone_survives_a_worker_killed_mid_restore_and_finishes_exactly_once(
     # Steps a second apart (not the local platform's default pace), so that the worker can be
     # caught idle with its next step more than IDLE_MARGIN away.
     first = worker_factory.start(env={"DR_LOCAL_POLL_MS": "1000"})
-    op = submit_clone(hippo)
+    op = submit_clone(hippo, TARGET)
     trigger = op.refs["trigger"]
     jobs = root / "jobs" / TARGET
     restore_record = jobs / f"{trigger}-restore.json"
