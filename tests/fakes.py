@@ -37,6 +37,7 @@ class FakeCluster:
 
 class FakePlatform(base.Platform):
     name = "local"
+    drills = True
 
     def __init__(self, namespace: str = "local") -> None:
         self.namespace = namespace
@@ -139,11 +140,12 @@ class FakePlatform(base.Platform):
         return self.clones[req.operation_id]
 
     def finish_clone(self, req_id: str, target: str, *, ok: bool = True,
-                     message: str = "") -> None:
+                     message: str = "", promoted_at: str = "") -> None:
         if ok:
             self.add(target, backups=[make_backup("20261124-120000F")])
             self.clones[req_id] = base.JobStatus(
-                "succeeded", result={"restore_seconds": "3.1", "restored_bytes": "52000000"})
+                "succeeded", result={"restore_seconds": "3.1", "restored_bytes": "52000000",
+                                     **({"promoted_at": promoted_at} if promoted_at else {})})
         else:
             self.clones[req_id] = base.JobStatus("failed", message=message)
 
@@ -171,3 +173,30 @@ class FakePlatform(base.Platform):
         self._raise()
         self._get(ref).role = "primary"
         return base.JobStatus("succeeded", message=f"{ref.name} is a primary")
+
+    # --- drills
+    verification: base.Verification | None = None  # what verify() answers; None: a good copy
+    destroy_error: base.PlatformError | None = None
+    destroyed: list[str]
+
+    def verify(self, ref: base.ClusterRef, *, source: base.ClusterRef) -> base.Verification:
+        self._raise()
+        self._get(ref)
+        self.verified = [*getattr(self, "verified", []), ref.name]
+        return self.verification or base.Verification(
+            server_version="15.20", system_identifier="7441234567890123456",
+            source_system_identifier="7441234567890123456", in_recovery=False,
+            databases=(base.DatabaseFacts("hippo", 30_000_000, 3),
+                       base.DatabaseFacts("postgres", 7_500_000, 0)),
+            last_replayed_commit=T0 + dt.timedelta(minutes=59), command="select 1",
+        )
+
+    def cluster_destroy(self, ref: base.ClusterRef, *,
+                        operation_id: str | None = None) -> base.Applied:
+        self._raise()
+        if self.destroy_error is not None:
+            raise self.destroy_error
+        self.destroyed = [*getattr(self, "destroyed", []), ref.name]
+        if self.clusters_.pop(ref.name, None) is None:
+            return base.Applied(f"{ref.name} is already deleted.")
+        return base.Applied(f"Deleted {ref.name}.", command=f"rm -rf {ref.name}")

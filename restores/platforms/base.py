@@ -205,6 +205,10 @@ class CloneRequest:
     # A cloud clone's own backups: False, a volume repo; True, the source's cloud storage
     # (same credentials) at the clone's own path.
     backups_to_cloud: bool = False
+    # A drill's scratch copy: restored and promoted, then left as it is: no stanza of its
+    # own, archiving off, no first backup. It must never write to any repo, and it is
+    # deleted once verified.
+    scratch: bool = False
 
     def __post_init__(self) -> None:
         if (self.source is None) == (self.cloud is None):
@@ -255,6 +259,28 @@ class StandbyRequest:
     host: str | None = None
     port: int | None = None
     storage: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatabaseFacts:
+    name: str
+    size_bytes: int
+    user_tables: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Verification:
+    """What a drill reads from its restored cluster (Platform.verify)."""
+
+    server_version: str
+    system_identifier: str
+    source_system_identifier: str  # "" when the source's could not be read
+    in_recovery: bool
+    databases: tuple[DatabaseFacts, ...]
+    # The last transaction replayed before the promotion (pg_last_xact_replay_timestamp),
+    # None when recovery replayed none (a restore that stopped at the backup's end).
+    last_replayed_commit: dt.datetime | None = None
+    command: str = ""  # how it was read: the queries, or the kubectl exec line
 
 
 class Platform(abc.ABC):
@@ -329,3 +355,19 @@ class Platform(abc.ABC):
     def promote_advance(self, ref: ClusterRef, *, operation_id: str) -> JobStatus:
         """Promote a standby to a primary, and verify its leader says so."""
         raise PermanentError(f"The {self.name} platform cannot promote standby clusters.")
+
+    # --- drills: a scratch clone, verified, then deleted ------------------------------------
+    # False: the console refuses drills on this platform (it cannot verify or delete one).
+    drills: bool = False
+
+    def verify(self, ref: ClusterRef, *, source: ClusterRef) -> Verification:
+        """Read-only checks of a restored cluster (a drill's scratch copy), and the system
+        identifier of `source` to compare it with. Never writes to either."""
+        raise PermanentError(f"The {self.name} platform cannot verify a restored cluster.")
+
+    def cluster_destroy(self, ref: ClusterRef, *, operation_id: str | None = None) -> Applied:
+        """Delete the cluster with its data and everything it wrote. With `operation_id`
+        (a drill's scratch copy), only if that operation's clone created it: PermanentError
+        when something else owns the name, which is left alone. Idempotent: a cluster
+        already gone is not an error."""
+        raise PermanentError(f"The {self.name} platform cannot delete clusters.")

@@ -254,8 +254,19 @@ class Cloner:
             return JobStatus("running", f"{record.name} is replaying WAL.")
         progress.setdefault("promoted_at", time.time())
         self._save(record.name, progress)
+        if req.scratch:
+            return self._scratch_done(record, progress)
         self._set_state(record, "configuring")
         return JobStatus("running", f"{record.name} is promoted; making it independent next.")
+
+    def _scratch_done(self, record: ClusterRecord, progress: dict) -> JobStatus:
+        """A drill's scratch copy is done once promoted: no stanza, no archiving (the
+        restore turned archive_mode off), no first backup; it never writes to any repo."""
+        progress["result"] = {**steps.result(record, progress, ""), "scratch": "true",
+                              "promoted_at": f"{progress['promoted_at']:.3f}"}
+        self._save(record.name, progress)
+        self.fleet.save_record(dataclasses.replace(record, state="", initialized=True))
+        return self._report(self.fleet.record(record.name) or record, progress)
 
     def _start_server(self, record: ClusterRecord, progress: dict, *, attempts: int) -> JobStatus:
         """Piece 3: pg_ctl start without waiting, unless it runs already (a call that died
@@ -323,6 +334,12 @@ class Cloner:
         if record.state == "" and "result" in progress:
             result = progress["result"]
             dropped = result.get("dropped_databases")
+            if result.get("scratch"):
+                message = (
+                    f"{record.name} is a scratch primary on port {record.port}, restored from "
+                    f"{_source_name(record)}'s {_clone_repo(record)}, with archiving off."
+                )
+                return JobStatus("succeeded", message, dict(result))
             message = (
                 f"{record.name} is a new primary on port {record.port}, restored from "
                 f"{_source_name(record)}'s {_clone_repo(record)}, with its own first full backup "

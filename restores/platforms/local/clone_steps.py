@@ -136,6 +136,12 @@ def plan_steps(
     steps.append(describe_point(req.point, argv, source))
     if req.db_include:
         steps.append(f"Drop the databases of {target} that were not included")
+    if req.scratch:
+        steps.append(
+            f"Leave {target} as restored, with archiving off: a drill's scratch copy has no "
+            "repo and never writes to any"
+        )
+        return tuple(steps)
     steps += [
         f"Create {target}'s own stanza in its own repo ({fleet.repo_path(target)}), "
         f"archive there (a fast restart turns archiving on) and check it — it never "
@@ -297,6 +303,8 @@ def clone_of(req: CloneRequest) -> dict[str, Any]:
         "point": point_to_json(req.point),
         "db_include": sorted(set(req.db_include)),
         "process_max": req.process_max,
+        # Only when set, so the records of clones made before drills compare equal.
+        **({"scratch": True} if req.scratch else {}),
     }
 
 

@@ -30,6 +30,7 @@ from ..base import (
     Role,
     StandbyRequest,
     TransientError,
+    Verification,
 )
 from . import operations as ops
 from .backrest import REPOS, Backrest
@@ -39,6 +40,7 @@ from .fleet import CONF_MARKER, ClusterRecord, Fleet, validate_cluster_name
 from .inplace import InPlaceRestorer
 from .proc import PGBACKREST, Runner, find_pg_bindir, resolve_account
 from .standby import Standbys
+from .verify import verify as verify_restore
 
 POLL_SECONDS = 0.5
 # How soon an operation looks again at a restore, backup or server of this host: checking
@@ -52,6 +54,7 @@ class LocalPlatform(Platform):
     checks and prepares the fleet directory and raises PermanentError if it is unusable."""
 
     name = "local"
+    drills = True
     # Restores here compete with the running clusters for this host's cores: more processes
     # than twice the cores only adds contention.
     process_max_limit = max(1, min(16, 2 * (os.cpu_count() or 1)))
@@ -353,14 +356,51 @@ class LocalPlatform(Platform):
                              detail=applied.command)
         return JobStatus("running", message=status.message, detail=applied.command)
 
-    def cluster_destroy(self, ref: ClusterRef) -> None:
+    def cluster_destroy(self, ref: ClusterRef, *, operation_id: str | None = None) -> Applied:
         """Stop the cluster and its backups (or a clone's restore), then delete its data,
-        repo, logs and config. Irreversible: for tests, drills and abandoned clones."""
-        record = self._record(ref)
+        repo, logs and config. Irreversible: for tests, drills and abandoned clones.
+
+        With `operation_id` (a drill's scratch copy): only the clone that operation made,
+        and idempotent: a name with nothing under it is already destroyed; an empty
+        directory (a clone that died before writing its record) is removed."""
+        if operation_id is None:
+            record = self._record(ref)
+        else:
+            if not self.cluster_exists(ref):
+                return Applied(f"{ref.name} is already deleted.")
+            record = self._fleet.record(ref.name) if _valid_name(ref.name) else None
+            if record is None:
+                return self._remove_empty(ref)
+            if (record.clone_of or {}).get("operation_id") != operation_id:
+                raise PermanentError(
+                    f"{ref.name} was not made by operation {operation_id}: it is left alone."
+                )
         with self._fleet.lock(), self._cloner.hold(record.name):
             self._backrest.jobs.terminate_all(record.name)
             self._stop(self._fleet.record(record.name) or record)
             self._fleet.remove_cluster(record.name)
+        return Applied(f"Stopped {record.name} and deleted its data directory, logs and "
+                       "job files.")
+
+    def _remove_empty(self, ref: ClusterRef) -> Applied:
+        fleet = self._fleet
+        with fleet.lock():
+            in_the_way = fleet.in_the_way(ref.name)
+            cluster_dir = fleet.cluster_dir(ref.name)
+            if in_the_way and (in_the_way != [cluster_dir] or any(cluster_dir.iterdir())):
+                raise PermanentError(
+                    f"{ref.name} has files but no record: it is not a drill's scratch copy "
+                    "and is left alone."
+                )
+            if in_the_way:
+                cluster_dir.rmdir()
+        return Applied(f"{ref.name} is already deleted.")
+
+    def verify(self, ref: ClusterRef, *, source: ClusterRef) -> Verification:
+        """Read-only queries on the restored cluster; the source's system identifier from
+        its control file (verify.py)."""
+        source_record = self._fleet.record(source.name) if _valid_name(source.name) else None
+        return verify_restore(self._fleet, self._runner, self._record(ref), source_record)
 
     def _server_log_tail(self, record: ClusterRecord) -> str:
         try:
