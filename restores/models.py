@@ -196,7 +196,15 @@ class Operation(models.Model):
                 fields=["cluster"],
                 condition=Q(exclusive=True, status__in=["pending", "awaiting_approval", "running"]),
                 name="one_active_operation_per_cluster",
-            )
+            ),
+            # A drill changes nothing on its cluster (exclusive=False: backups go on), but
+            # two at once would only race for the host's disk and measure each other.
+            models.UniqueConstraint(
+                fields=["cluster"],
+                condition=Q(kind="drill", status__in=["pending", "awaiting_approval",
+                                                      "running"]),
+                name="one_active_drill_per_cluster",
+            ),
         ]
         indexes = [
             # The beat sweep: active operations whose next check is due.
@@ -207,6 +215,9 @@ class Operation(models.Model):
             ),
             # The cluster page: a cluster's operations, newest first.
             models.Index(fields=["cluster", "-created_at"], name="operation_cluster_recent"),
+            # The drill report: every drill, newest first (and each cluster's last one).
+            models.Index(fields=["-created_at"], condition=Q(kind="drill"),
+                         name="operation_drills_recent"),
         ]
 
     def __str__(self) -> str:

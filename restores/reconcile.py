@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import clones, inventory, platforms, rules
+from .drill_steps import drill_step
 from .models import Backup, Cluster, Operation
 from .platforms.base import (
     CloneRequest,
@@ -310,6 +311,7 @@ STEPS: dict[str, Step] = {
     Operation.Kind.START: _advancing(_power),
     Operation.Kind.CREATE_STANDBY: _advancing(_standby),
     Operation.Kind.PROMOTE: _advancing(_promote),
+    Operation.Kind.DRILL: drill_step,
 }
 
 

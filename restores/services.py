@@ -6,6 +6,7 @@ form field it belongs to. Messages are module constants so tests assert on them.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -60,11 +61,15 @@ def operation_create(
     user: AbstractBaseUser | AnonymousUser | None,
     message: str,
     refs: dict[str, Any] | None = None,
+    operation_id: uuid.UUID | None = None,
+    exclusive: bool = True,
 ) -> Operation:
     """Create an operation and dispatch its first step once the transaction commits.
 
     The partial unique constraint refuses a second active exclusive operation on the same
-    cluster, even when two requests race past the check in the caller.
+    cluster, even when two requests race past the check in the caller. `operation_id`: an
+    id chosen by the caller, when names derived from it must be checked before the create.
+    `exclusive=False`: an operation that does not change its cluster (a drill).
     """
     from .tasks import dispatch
 
@@ -73,7 +78,8 @@ def operation_create(
         with transaction.atomic():
             op = Operation.objects.create(
                 cluster=cluster, kind=kind, params=params, requested_by=requested_by,
-                refs=refs or {},
+                refs=refs or {}, exclusive=exclusive,
+                **({"id": operation_id} if operation_id else {}),
             )
             # Decide the trigger value once, before the first apply: a retried step sends
             # the same value, and the platform recognises it.

@@ -176,8 +176,8 @@ def test_the_sweep_resumes_only_overdue_operations(
 
 
 def test_an_unknown_kind_fails_with_a_clear_reason(hippo: Cluster) -> None:
-    op = Operation.objects.create(cluster=hippo, kind=Operation.Kind.DRILL)
+    op = Operation.objects.create(cluster=hippo, kind="vacuum")
     reconcile.advance(str(op.id))
     op.refresh_from_db()
     assert op.status == Operation.Status.FAILED
-    assert op.error_reason == "The console cannot run drill operations yet."
+    assert op.error_reason == "The console cannot run vacuum operations yet."

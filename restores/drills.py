@@ -1,0 +1,152 @@
+"""DR drills: prove a cluster is recoverable without touching it.
+
+A drill restores the cluster's repo into a scratch cluster (a clone that never writes to any
+repo), verifies it, measures RTO and RPO, keeps the evidence in the operation's result, and
+deletes the scratch cluster. `drill_request` is the service; drill_steps.py runs it; the
+report's selectors are in drill_report.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.utils import timezone
+
+from . import platforms, rules
+from .clones import repo_window
+from .models import Cluster, Operation
+from .platforms import manifests
+from .platforms.base import CloneRequest, ClusterRef, Platform, PlatformError
+from .platforms.restore_options import RestoreTarget
+from .services import ServiceError, operation_create
+
+User = AbstractBaseUser | AnonymousUser | None
+
+DRILL_CLUSTER_GONE = "{cluster} is no longer reported by its platform: there is nothing to drill."
+DRILL_REPO_EMPTY = "{cluster} has no backup in {repo}: a drill has nothing to restore."
+DRILL_POINT_KINDS = "A drill restores 'latest' or a point in time."
+DRILL_ALREADY_RUNNING = (
+    "A drill of {cluster} is already under way: wait for it to finish. A cluster has one "
+    "drill at a time."
+)
+DRILL_NOT_ON_PLATFORM = (
+    "The console cannot run drills on {platform} clusters yet: it cannot verify or delete a "
+    "scratch copy there. Clone {cluster} with the wizard and check the copy by hand."
+)
+SCRATCH_NAME_INVALID = "The scratch cluster cannot be named {name}: {problem}"
+SCRATCH_NAME_TAKEN = (
+    "Something named {name} already exists in {namespace}, where the drill's scratch cluster "
+    "would go. Nothing was started; run the drill again (it gets a new name)."
+)
+
+SCRATCH_INFIX = "-drill-"
+# Local cluster names are at most 40 characters, PGO's at most 42 with a repo host: a
+# scratch name stays within both.
+SCRATCH_NAME_MAX = 40
+
+
+def scratch_name(cluster_name: str, operation_id: uuid.UUID) -> str:
+    """`<cluster>-drill-<6 hex of the operation id>`, the cluster's name shortened to fit."""
+    suffix = f"{SCRATCH_INFIX}{operation_id.hex[:6]}"
+    return cluster_name[: SCRATCH_NAME_MAX - len(suffix)].rstrip("-") + suffix
+
+
+def utc_text(at: dt.datetime) -> str:
+    return f"{at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def point_json(point: RestoreTarget) -> dict[str, Any]:
+    return {"kind": point.kind, "time": point.time.isoformat() if point.time else ""}
+
+
+def point_from_json(data: dict[str, Any]) -> RestoreTarget:
+    when = dt.datetime.fromisoformat(data["time"]) if data.get("time") else None
+    return RestoreTarget(kind=data["kind"], time=when)
+
+
+def drill_request(*, cluster: Cluster, repo_name: str, point: RestoreTarget,
+                  user: User) -> Operation:
+    """Start a drill of `cluster` from `repo_name` at `point` ("latest" or a time)."""
+    if not cluster.present:
+        raise ServiceError(DRILL_CLUSTER_GONE.format(cluster=cluster.name))
+    platform = platforms.get(cluster.platform)
+    if not platform.drills:
+        raise ServiceError(DRILL_NOT_ON_PLATFORM.format(platform=platform.name,
+                                                         cluster=cluster.name))
+    if point.kind not in ("latest", "time"):
+        raise ServiceError(DRILL_POINT_KINDS, field="kind")
+    repo = cluster.repositories.filter(name=repo_name).first()
+    if repo is None or not repo.backups.exists():
+        raise ServiceError(DRILL_REPO_EMPTY.format(cluster=cluster.name, repo=repo_name),
+                           field="repo")
+    verdict = rules.check_point(point, repo_window(repo), now=timezone.now())
+    if not verdict.ok:
+        field, message = verdict.errors[0]
+        raise ServiceError(message, field=field)
+    if _active_drill(cluster):
+        raise ServiceError(DRILL_ALREADY_RUNNING.format(cluster=cluster.name))
+    # The scratch cluster's name is decided here, once, before anything is applied: every
+    # step (and a retry after a crash) creates, verifies and deletes that one name.
+    op_id = uuid.uuid4()
+    scratch = ClusterRef(cluster.namespace, scratch_name(cluster.name, op_id))
+    _check_scratch(platform, scratch)
+    now = timezone.now()
+    where = "latest" if point.time is None else utc_text(point.time)
+    try:
+        return operation_create(
+            cluster=cluster, kind=Operation.Kind.DRILL, user=user, operation_id=op_id,
+            exclusive=False,
+            params={"repo": repo_name, "point": point_json(point),
+                    "requested_at": now.isoformat()},
+            refs={"scratch": {"namespace": scratch.namespace, "name": scratch.name}},
+            message=f"Drill of {cluster.name} from {repo_name} at {where} requested: scratch "
+                    f"cluster {scratch.name}.",
+        )
+    except ServiceError:
+        # Only the one-drill-per-cluster constraint can refuse a non-exclusive operation:
+        # another request got there between the check above and this insert.
+        raise ServiceError(DRILL_ALREADY_RUNNING.format(cluster=cluster.name)) from None
+
+
+def _active_drill(cluster: Cluster) -> bool:
+    return cluster.operations.filter(kind=Operation.Kind.DRILL,
+                                     status__in=Operation.ACTIVE).exists()
+
+
+def _check_scratch(platform: Platform, scratch: ClusterRef) -> None:
+    try:
+        manifests.check_cluster_name(scratch.name, scratch.namespace)
+    except PlatformError as exc:
+        raise ServiceError(SCRATCH_NAME_INVALID.format(name=scratch.name,
+                                                       problem=exc.message)) from None
+    taken = Cluster.objects.filter(platform=platform.name, namespace=scratch.namespace,
+                                   name=scratch.name).exists()
+    try:
+        taken = taken or platform.cluster_exists(scratch)
+    except PlatformError as exc:
+        raise ServiceError(exc.message) from None
+    if taken:
+        raise ServiceError(SCRATCH_NAME_TAKEN.format(name=scratch.name,
+                                                     namespace=scratch.namespace))
+
+
+def scratch_ref(op: Operation) -> ClusterRef:
+    scratch = op.refs["scratch"]
+    return ClusterRef(scratch["namespace"], scratch["name"])
+
+
+def scratch_request(op: Operation) -> CloneRequest:
+    """The clone a drill makes: the source's repo at the drill's point, into its scratch
+    cluster, which never writes to any repo."""
+    return CloneRequest(
+        operation_id=op.refs["trigger"],
+        source=ClusterRef(op.cluster.namespace, op.cluster.name),
+        repo=op.params["repo"],
+        target=scratch_ref(op),
+        point=point_from_json(op.params["point"]),
+        storage=op.params.get("storage") or "1Gi",
+        scratch=True,
+    )

@@ -1,0 +1,309 @@
+"""The drill service and its reconcile steps, against the fake platform."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from django.utils import timezone
+
+from restores import drill_steps, drills, inventory, platforms, reconcile, rules, services
+from restores.models import Cluster, Operation
+from restores.platforms import base
+from restores.platforms.base import PermanentError, TransientError
+from restores.platforms.restore_options import RestoreTarget
+from restores.services import ServiceError
+from tests.factories import ClusterFactory
+from tests.fakes import T0, FakePlatform, make_backup
+
+pytestmark = pytest.mark.django_db
+
+LATEST = RestoreTarget(kind="latest")
+
+
+@pytest.fixture
+def hippo(fake: FakePlatform) -> Cluster:
+    fake.add("hippo", backups=[make_backup("20261124-090000F", stop=T0)])
+    inventory.platform_sync(platform_name="local")
+    return Cluster.objects.get(name="hippo")
+
+
+def _drill(hippo: Cluster, point: RestoreTarget = LATEST) -> Operation:
+    return drills.drill_request(cluster=hippo, repo_name="repo1", point=point, user=None)
+
+
+def _run(op: Operation) -> Operation:
+    Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(
+        next_check_at=timezone.now())
+    reconcile.advance(str(op.id))
+    op.refresh_from_db()
+    return op
+
+
+def _restored(fake: FakePlatform, op: Operation, **kwargs: object) -> Operation:
+    """Run the drill until its scratch clone is launched, then let the clone finish."""
+    _run(op)
+    assert op.step == "restoring"
+    fake.finish_clone(op.refs["trigger"], op.refs["scratch"]["name"], **kwargs)  # type: ignore[arg-type]
+    return _run(op)
+
+
+# --- the service ----------------------------------------------------------------------------
+
+
+def test_it_names_the_scratch_cluster_before_anything_is_applied(hippo: Cluster,
+                                                                  dispatched: list[str]) -> None:
+    op = _drill(hippo)
+    name = f"hippo-drill-{op.id.hex[:6]}"
+    assert op.kind == "drill" and op.exclusive is False and op.status == "pending"
+    assert op.refs == {"trigger": str(op.id), "scratch": {"namespace": "local", "name": name}}
+    assert op.params["point"] == {"kind": "latest", "time": ""}
+    assert dt.datetime.fromisoformat(op.params["requested_at"]) <= timezone.now()
+    assert op.events.get().message == (
+        f"Drill of hippo from repo1 at latest requested: scratch cluster {name}.")
+
+
+def test_the_scratch_name_fits_the_platforms_rules() -> None:
+    op_id = uuid.UUID("3fa2c1d4-0000-4000-8000-000000000000")
+    assert drills.scratch_name("hippo", op_id) == "hippo-drill-3fa2c1"
+    long = drills.scratch_name("a" * 26 + "-" + "b" * 20, op_id)
+    assert long == "a" * 26 + "-drill-3fa2c1" and len(long) <= drills.SCRATCH_NAME_MAX
+
+
+def test_it_allows_one_drill_per_cluster_at_a_time(hippo: Cluster) -> None:
+    _drill(hippo)
+    with pytest.raises(ServiceError) as err:
+        _drill(hippo)
+    assert err.value.message == drills.DRILL_ALREADY_RUNNING.format(cluster="hippo")
+
+
+def test_a_backup_may_run_during_a_drill(hippo: Cluster) -> None:
+    _drill(hippo)
+    backup = services.backup_request(cluster=hippo, repo_name="repo1", backup_type="incr",
+                                     user=None)
+    assert backup.status == "pending"
+    # ... and a drill may start while a backup runs.
+    Operation.objects.filter(kind="drill").update(status="succeeded")
+    assert _drill(hippo).status == "pending"
+
+
+def test_it_refuses_a_cluster_no_longer_present(hippo: Cluster) -> None:
+    hippo.present = False
+    with pytest.raises(ServiceError) as err:
+        _drill(hippo)
+    assert err.value.message == drills.DRILL_CLUSTER_GONE.format(cluster="hippo")
+
+
+def test_it_refuses_a_repo_without_a_backup(fake: FakePlatform) -> None:
+    fake.add("empty")
+    inventory.platform_sync(platform_name="local")
+    with pytest.raises(ServiceError) as err:
+        _drill(Cluster.objects.get(name="empty"))
+    assert err.value.message == drills.DRILL_REPO_EMPTY.format(cluster="empty", repo="repo1")
+    assert err.value.field == "repo"
+
+
+def test_it_refuses_a_point_outside_the_window(hippo: Cluster) -> None:
+    late = RestoreTarget(kind="time", time=T0 + dt.timedelta(hours=3))
+    with pytest.raises(ServiceError) as err:
+        _drill(hippo, late)
+    assert err.value.field == "time"
+    assert err.value.message == rules.TIME_AFTER_WINDOW.format(
+        when="2026-11-24 12:00:00 UTC", repo="repo1", latest="2026-11-24 10:00:00 UTC")
+    early = RestoreTarget(kind="time", time=T0 - dt.timedelta(hours=1))
+    with pytest.raises(ServiceError) as err:
+        _drill(hippo, early)
+    assert "before the recoverable window" in err.value.message
+
+
+def test_it_refuses_other_kinds_of_point(hippo: Cluster) -> None:
+    with pytest.raises(ServiceError) as err:
+        _drill(hippo, RestoreTarget(kind="lsn", lsn="0/3000060"))
+    assert err.value.message == drills.DRILL_POINT_KINDS
+
+
+def test_it_refuses_a_platform_that_cannot_drill(hippo: Cluster, fake: FakePlatform,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fake, "drills", False)
+    with pytest.raises(ServiceError) as err:
+        _drill(hippo)
+    assert err.value.message == drills.DRILL_NOT_ON_PLATFORM.format(platform="local",
+                                                                    cluster="hippo")
+
+
+def test_it_refuses_when_the_scratch_name_is_taken(hippo: Cluster,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    op_id = uuid.UUID("abcdef12-0000-4000-8000-000000000000")
+    monkeypatch.setattr(drills.uuid, "uuid4", lambda: op_id)
+    ClusterFactory(name="hippo-drill-abcdef")
+    with pytest.raises(ServiceError) as err:
+        _drill(hippo)
+    assert err.value.message == drills.SCRATCH_NAME_TAKEN.format(name="hippo-drill-abcdef",
+                                                                 namespace="local")
+    assert not Operation.objects.exists()
+
+
+# --- the steps ------------------------------------------------------------------------------
+
+
+def test_a_drill_restores_verifies_measures_and_deletes(fake: FakePlatform,
+                                                        hippo: Cluster) -> None:
+    op = _drill(hippo)
+    _run(op)
+    assert (op.status, op.step) == ("running", "restoring")
+    assert fake.clone_launches == [str(op.id)]
+    scratch = op.refs["scratch"]["name"]
+    assert op.refs["backup_set"] == "20261124-090000F"
+    assert op.refs["latest_recoverable"] == (T0 + dt.timedelta(hours=1)).isoformat()
+    for _ in range(2):
+        _run(op)
+    assert fake.clone_launches == [str(op.id)]
+    promoted = op.created_at + dt.timedelta(seconds=7.5)
+    op = _restored(fake, op, promoted_at=f"{promoted.timestamp():.3f}")
+    assert op.status == "succeeded", op.error_reason
+    assert fake.verified == [scratch] and fake.destroyed == [scratch]
+    assert scratch not in fake.clusters_
+    r = op.result
+    assert r["rto_seconds"] == 7.5
+    requested = dt.datetime.fromisoformat(op.params["requested_at"])
+    assert r["rpo_seconds"] == round((requested - (T0 + dt.timedelta(hours=1))).total_seconds(), 1)
+    assert r["restore_seconds"] == 3.1 and r["backup_set"] == "20261124-090000F"
+    assert "pgbackrest" in r["command"] and r["scratch"] == scratch and r["destroyed_at"]
+    assert [c["check"] for c in r["checks"]] == ["accepts writes", "same system", "databases"]
+    assert all(c["ok"] for c in r["checks"])
+    assert r["verification"]["databases"][0] == {"name": "hippo", "size_bytes": 30_000_000,
+                                                 "user_tables": 3}
+    steps = list(op.events.values_list("step", flat=True))
+    assert steps[0] == "requested" and steps[-1] == "done"
+    assert {"restoring", "verifying", "cleaning_up"} <= set(steps)
+    # The inventory never keeps the scratch cluster.
+    assert not Cluster.objects.filter(name=scratch).exists()
+    events = op.events.count()
+    _run(op)
+    assert op.events.count() == events
+
+
+def test_every_phase_can_run_again(fake: FakePlatform, hippo: Cluster) -> None:
+    """A worker killed after a transition: the next step repeats the phase harmlessly."""
+    op = _drill(hippo)
+    _run(op)
+    fake.finish_clone(op.refs["trigger"], op.refs["scratch"]["name"])
+    # Stop each phase right after its transition, as a killed worker would.
+    calls = {"verify": 0}
+    real_verify = fake.verify
+
+    def verify_then_die(ref: base.ClusterRef, *, source: base.ClusterRef) -> base.Verification:
+        calls["verify"] += 1
+        if calls["verify"] == 1:
+            raise TransientError("worker killed")
+        return real_verify(ref, source=source)
+
+    fake.verify = verify_then_die  # type: ignore[method-assign]
+    _run(op)
+    assert (op.status, op.step) == ("running", "verifying")
+    _run(op)
+    assert op.status == "succeeded" and calls["verify"] == 2
+    assert fake.clone_launches == [str(op.id)] and len(fake.destroyed) == 1
+
+
+def test_a_cleanup_that_runs_again_finds_the_scratch_gone(fake: FakePlatform,
+                                                          hippo: Cluster) -> None:
+    op = _drill(hippo)
+    _run(op)
+    fake.finish_clone(op.refs["trigger"], op.refs["scratch"]["name"])
+    fake.destroy_error = TransientError("connection refused")
+    _run(op)
+    assert (op.status, op.step) == ("running", "cleaning_up")
+    fake.destroy_error = None
+    fake.clusters_.pop(op.refs["scratch"]["name"])  # deleted by the call that died
+    _run(op)
+    assert op.status == "succeeded"
+
+
+def test_a_failed_verification_fails_the_drill_and_still_cleans_up(fake: FakePlatform,
+                                                                   hippo: Cluster) -> None:
+    fake.verification = base.Verification(
+        server_version="15.20", system_identifier="111", source_system_identifier="222",
+        in_recovery=True, databases=())
+    op = _restored(fake, _drill(hippo))
+    scratch = op.refs["scratch"]["name"]
+    assert op.status == "failed"
+    assert fake.destroyed == [scratch]
+    assert op.error_reason.startswith("Verification failed: accepts writes: still in recovery")
+    assert "same system: system identifier 111, the source's is 222" in op.error_reason
+    assert op.error_reason.endswith(f"The scratch cluster {scratch} was deleted.")
+    assert op.error_fix == drill_steps.DRILL_VERIFY_FAILED_FIX
+    assert [c["ok"] for c in op.result["checks"]] == [False, False, False]
+    assert op.result["destroyed_at"] and "rto_seconds" in op.result
+
+
+def test_a_failed_restore_fails_the_drill_and_still_cleans_up(fake: FakePlatform,
+                                                              hippo: Cluster) -> None:
+    op = _restored(fake, _drill(hippo), ok=False, message="WAL segment missing")
+    assert op.status == "failed"
+    assert op.error_reason == drill_steps.DRILL_CLEANED.format(
+        reason=drill_steps.DRILL_RESTORE_FAILED.format(reason="WAL segment missing"),
+        scratch=op.refs["scratch"]["name"])
+    assert fake.destroyed == [op.refs["scratch"]["name"]]
+    assert not getattr(fake, "verified", [])
+
+
+def test_a_permanent_platform_error_still_cleans_up(fake: FakePlatform, hippo: Cluster) -> None:
+    op = _drill(hippo)
+    _run(op)
+    fake.fail_next = [PermanentError("the restore Job was deleted")]
+    _run(op)
+    assert op.status == "failed" and "the restore Job was deleted" in op.error_reason
+    assert fake.destroyed == [op.refs["scratch"]["name"]]
+
+
+def test_a_scratch_cluster_that_cannot_be_deleted_is_said(fake: FakePlatform,
+                                                          hippo: Cluster) -> None:
+    fake.destroy_error = PermanentError("it was not made by this drill")
+    op = _restored(fake, _drill(hippo))
+    scratch = op.refs["scratch"]["name"]
+    assert op.status == "failed"
+    assert op.error_reason == drill_steps.DRILL_SCRATCH_LEFT.format(
+        scratch=scratch, error="it was not made by this drill", before="")
+    assert op.error_fix == drill_steps.DRILL_SCRATCH_LEFT_FIX.format(scratch=scratch)
+
+
+def test_it_rechecks_the_window_before_restoring(fake: FakePlatform, hippo: Cluster) -> None:
+    op = _drill(hippo)
+    fake.clusters_["hippo"].backups.clear()
+    _run(op)
+    assert op.status == "failed"
+    assert op.error_reason == rules.NO_WINDOW.format(repo="repo1")
+    assert op.error_fix == drill_steps.DRILL_WINDOW_MOVED_FIX
+    assert not getattr(fake, "clone_launches", []) and not getattr(fake, "destroyed", [])
+
+
+def test_the_latest_recoverable_time_is_read_at_the_first_step(fake: FakePlatform,
+                                                               hippo: Cluster) -> None:
+    op = _drill(hippo)
+    fake.clusters_["hippo"].latest = T0 + dt.timedelta(hours=2)
+    _run(op)
+    assert op.refs["latest_recoverable"] == (T0 + dt.timedelta(hours=2)).isoformat()
+
+
+def test_the_clone_request_is_a_scratch_one(hippo: Cluster) -> None:
+    op = _drill(hippo)
+    req = drills.scratch_request(op)
+    assert req.scratch and req.source == base.ClusterRef("local", "hippo")
+    assert req.target.name == op.refs["scratch"]["name"] and req.point == LATEST
+
+
+def test_the_console_cannot_drill_on_kubernetes_yet(db: None) -> None:
+    cluster = ClusterFactory(platform="kubernetes", namespace="postgres", name="hippo")
+    platform = FakePlatform("postgres")
+    platform.name = "kubernetes"
+    platform.drills = False
+    platforms.override("kubernetes", platform)
+    try:
+        with pytest.raises(ServiceError) as err:
+            drills.drill_request(cluster=cluster, repo_name="repo1", point=LATEST, user=None)
+    finally:
+        platforms.override("kubernetes", None)
+    assert err.value.message == drills.DRILL_NOT_ON_PLATFORM.format(platform="kubernetes",
+                                                                    cluster="hippo")
