@@ -257,3 +257,10 @@ def operation_events(op: Operation) -> list[OperationEvent]:
 
 def age(at: dt.datetime | None) -> dt.timedelta | None:
     return timezone.now() - at if at else None
+
+
+def last_successful_drill(cluster: Cluster) -> Operation | None:
+    """The cluster's newest drill that passed, for its page's drill card."""
+    return (cluster.operations.filter(kind=Operation.Kind.DRILL,
+                                      status=Operation.Status.SUCCEEDED)
+            .order_by("-finished_at").first())

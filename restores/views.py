@@ -15,7 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from . import cluster_ops, selectors, services
-from .forms import BackupForm, ConfirmForm, StandbyForm
+from .forms import BackupForm, ConfirmForm, DrillForm, StandbyForm
 from .models import Cluster, Operation
 from .platforms.restore_options import InvalidRestoreOptions
 from .tasks import cluster_sync_soon
@@ -49,6 +49,7 @@ def fleet(request: HttpRequest) -> HttpResponse:
 def _cluster_context(
     cluster: Cluster, *, fingerprints: selectors.ClusterFingerprints,
     form: BackupForm | None = None, all_backups: bool = False,
+    drill_form: DrillForm | None = None,
 ) -> dict[str, object]:
     return {
         "cluster": cluster,
@@ -56,6 +57,8 @@ def _cluster_context(
         "all_backups": all_backups,
         "operations": selectors.cluster_operations(cluster),
         "form": form or BackupForm(cluster=cluster),
+        "drill_form": drill_form or DrillForm(cluster=cluster),
+        "last_drill": selectors.last_successful_drill(cluster),
         "fingerprints": fingerprints,
         "poll_interval": settings.DR_POLL_INTERVAL,
     }
