@@ -61,6 +61,9 @@ DRILL_SCRATCH_LEFT = (
 DRILL_SCRATCH_LEFT_FIX = (
     "Delete {scratch} by hand (it is a copy: nothing else uses it), then drill again."
 )
+DRILL_STILL_THERE = "it still exists {seconds:.0f} s after it was deleted."
+# How long a deleted scratch cluster may take to disappear before the drill says so.
+DELETE_TIMEOUT = dt.timedelta(minutes=10)
 DRILL_PASSED = "Drill passed: RTO {rto} s, RPO {rpo} s; the scratch cluster {scratch} is deleted."
 
 
@@ -187,7 +190,7 @@ def _verifying(op: Operation, platform: Platform) -> None:
     checks = verification_checks(found, expected=_expected_databases(op))
     failed = [c["check"] for c in checks if not c["ok"]]
     result = {**op.result, "verification": verification_json(found), "checks": checks}
-    refs = dict(op.refs)
+    refs = {**op.refs, "cleanup_at": timezone.now().isoformat()}
     if failed:
         reason = DRILL_VERIFY_FAILED.format(checks="; ".join(
             f"{c['check']}: {c['detail']}" for c in checks if not c["ok"]))
@@ -254,7 +257,8 @@ def verification_json(found: Verification) -> dict[str, Any]:
 
 def _to_cleanup(op: Operation, platform: Platform, *, reason: str, fix: str,
                 detail: str = "") -> None:
-    refs = {**op.refs, "failure": {"reason": reason, "fix": fix}}
+    refs = {**op.refs, "failure": {"reason": reason, "fix": fix},
+            "cleanup_at": timezone.now().isoformat()}
     if operation_transition(op, status=Status.RUNNING, step="cleaning_up", message=reason,
                             level=Level.ERROR, detail=detail, refs=refs,
                             next_check_in=platform.poll_interval):
@@ -264,13 +268,25 @@ def _to_cleanup(op: Operation, platform: Platform, *, reason: str, fix: str,
 def _cleaning_up(op: Operation, platform: Platform) -> None:
     scratch = scratch_ref(op)
     failure = op.refs.get("failure")
+    before = f" (the drill had already failed: {failure['reason']})" if failure else ""
     try:
         applied = platform.cluster_destroy(scratch, operation_id=op.refs["trigger"])
     except PermanentError as exc:
-        before = f" (the drill had already failed: {failure['reason']})" if failure else ""
         _fail(op, reason=DRILL_SCRATCH_LEFT.format(scratch=scratch.name, error=exc.message,
                                                    before=before),
               fix=DRILL_SCRATCH_LEFT_FIX.format(scratch=scratch.name), detail=exc.detail)
+        return
+    if platform.cluster_exists(scratch):
+        # Deleting takes a while where an operator finalizes it (PGO removes pods, volumes).
+        since = dt.datetime.fromisoformat(op.refs.get("cleanup_at") or op.updated_at.isoformat())
+        if timezone.now() - since > DELETE_TIMEOUT:
+            _fail(op, reason=DRILL_SCRATCH_LEFT.format(
+                scratch=scratch.name, error=DRILL_STILL_THERE.format(
+                    seconds=DELETE_TIMEOUT.total_seconds()), before=before),
+                fix=DRILL_SCRATCH_LEFT_FIX.format(scratch=scratch.name))
+            return
+        operation_observe(op, message=applied.summary)
+        operation_schedule(op, delay=platform.poll_interval)
         return
     # The inventory may have listed the scratch cluster while it lived; it has no history
     # of its own worth keeping (its drill's operation holds the evidence).

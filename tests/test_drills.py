@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from restores import drill_steps, drills, inventory, platforms, reconcile, rules, services
+from restores import drill_steps, drills, inventory, reconcile, rules, services
 from restores.models import Cluster, Operation
 from restores.platforms import base
 from restores.platforms.base import PermanentError, TransientError
@@ -292,18 +292,3 @@ def test_the_clone_request_is_a_scratch_one(hippo: Cluster) -> None:
     req = drills.scratch_request(op)
     assert req.scratch and req.source == base.ClusterRef("local", "hippo")
     assert req.target.name == op.refs["scratch"]["name"] and req.point == LATEST
-
-
-def test_the_console_cannot_drill_on_kubernetes_yet(db: None) -> None:
-    cluster = ClusterFactory(platform="kubernetes", namespace="postgres", name="hippo")
-    platform = FakePlatform("postgres")
-    platform.name = "kubernetes"
-    platform.drills = False
-    platforms.override("kubernetes", platform)
-    try:
-        with pytest.raises(ServiceError) as err:
-            drills.drill_request(cluster=cluster, repo_name="repo1", point=LATEST, user=None)
-    finally:
-        platforms.override("kubernetes", None)
-    assert err.value.message == drills.DRILL_NOT_ON_PLATFORM.format(platform="kubernetes",
-                                                                    cluster="hippo")

@@ -7,9 +7,11 @@ teardown, Patroni promoting) happens on `tick()`; `settle()` ticks until nothing
 
 Knobs: `fail_restore` / `fail_backup` (cluster names whose Job fails), `stuck` (names whose
 backup/restore annotations PGO never consumes), `deferred` (names reconciled only on tick),
-`hold_jobs` (Jobs keep running). `exec` answers `pgbackrest info` (and `--set`, `repo-ls`)
-from the backups it "took", shaped like the recorded sample. Not emulated: PVCs, Services,
-Endpoints, users, TLS, switchover, scheduled backup runs, backup removal, v4 migration.
+`hold_jobs` (Jobs keep running), `in_recovery` (names whose psql reports recovery). `exec`
+answers `pgbackrest info` (and `--set`, `repo-ls`) from the backups it "took", shaped like
+the recorded sample, and a drill's `psql` checks (restores.platforms.verify_sql). Not
+emulated: PVCs, Services, Endpoints, users, TLS, switchover, scheduled backup runs, backup
+removal, v4 migration, finalizers.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class PgoEmulator:
         self.stuck: set[str] = set()
         self.deferred: set[str] = set()
         self.hold_jobs = False
+        self.in_recovery: set[str] = set()  # clusters whose psql says pg_is_in_recovery()
         self.backups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.system_ids: dict[tuple[str, str], int] = {}
         self.trigger_values: list[tuple[str, str, str]] = []  # (cluster, key, value) as set
@@ -514,9 +517,30 @@ class PgoEmulator:
                            if any(int(b["repo"][4:]) == k for b in sets) else
                            {"code": 2, "message": "no valid backups"}} for k in keys]}]
 
+    def psql(self, ns: str, cluster: str, words: list[str]) -> tuple[int, str, str]:
+        """`psql -X -A -t -F <tab> -d <db> -c <sql>` for a drill's verify_sql queries: a
+        primary (or in recovery, for names in `in_recovery`) with the system identifier of
+        the cluster it was restored from, databases app and postgres."""
+        from restores.platforms import verify_sql
+
+        sql, db = words[words.index("-c") + 1], words[words.index("-d") + 1]
+        if sql == verify_sql.SERVER:
+            replayed = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).strftime(
+                "%Y-%m-%d %H:%M:%S.%f+00")
+            recovering = "t" if cluster in self.in_recovery else "f"
+            return 0, (f"16.4 (Debian 16.4-1)\t{recovering}\t"
+                       f"{self.system_ids.get((ns, cluster), 1)}\t{replayed}\n"), ""
+        if sql == verify_sql.DATABASES:
+            return 0, "app\t8123456\npostgres\t7654321\n", ""
+        if sql == verify_sql.USER_TABLES:
+            return 0, {"app": "3\n"}.get(db, "0\n"), ""
+        return 1, "", "ERROR:  the PGO emulator answers only the drill's queries\n"
+
     def exec(self, ns: str, pod: str, container: str, command: list[str]) -> tuple[int, str, str]:
         obj = self.store.get("pods", ns, pod)
         words = shlex.split(command[-1]) if command[:1] in (["bash"], ["sh"]) else command
+        if obj is not None and container == "database" and words[:1] == ["psql"]:
+            return self.psql(ns, obj["metadata"]["labels"].get(CLUSTER, ""), words)
         if obj is None or container != "database" or words[:1] != ["pgbackrest"]:
             return 1, "", f"{words[0] if words else ''}: not answered by the PGO emulator\n"
         cluster = obj["metadata"]["labels"].get(CLUSTER, "")

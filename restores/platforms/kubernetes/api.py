@@ -171,6 +171,15 @@ class Kube:
             patch, field_manager=FIELD_MANAGER,
         )
 
+    def delete_cluster(self, namespace: str, name: str) -> None:
+        """Delete a PostgresCluster (a drill's scratch copy); already gone is not an error."""
+        try:
+            self._raw(f"delete PostgresCluster {namespace}/{name}",
+                      self.custom.delete_namespaced_custom_object, GROUP, VERSION, namespace,
+                      PLURAL, name)
+        except NotFound:
+            return
+
     def watch_clusters(self, namespace: str, resource_version: str, timeout: int) -> Any:
         """An open watch response (newline-delimited events) from `resource_version`."""
         try:

@@ -15,6 +15,7 @@ from . import state
 from .api import Kube, load_client
 from .backups import BackupsMixin
 from .clones import ClonesMixin
+from .drills import DrillsMixin
 from .lifecycle import LifecycleMixin
 
 
@@ -28,7 +29,7 @@ def _utcnow() -> dt.datetime:
 LISTED_FRESH_SECONDS = 120.0
 
 
-class KubernetesPlatform(BackupsMixin, ClonesMixin, LifecycleMixin, Platform):
+class KubernetesPlatform(BackupsMixin, ClonesMixin, DrillsMixin, LifecycleMixin, Platform):
     """PGO clusters in `namespaces`. Pass a ready `api_client` (tests pass the test API
     server's), or let it load a kubeconfig (`kubeconfig`, `context`) or the pod's service
     account (`in_cluster`). Construction does no I/O beyond reading the kubeconfig."""

@@ -20,16 +20,19 @@ class Permission:
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "postgres-operator.crunchydata.com", "postgresclusters",
-        ("get", "list", "watch", "create", "patch"),
+        ("get", "list", "watch", "create", "patch", "delete"),
         "read one cluster (get), the fleet (list) and its changes (watch); create clones "
         "and standbys (create, also for the server-side dry run); merge patches for backups, "
-        "restores, shutdown/start, promotion and clearing dataSource (patch). Status is read "
-        "from the object itself: no postgresclusters/status, no update, no delete.",
+        "restores, shutdown/start, promotion and clearing dataSource (patch); delete a "
+        "drill's scratch clone once verified (delete: only a cluster the drill's operation "
+        "created and annotated). Status is read from the object itself: no "
+        "postgresclusters/status, no update.",
     ),
     Permission("", "pods", ("list",),
                "find the leader pod (role=master) of each cluster, and verify a shutdown"),
     Permission("", "pods/exec", ("get", "create"),
-               "run `pgbackrest info` / `repo-ls` in the database container; the Python "
+               "run `pgbackrest info` / `repo-ls` (and a drill's read-only `psql` checks) in "
+               "the database container; the Python "
                "client opens the websocket with GET, newer API servers authorise it as create"),
     Permission("", "events", ("list",),
                "read PGO's Warning events (InvalidDataSource, StanzaNotCreated, ...) that "

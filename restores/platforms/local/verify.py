@@ -8,24 +8,11 @@ import datetime as dt
 import re
 
 from ..base import DatabaseFacts, PermanentError, TransientError, Verification
+from ..verify_sql import DATABASES, SERVER, USER_TABLES
 from .database import query
 from .fleet import ClusterRecord, Fleet
 from .proc import Runner
 
-SERVER = (
-    "select current_setting('server_version'), pg_is_in_recovery(), "
-    "(select system_identifier from pg_control_system())::text, "
-    "pg_last_xact_replay_timestamp()"
-)
-DATABASES = (
-    "select datname, pg_database_size(oid) from pg_database "
-    "where datallowconn and not datistemplate order by datname"
-)
-USER_TABLES = (
-    "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-    "where c.relkind in ('r', 'p') and n.nspname <> 'information_schema' "
-    "and n.nspname !~ '^pg_'"
-)
 _SYSTEM_ID_RE = re.compile(r"^Database system identifier:\s*(\d+)", re.MULTILINE)
 
 
