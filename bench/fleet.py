@@ -34,7 +34,7 @@ from django.core.management.color import no_style
 from django.db import connection, models, transaction
 
 # Bump when the generated data changes: seeded schemas with another version are rebuilt.
-SEEDER_VERSION = 1
+SEEDER_VERSION = 2
 BENCH_USER = "bench"
 # The newest backups end about here; the history goes back from it.
 EPOCH = dt.datetime(2026, 11, 24, 6, 0, tzinfo=dt.UTC)
@@ -140,6 +140,50 @@ KINDS = {"backup": 0.75, "clone": 0.08, "restore_in_place": 0.03, "restore_datab
 TERMINAL = {"succeeded": 0.85, "failed": 0.10, "cancelled": 0.05}
 ACTIVE = {"running": 0.7, "pending": 0.2, "awaiting_approval": 0.1}
 STEPS = ["requested", "submitted", "running", "collecting"]
+
+
+def _drill(rng: random.Random, cluster: Any, repo: str, op_id: uuid.UUID, status: str,
+           created: dt.datetime, finished: dt.datetime | None,
+           ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A drill's params, refs and (finished) result as drill_steps records them."""
+    point = ({"kind": "latest", "time": ""} if rng.random() < 0.8 else
+             {"kind": "time", "time": (created - dt.timedelta(hours=rng.uniform(1, 48)))
+              .isoformat()})
+    scratch = f"{cluster.name[:27]}-drill-{op_id.hex[:6]}"
+    params = {"repo": repo, "point": point, "requested_at": created.isoformat()}
+    label = f"{_stamp(created - dt.timedelta(hours=rng.uniform(0, 24)))}F"
+    command = (f"pgbackrest --config=/fleet/clusters/{cluster.name}/pgbackrest.conf "
+               f"--stanza=db --repo={repo[-1]} --pg1-path=/fleet/data/{scratch} "
+               "--type=default --archive-mode=off restore")
+    latest = created - dt.timedelta(seconds=rng.uniform(1, 300))
+    refs = {"trigger": str(op_id), "scratch": {"namespace": cluster.namespace, "name": scratch},
+            "backup_set": label, "command": command, "latest_recoverable": latest.isoformat()}
+    if finished is None or status == "cancelled":
+        return params, refs, {}
+    rto = (finished - created).total_seconds() * rng.uniform(0.7, 0.95)
+    restore = rto * rng.uniform(0.5, 0.9)
+    ok = status == "succeeded"
+    databases = [{"name": n, "size_bytes": rng.randint(8, 10**5) * MiB,
+                  "user_tables": rng.randint(0, 400)} for n in ("app", "postgres", "reporting")]
+    system_id = str(rng.randrange(7 * 10**18, 8 * 10**18))
+    result = {
+        "scratch": scratch, "writable_at": (created + dt.timedelta(seconds=rto)).isoformat(),
+        "restore_seconds": round(restore, 1), "recovery_seconds": round(rto - restore, 1),
+        "restored_bytes": sum(d["size_bytes"] for d in databases),
+        "verification": {"server_version": cluster.pg_version, "system_identifier": system_id,
+                         "source_system_identifier": system_id if ok else "7000000000000000001",
+                         "in_recovery": False, "databases": databases,
+                         "last_replayed_commit": latest.isoformat()},
+        "checks": [{"check": "accepts writes", "ok": True,
+                    "detail": "pg_is_in_recovery() is false"},
+                   {"check": "same system", "ok": ok, "detail": f"system identifier {system_id}"},
+                   {"check": "databases", "ok": True, "detail": "3 database(s)"}],
+        "requested_at": created.isoformat(), "point": point, "repo": repo, "backup_set": label,
+        "command": command, "latest_recoverable": latest.isoformat(),
+        "rto_seconds": round(rto, 1), "rpo_seconds": round((created - latest).total_seconds(), 1),
+        "destroyed_at": finished.isoformat(),
+    }
+    return params, refs, result
 
 
 def seed(scale: Scale, *, log: Callable[[str], None] = lambda _m: None) -> Seeded:
@@ -271,9 +315,14 @@ def seed(scale: Scale, *, log: Callable[[str], None] = lambda _m: None) -> Seede
             elif kind in ("clone", "restore_in_place", "restore_database"):
                 params = {"repo": repo_name, "target": {"kind": "time",
                                                         "time": created.isoformat()}}
+            op_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+            refs: dict[str, Any] = {}
+            if kind == "drill":
+                params, refs, result = _drill(rng, cluster, repo_name, op_id, status,
+                                              created, finished)
             op = Operation(
-                id=uuid.UUID(int=rng.getrandbits(128), version=4), kind=kind,
-                cluster_id=cluster.id, params=params, status=status, exclusive=True,
+                id=op_id, kind=kind, refs=refs,
+                cluster_id=cluster.id, params=params, status=status, exclusive=kind != "drill",
                 requested_by_id=user.pk if rng.random() < 0.7 else None, result=result,
                 error_reason="pgbackrest exited with code 82: unable to find a valid "
                              "repository" if status == "failed" else "",

@@ -76,6 +76,7 @@ def targets() -> list[Target]:
     from django.urls import reverse
 
     from restores import selectors
+    from restores.models import Operation
 
     cluster = busiest_cluster()
     op = busiest_active_operation()
@@ -88,6 +89,7 @@ def targets() -> list[Target]:
     about_cluster = (f"{cluster.namespace}/{cluster.name}: {cluster.n_backups:,} backups "
                      f"in {cluster.n_repos} repo(s)")
     about_op = f"{op.get_kind_display()} of {op.cluster.name}, {op.status}, {op.n_events} events"
+    drills = Operation.objects.filter(kind=Operation.Kind.DRILL).count()
 
     def cluster_poll(status: str, backups: str) -> str:
         return f"{cluster_url}?s={status}&b={backups}"
@@ -116,6 +118,8 @@ def targets() -> list[Target]:
                f"{op_url}?v={op.version}", POLL, status=204, htmx=True, note=about_op),
         Target("operation_poll_changed", "Operation progress poll, changed (200)",
                f"{op_url}?v={op.version - 1}", POLL, htmx=True, note=about_op),
+        Target("drills", "Drill report", reverse("restores:drills"), PAGE,
+               note=f"{drills:,} drills, 50 per page, and each drilled cluster's last pass"),
     ]
 
 

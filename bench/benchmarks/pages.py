@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bench.framework import MISSED, NOT_BUILT, PASS, Context, Row, median, timed_row
+from bench.framework import MISSED, PASS, Context, Row, median, timed_row
 from bench.registry import register
 
 if TYPE_CHECKING:  # bench.fleet needs Django set up: imported inside the benchmark
@@ -79,9 +79,6 @@ def pages(ctx: Context) -> list[Row]:
                                   limit_ms=target.goal_ms, note=note))
         rows.append(query_row(target.title, counts[small][target.key],
                               counts[large][target.key], small, large))
-    rows.append(Row(name="Drill report", metric="server time, SQL queries", status=NOT_BUILT,
-                    goal="p95 < 150 ms; queries constant",
-                    note="there is no drill report page yet"))
     return rows
 
 

@@ -3,7 +3,8 @@
 The requests are the ones `python -m bench` times (bench.pages.targets): the Fleet page and its
 htmx refresh, the page of the cluster with the most backups and its poll (204 unchanged; 200
 when its state or operations changed, when its backups changed, when both did), the page of the
-active operation with the most events and its progress poll (204 unchanged, 200 changed).
+active operation with the most events and its progress poll (204 unchanged, 200 changed), and
+the drill report.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def add_fleet(clusters: int, *, repos: int, backups: int, events: int, finished_
             repo = RepositoryFactory(cluster=cluster, name=f"repo{r + 1}")
             BackupFactory.create_batch(backups, repository=repo)
         OperationFactory.create_batch(finished_ops, cluster=cluster, status="succeeded")
+        OperationFactory(cluster=cluster, kind="drill", exclusive=False,
+                         status="succeeded" if i % 2 else "failed",
+                         params={"repo": "repo1", "point": {"kind": "latest", "time": ""}},
+                         result={"rto_seconds": 30.5, "rpo_seconds": 12.0,
+                                 "checks": [{"check": "accepts writes", "ok": True}]})
         op = OperationFactory(cluster=cluster, status="running", version=events)
         OperationEvent.objects.bulk_create(
             OperationEvent(operation=op, at=T0 + dt.timedelta(seconds=k), step="running",
@@ -55,7 +61,7 @@ def test_pages_and_polls_make_the_same_queries_for_a_bigger_fleet(client: Client
     big_cluster, big_op = pages.busiest_cluster(), pages.busiest_active_operation()
 
     # The second measurement really is of bigger pages.
-    assert Cluster.objects.count() == 12 and Operation.objects.count() == 54
+    assert Cluster.objects.count() == 12 and Operation.objects.count() == 66
     assert (big_cluster.n_backups, big_cluster.n_repos) == (18, 3) > (
         small_cluster.n_backups, small_cluster.n_repos)
     assert big_op.n_events == 9 > small_op.n_events
@@ -66,7 +72,7 @@ def test_pages_and_polls_make_the_same_queries_for_a_bigger_fleet(client: Client
     assert set(large) == {
         "baseline", "fleet", "fleet_partial", "cluster", "cluster_poll", "cluster_poll_status",
         "cluster_poll_backups", "cluster_poll_changed", "operation", "operation_poll",
-        "operation_poll_changed",
+        "operation_poll_changed", "drills",
     }
     grown = {k: f"{small[k]} -> {large[k]}" for k in large if large[k] != small[k]}
     assert not grown, f"query count grows with the fleet: {grown}"
