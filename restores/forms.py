@@ -72,6 +72,8 @@ class DrillForm(forms.Form):
     )
 
     def __init__(self, *args: object, cluster: Cluster, **kwargs: object) -> None:
+        # Its own ids: the backup form on the same page has a `repo` field too.
+        kwargs.setdefault("auto_id", "drill_%s")
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         names = list(cluster.repositories.filter(backups__isnull=False).distinct()
                      .order_by("name").values_list("name", flat=True))

@@ -92,6 +92,8 @@ def test_the_cluster_page_has_the_drill_card_and_the_last_passed_drill(
 ) -> None:
     html = client.get(hippo.get_absolute_url()).content.decode()
     assert 'id="drill-form"' in html and 'id="last-drill"' not in html
+    # Its fields' ids are its own: the backup form on the page has a repo too.
+    assert html.count('id="id_repo"') == 1 and html.count('id="drill_repo"') == 1
     op = _drill(hippo, status="succeeded", rto=61.5, rpo=12.0)
     html = client.get(hippo.get_absolute_url()).content.decode()
     assert f'href="{op.get_absolute_url()}" id="last-drill"' in html
