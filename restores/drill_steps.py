@@ -75,7 +75,7 @@ def drill_step(op: Operation, platform: Platform) -> None:
     elif op.step == "verifying":
         _guarded(op, platform, _verifying)
     elif op.step == "cleaning_up":
-        _cleaning_up(op, platform)
+        _guarded(op, platform, _cleaning_up)
 
 
 def _guarded(op: Operation, platform: Platform, phase: Any) -> None:
@@ -87,10 +87,18 @@ def _guarded(op: Operation, platform: Platform, phase: Any) -> None:
     try:
         phase(op, platform)
     except PermanentError as exc:
+        if op.step == "cleaning_up":
+            raise  # the clean-up's own refusals are handled in it; anything else fails
         _to_cleanup(op, platform, reason=exc.message, fix="", detail=exc.detail)
     except PlatformError as exc:
         if op.attempts + 1 < MAX_TRANSIENT_FAILURES:
             raise
+        if op.step == "cleaning_up":
+            _fail(op, reason=DRILL_SCRATCH_LEFT.format(
+                scratch=scratch_ref(op).name, error=exc.message, before=""),
+                fix=DRILL_SCRATCH_LEFT_FIX.format(scratch=scratch_ref(op).name),
+                detail=exc.detail)
+            return
         _to_cleanup(op, platform, reason=DRILL_GAVE_UP.format(error=exc.message),
                     fix=DRILL_GAVE_UP_FIX, detail=exc.detail)
 

@@ -292,3 +292,31 @@ def test_the_clone_request_is_a_scratch_one(hippo: Cluster) -> None:
     req = drills.scratch_request(op)
     assert req.scratch and req.source == base.ClusterRef("local", "hippo")
     assert req.target.name == op.refs["scratch"]["name"] and req.point == LATEST
+
+
+def test_a_platform_that_keeps_failing_still_cleans_up_then_says_what_is_left(
+    fake: FakePlatform, hippo: Cluster
+) -> None:
+    op = _drill(hippo)
+    _run(op)
+    Operation.objects.filter(pk=op.pk).update(attempts=reconcile.MAX_TRANSIENT_FAILURES - 1)
+    fake.fail_next = [TransientError("API server timeout")]
+    _run(op)
+    assert op.status == "failed"
+    assert op.error_reason.startswith(drill_steps.DRILL_GAVE_UP.format(error="API server timeout"))
+    assert fake.destroyed == [op.refs["scratch"]["name"]]
+
+
+def test_a_deletion_that_keeps_failing_says_the_scratch_cluster_is_left(
+    fake: FakePlatform, hippo: Cluster
+) -> None:
+    third = _drill(hippo)
+    _run(third)
+    fake.finish_clone(third.refs["trigger"], third.refs["scratch"]["name"])
+    fake.destroy_error = TransientError("API server timeout")
+    Operation.objects.filter(pk=third.pk).update(attempts=reconcile.MAX_TRANSIENT_FAILURES - 1)
+    third.refresh_from_db()
+    _run(third)
+    assert third.status == "failed"
+    assert third.error_reason == drill_steps.DRILL_SCRATCH_LEFT.format(
+        scratch=third.refs["scratch"]["name"], error="API server timeout", before="")
