@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable
 from html import escape
 from typing import TYPE_CHECKING
 
 from django import template
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 if TYPE_CHECKING:
+    from restores.drill_report import DrilledCluster
     from restores.models import Backup
 
 register = template.Library()
@@ -127,3 +130,40 @@ def backup_rows(backups: Iterable[Backup]) -> str:
             "</tr>\n"
         )
     return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped or formatted
+
+
+@register.simple_tag
+def drilled_cluster_rows(clusters: Iterable[DrilledCluster]) -> str:
+    """The Drills page's "last successful drill per cluster" rows as one HTML string: every
+    drilled cluster is listed (hundreds in a big fleet), and a template loop with a URL
+    reversal per row costs several times more (templates/restores/drills.html)."""
+    cluster_url = reverse("restores:cluster", kwargs={
+        "platform": "P-P", "namespace": "N-N", "name": "C-C"})
+    op_url = reverse("restores:operation", kwargs={"operation_id": uuid.UUID(int=0)})
+    zero = str(uuid.UUID(int=0))
+    parts = []
+    for c in clusters:
+        who = escape(f"{c.namespace}/{c.name}")
+        url = escape(cluster_url.replace("P-P", c.platform).replace("N-N", c.namespace)
+                     .replace("C-C", c.name))
+        if c.last_ok_id:
+            passed = (f'<td><a href="{op_url.replace(zero, str(c.last_ok_id))}">'
+                      f"{utc(c.last_ok_at)}</a></td><td>{_seconds(c.last_ok_rto)}</td>"
+                      f"<td>{_seconds(c.last_ok_rpo)}</td>")
+        else:
+            passed = '<td colspan="3"><span class="warn">no drill has passed yet</span></td>'
+        parts.append(f'<tr data-cluster="{who}"><td><a href="{url}">{who}</a></td>'
+                     f"{passed}</tr>\n")
+    return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped or formatted
+
+
+@register.simple_tag
+def drilled_cluster_options(clusters: Iterable[DrilledCluster], selected: int | None) -> str:
+    """The Drills page's cluster filter: one <option> per drilled cluster."""
+    return mark_safe("".join(  # noqa: S308 - escaped
+        f'<option value="{c.pk}"{" selected" if c.pk == selected else ""}>'
+        f"{escape(c.namespace)}/{escape(c.name)}</option>" for c in clusters))
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value} s"

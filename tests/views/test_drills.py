@@ -156,6 +156,10 @@ def test_the_drills_page_lists_every_drill_newest_first(client: Client, hippo: C
     assert f'href="/operations/{new.pk}/"' in html
     zebra = html.split('data-cluster="local/zebra"')[1].split("</tr>")[0]
     assert "no drill has passed yet" in zebra
+    mine = html.split('data-cluster="local/hippo"')[1].split("</tr>")[0]
+    assert f'<a href="/operations/{new.pk}/">' in mine and "61.5 s" in mine
+    assert '<a href="/clusters/local/local/hippo/">local/hippo</a>' in mine
+    assert f'<option value="{other.pk}">local/zebra</option>' in html
 
 
 def test_the_drills_page_filters_by_cluster_and_outcome(client: Client, hippo: Cluster) -> None:
