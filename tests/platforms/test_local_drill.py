@@ -70,7 +70,9 @@ def test_a_scratch_clone_is_verified_and_deleted_without_writing_any_repo(
     assert "archiving off" in run.last.message
 
     # A writable primary with the source's data, that archives nowhere and has no repo.
-    assert local.cluster_status(scratch).role == "primary"
+    status = local.cluster_status(scratch)
+    assert (status.role, status.state) == ("primary", "ready")
+    assert status.message.startswith("A drill's scratch copy of pika")
     assert local.sql(scratch, "select x from drill_marker", database="pika") == [(42,)]
     assert local.sql(scratch, "show archive_mode") == [("off",)]
     local.sql(scratch, "create table written_in_the_scratch (x int)")

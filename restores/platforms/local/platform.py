@@ -201,6 +201,10 @@ class LocalPlatform(Platform):
             return status(
                 role, version, "creating", "Creation has not finished; create it again to resume."
             )
+        if (record.clone_of or {}).get("scratch"):
+            source = (record.clone_of or {}).get("source")
+            return status(role, version, "ready", f"A drill's scratch copy of {source}, with "
+                          "archiving off; deleted when the drill ends.")
         return status(role, version, "ready", f"PostgreSQL {version} is running as a {role}.")
 
     def _busy_message(self, record: ClusterRecord) -> tuple[str, str] | None:
