@@ -119,14 +119,16 @@ def _start(op: Operation, platform: Platform) -> None:
         return
     req = scratch_request(op)
     plan = platform.clone_plan(req)
+    # Local: the pgBackRest command line; Kubernetes: the kubectl commands of the clone.
+    command = plan.command or "\n".join(plan.kubectl)
     latest = repo.latest_recovery
-    refs = {**op.refs, "backup_set": verdict.base, "command": plan.command,
+    refs = {**op.refs, "backup_set": verdict.base, "command": command,
             "latest_recoverable": latest.isoformat() if latest else None}
     message = (f"Restoring {repo.name} (backup set {verdict.base}) into the scratch cluster "
                f"{req.target.name}; the repo's latest recoverable time is "
                f"{utc_text(latest) if latest else 'unknown'}.")
     if not operation_transition(op, status=Status.RUNNING, step="restoring", message=message,
-                                command=plan.command, next_check_in=platform.poll_interval,
+                                command=command, next_check_in=platform.poll_interval,
                                 refs=refs):
         return
     _guarded(op, platform, _restoring)

@@ -57,9 +57,11 @@ def test_a_drill_restores_a_scratch_clone_verifies_it_and_deletes_it(
     v = r["verification"]
     assert v["system_identifier"] == v["source_system_identifier"] != ""
     assert v["server_version"] == "16.4" and v["in_recovery"] is False
+    assert v["last_replayed_commit"].endswith("+00:00")
     assert v["databases"] == [{"name": "app", "size_bytes": 8123456, "user_tables": 3},
                               {"name": "postgres", "size_bytes": 7654321, "user_tables": 0}]
     assert r["rto_seconds"] >= 0 and r["rpo_seconds"] >= 0 and r["destroyed_at"]
+    assert r["command"].startswith("kubectl apply --server-side") and scratch in r["command"]
     assert "kubectl -n db exec" in op.events.get(step="cleaning_up").command
     # hippo itself was never changed, and the inventory does not keep the scratch cluster.
     assert console.obj("hippo")["metadata"]["generation"] == 1
