@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,10 @@ from typing import Any
 import kubernetes.client
 import pytest
 
+from restores.platforms.kubernetes import PERMISSIONS, KubernetesPlatform
+from restores.platforms.kubernetes.api import USER_AGENT
 from tests.kube.apiserver import PGO_GROUP, PGO_VERSION, KubeServer
+from tests.kube.emulator import PgoEmulator
 
 HIPPO: dict[str, Any] = {
     "apiVersion": f"{PGO_GROUP}/{PGO_VERSION}",
@@ -122,3 +126,69 @@ def hippo() -> Callable[..., dict[str, Any]]:
         return body
 
     return make
+
+
+# -- the platform under test, shared by the test_platform_* and test_services_* modules --------
+
+NS = "db"
+GROUPS = {"postgresclusters": "postgres-operator.crunchydata.com", "statefulsets": "apps",
+          "deployments": "apps", "jobs": "batch", "cronjobs": "batch"}
+
+
+class FixedClock:
+    """The platform's clock, still until a test moves `now`."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def emu(kube_server: KubeServer) -> PgoEmulator:
+    return PgoEmulator(kube_server)
+
+
+def make_platform(kube_server: KubeServer, clock: FixedClock | None = None,
+                  **kw: Any) -> KubernetesPlatform:
+    """A KubernetesPlatform on the test server, managing NS, sending the console's
+    User-Agent (the RBAC check below recognises its requests by it)."""
+    client = kube_server.api_client()
+    client.user_agent = USER_AGENT
+    kw.setdefault("stuck_after", 60)
+    return KubernetesPlatform(namespaces=[NS], api_client=client,
+                              **({"clock": clock} if clock else {}), **kw)
+
+
+@pytest.fixture
+def platform(kube_server: KubeServer, emu: PgoEmulator) -> KubernetesPlatform:
+    return make_platform(kube_server)
+
+
+@pytest.fixture(autouse=True)
+def rbac_covers_every_request(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test that runs the test server: every request the platform sent is one the
+    RBAC grants. (The client's exec websocket drops the User-Agent; only the platform execs
+    in these tests.)"""
+    if "kube_server" not in request.fixturenames:
+        yield
+        return
+    # Asked for here, before the test: the server is then torn down after this check.
+    server: KubeServer = request.getfixturevalue("kube_server")
+    yield
+    for sent in server.requests:
+        mine = sent.user_agent == USER_AGENT or sent.resource == "pods/exec"
+        if not mine or sent.verb not in (
+            "get", "list", "watch", "create", "patch", "update", "delete"
+        ):
+            continue
+        base = sent.resource.split("/")[0]
+        verb = "get" if sent.resource == "pods/exec" else sent.verb
+        assert any(p.resource == sent.resource and p.api_group == GROUPS.get(base, "")
+                   and verb in p.verbs for p in PERMISSIONS), sent

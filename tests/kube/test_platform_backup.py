@@ -11,62 +11,17 @@ import time
 import pytest
 
 from restores.platforms.base import ClusterRef, PermanentError, TransientError
-from restores.platforms.kubernetes import PERMISSIONS, KubernetesPlatform
-from restores.platforms.kubernetes.api import USER_AGENT
-from tests.kube.emulator import BACKUP_ANN, PgoEmulator, drive
+from restores.platforms.kubernetes import KubernetesPlatform
+from tests.kube.conftest import make_platform
+from tests.kube.emulator import BACKUP_ANN, drive
 
 NS = "db"
 HIPPO = ClusterRef(NS, "hippo")
-GROUPS = {"postgresclusters": "postgres-operator.crunchydata.com", "statefulsets": "apps",
-          "deployments": "apps", "jobs": "batch", "cronjobs": "batch"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-@pytest.fixture
-def emu(kube_server) -> PgoEmulator:
-    return PgoEmulator(kube_server)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-def make_platform(kube_server, clock=None, **kw) -> KubernetesPlatform:
-    client = kube_server.api_client()
-    client.user_agent = USER_AGENT
-    kw.setdefault("stuck_after", 60)
-    return KubernetesPlatform(namespaces=[NS], api_client=client,
-                              **({"clock": clock} if clock else {}), **kw)
 
 
 @pytest.fixture
 def platform(kube_server, emu, clock) -> KubernetesPlatform:
     return make_platform(kube_server, clock)
-
-
-@pytest.fixture(autouse=True)
-def rbac_covers_every_request(kube_server):
-    """After each test: every request the platform sent is one the RBAC grants. (The
-    client's exec websocket drops the User-Agent; only the platform execs here.)"""
-    yield
-    for request in kube_server.requests:
-        mine = request.user_agent == USER_AGENT or request.resource == "pods/exec"
-        if not mine or request.verb not in (
-            "get", "list", "watch", "create", "patch", "update", "delete"
-        ):
-            continue
-        base = request.resource.split("/")[0]
-        verb = "get" if request.resource == "pods/exec" else request.verb
-        assert any(p.resource == request.resource and p.api_group == GROUPS.get(base, "")
-                   and verb in p.verbs for p in PERMISSIONS), request
 
 
 @pytest.fixture

@@ -11,11 +11,9 @@ import pytest
 
 from restores.platforms.base import CloneRequest, ClusterRef, PermanentError
 from restores.platforms.kubernetes import KubernetesPlatform
-from restores.platforms.kubernetes.api import USER_AGENT
 from restores.platforms.manifests import S3, CloudSource, RepoSpec
 from restores.platforms.restore_options import RestoreTarget
-from tests.kube.emulator import PgoEmulator, drive
-from tests.kube.test_platform_backup import rbac_covers_every_request  # noqa: F401
+from tests.kube.emulator import drive
 
 NS = "db"
 HIPPO = ClusterRef(NS, "hippo")
@@ -23,18 +21,6 @@ COPY = ClusterRef(NS, "copy")
 CLOUD = CloudSource(repo=RepoSpec("repo1", s3=S3("bucket", "s3.example", "region"),
                                   path="/pgbackrest/db/hippo/repo1"),
                     configuration_secret="pgo-s3-creds")
-
-
-@pytest.fixture
-def emu(kube_server) -> PgoEmulator:
-    return PgoEmulator(kube_server)
-
-
-@pytest.fixture
-def platform(kube_server, emu) -> KubernetesPlatform:
-    client = kube_server.api_client()
-    client.user_agent = USER_AGENT
-    return KubernetesPlatform(namespaces=[NS], api_client=client, stuck_after=60)
 
 
 @pytest.fixture

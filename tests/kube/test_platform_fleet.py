@@ -11,27 +11,13 @@ import time
 import pytest
 
 from restores.platforms.base import ClusterRef, PermanentError, TransientError
-from restores.platforms.kubernetes import KubernetesPlatform, watch_clusters
+from restores.platforms.kubernetes import watch_clusters
 from restores.platforms.kubernetes.api import USER_AGENT
-from tests.kube.emulator import PgoEmulator
-from tests.kube.test_platform_backup import rbac_covers_every_request  # noqa: F401
 
 NS = "db"
 HIPPO = ClusterRef(NS, "hippo")
 SECOND = dt.timedelta(seconds=1)
 S3_REPO = {"name": "repo1", "s3": {"bucket": "b", "endpoint": "s3.example", "region": "r"}}
-
-
-@pytest.fixture
-def emu(kube_server) -> PgoEmulator:
-    return PgoEmulator(kube_server)
-
-
-@pytest.fixture
-def platform(kube_server, emu) -> KubernetesPlatform:
-    client = kube_server.api_client()
-    client.user_agent = USER_AGENT
-    return KubernetesPlatform(namespaces=[NS], api_client=client, stuck_after=60)
 
 
 @pytest.fixture

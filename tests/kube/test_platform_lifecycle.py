@@ -14,10 +14,9 @@ from restores.platforms.base import (
     StandbyRequest,
 )
 from restores.platforms.kubernetes import KubernetesPlatform
-from restores.platforms.kubernetes.api import USER_AGENT
 from restores.platforms.restore_options import RestoreTarget
-from tests.kube.emulator import RESTORE_ANN, PgoEmulator, drive
-from tests.kube.test_platform_backup import rbac_covers_every_request  # noqa: F401
+from tests.kube.conftest import make_platform
+from tests.kube.emulator import RESTORE_ANN, drive
 
 NS = "db"
 HIPPO = ClusterRef(NS, "hippo")
@@ -27,29 +26,9 @@ S3_REPO = {"name": "repo1",
 WHEN = dt.datetime(2026, 11, 24, 10, 14, 3, tzinfo=dt.UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-@pytest.fixture
-def emu(kube_server) -> PgoEmulator:
-    return PgoEmulator(kube_server)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
 @pytest.fixture
 def platform(kube_server, emu, clock) -> KubernetesPlatform:
-    client = kube_server.api_client()
-    client.user_agent = USER_AGENT
-    return KubernetesPlatform(namespaces=[NS], api_client=client, stuck_after=60, clock=clock)
+    return make_platform(kube_server, clock)
 
 
 @pytest.fixture

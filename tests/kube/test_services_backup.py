@@ -26,7 +26,6 @@ from restores.platforms.kubernetes.api import USER_AGENT
 from restores.platforms.pgbackrest import OPERATION_ANNOTATION
 from tests.kube.apiserver import KubeServer
 from tests.kube.emulator import BACKUP_ANN, RESTORE_ANN, PgoEmulator
-from tests.kube.test_platform_backup import rbac_covers_every_request  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

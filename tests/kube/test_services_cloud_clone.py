@@ -19,7 +19,6 @@ from restores.models import CloneDraft, Cluster, Operation
 from restores.platforms.kubernetes.api import USER_AGENT
 from restores.platforms.restore_options import RestoreTarget
 from tests.kube import test_services_backup as shared
-from tests.kube.test_platform_backup import rbac_covers_every_request  # noqa: F401
 from tests.kube.test_services_backup import NS, Console, messages
 
 pytestmark = pytest.mark.django_db

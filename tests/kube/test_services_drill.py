@@ -16,7 +16,6 @@ from restores.platforms.kubernetes.drills import NOT_OURS
 from restores.platforms.restore_options import RestoreTarget
 from restores.services import ServiceError
 from tests.kube import test_services_backup as shared
-from tests.kube.test_platform_backup import rbac_covers_every_request  # noqa: F401
 from tests.kube.test_services_backup import NS, Console, messages
 
 pytestmark = pytest.mark.django_db

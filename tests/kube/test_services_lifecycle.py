@@ -14,7 +14,6 @@ from restores.platforms.restore_options import RestoreTarget
 from restores.services import ServiceError
 from tests.kube import test_services_backup as shared
 from tests.kube.emulator import RESTORE_ANN
-from tests.kube.test_platform_backup import rbac_covers_every_request  # noqa: F401
 from tests.kube.test_services_backup import NS, S3_REPO, Console, messages
 from tests.kube.test_services_clone import reachable_time
 
