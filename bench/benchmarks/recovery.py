@@ -64,7 +64,7 @@ class Samples:
 
 @register("recovery", title="Recovery: console clone/PITR against pgBackRest by hand", order=10)
 def recovery(ctx: Context) -> list[Row]:
-    runs = ctx.samples(quick=1, full=3)
+    runs = ctx.samples(quick=1, full=5)
     scale, wal_seconds = SCALE[ctx.mode], WAL_SECONDS[ctx.mode]
     from restores.platforms.restore_options import RestoreTarget
 

@@ -251,6 +251,15 @@ def test_clone_latest_twice_per_step_and_from_a_new_process_restores_once(
     assert {s.state for s in statuses} == {"running"}
     restore_job = json.loads((root / "jobs/rhino/op-latest-1-restore.json").read_text())
     assert restore_job["command"] == plan.command
+    # The restore job starts the server itself once the restore succeeded (no step between
+    # the two): it is starting before anyone calls clone_advance again.
+    deadline = time.monotonic() + 120
+    while not (root / "jobs/rhino/op-latest-1-restore.rc").exists():
+        assert time.monotonic() < deadline, "the restore did not finish"
+        time.sleep(0.1)
+    while log_count(root / "pglog/rhino.log", "starting PostgreSQL") == 0:
+        assert time.monotonic() < deadline, "the restore job did not start the server"
+        time.sleep(0.1)
 
     # The process "dies": a fresh platform object carries on from the files alone.
     fresh = LocalPlatform(

@@ -204,7 +204,11 @@ class Cloner:
             summary = (
                 f"Started pgBackRest: restore of {req.source.name}'s {req.repo} into {target}."
             )
-            return JobStatus("running", jobs.start(target, job_id, argv, summary).summary)
+            # The job starts the server as soon as the restore succeeds, as a DBA would type
+            # the two commands: no step's poll between them. The recovering step below finds
+            # it running (or starts it, should that start have failed).
+            then = steps.start_argv(self.runner, self.fleet, record)
+            return JobStatus("running", jobs.start(target, job_id, argv, summary, then).summary)
         if view.rc is None and view.alive:
             return JobStatus(
                 "running",
@@ -269,9 +273,11 @@ class Cloner:
         return self._report(self.fleet.record(record.name) or record, progress)
 
     def _start_server(self, record: ClusterRecord, progress: dict, *, attempts: int) -> JobStatus:
-        """Piece 3: pg_ctl start without waiting, unless it runs already (a call that died
-        after starting it). Only log lines from here on can say why it stopped."""
-        offset = steps.log_size(self.fleet.server_log(record.name))
+        """Piece 3: pg_ctl start without waiting, unless it runs already (the restore job
+        started it, or a call that died after starting it). Only log lines from here on can
+        say why it stopped: from the start of the new cluster's log the first time (the
+        restore job's start wrote there already)."""
+        offset = 0 if attempts == 0 else steps.log_size(self.fleet.server_log(record.name))
         if not self._running(record):
             steps.start_no_wait(self.runner, self.fleet, record)
         progress["start"] = {"at": time.time(), "log_offset": offset, "attempts": attempts + 1}

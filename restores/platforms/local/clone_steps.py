@@ -260,16 +260,20 @@ def restart(runner: Runner, fleet: Fleet, record: ClusterRecord) -> None:
     runner.run(argv, what="pg_ctl restart", timeout=150, new_session=True)
 
 
-def start_no_wait(runner: Runner, fleet: Fleet, record: ClusterRecord) -> None:
+def start_argv(runner: Runner, fleet: Fleet, record: ClusterRecord) -> list[str]:
     """pg_ctl start -W: returns once the postmaster is forked; recovery goes on after."""
-    argv = [
+    return [
         str(runner.bindir / "pg_ctl"),
         *"start -W -D".split(),
         str(fleet.pgdata(record.name)),
         "-l",
         str(fleet.server_log(record.name)),
     ]
-    runner.run(argv, what="pg_ctl start", timeout=60, new_session=True)
+
+
+def start_no_wait(runner: Runner, fleet: Fleet, record: ClusterRecord) -> None:
+    runner.run(start_argv(runner, fleet, record), what="pg_ctl start", timeout=60,
+               new_session=True)
 
 
 def check_operation_id(operation_id: str, longest_suffix: int) -> None:

@@ -32,8 +32,12 @@ LAUNCH_GRACE_SECONDS = 60.0
 LOG_TAIL_BYTES = 16_000
 # Arguments only, never interpolated: $1 is the rc file, the rest is the command. The rc is
 # written to a temporary name and renamed, so a reader never sees an empty rc file.
+# $1: the rc file; $2: a command line (shell-quoted, may be empty) run only when the job
+# succeeds, before its rc is written; the rest: the job's argv.
 RC_WRAPPER = (
-    'rc_file=$1; shift; "$@"; rc=$?; echo "$rc" > "$rc_file.tmp" && mv -f "$rc_file.tmp" "$rc_file"'
+    'rc_file=$1; then=$2; shift 2; "$@"; rc=$?; '
+    'if [ "$rc" = 0 ] && [ -n "$then" ]; then eval "$then"; fi; '
+    'echo "$rc" > "$rc_file.tmp" && mv -f "$rc_file.tmp" "$rc_file"'
 )
 
 
@@ -71,9 +75,12 @@ class BackupJobs:
             base / f"{operation_id}.rc",
         )
 
-    def start(self, cluster: str, operation_id: str, argv: Sequence[str], summary: str) -> Applied:
+    def start(self, cluster: str, operation_id: str, argv: Sequence[str], summary: str,
+              then: Sequence[str] = ()) -> Applied:
         """Launch argv for operation_id unless a record says it was already launched; either
-        way return the Applied of the launch. operation_id must be filename-safe."""
+        way return the Applied of the launch. operation_id must be filename-safe. `then`, if
+        given, runs in the same detached job right after argv succeeds and before its rc is
+        written (a restore starts its server without waiting for the next step)."""
         self.fleet.make_dir(self.fleet.jobs_dir(cluster))
         record_path, _, rc_path = self._paths(cluster, operation_id)
         record = JobRecord(operation_id, summary, shlex.join(argv), time.time())
@@ -95,7 +102,7 @@ class BackupJobs:
                 self.fleet.chown(handle.fileno())
                 json.dump(dataclasses.asdict(record), handle)
             try:
-                pid, started = self._launch(cluster, operation_id, argv)
+                pid, started = self._launch(cluster, operation_id, argv, then)
             except TransientError:
                 record_path.unlink(missing_ok=True)  # nothing runs: let a retry start at once
                 raise
@@ -106,13 +113,16 @@ class BackupJobs:
             return _applied(record)
         raise TransientError(f"Could not claim the job record {record_path}; try again.")
 
-    def _launch(self, cluster: str, operation_id: str, argv: Sequence[str]) -> tuple[int, int]:
+    def _launch(self, cluster: str, operation_id: str, argv: Sequence[str],
+                then: Sequence[str] = ()) -> tuple[int, int]:
         _, log_path, rc_path = self._paths(cluster, operation_id)
         log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
         try:
             self.fleet.chown(log_fd)
             proc = self.runner.spawn_detached(
-                ["/bin/sh", "-c", RC_WRAPPER, "sh", str(rc_path), *argv], output_fd=log_fd
+                ["/bin/sh", "-c", RC_WRAPPER, "sh", str(rc_path),
+                 shlex.join(then) if then else "", *argv],
+                output_fd=log_fd,
             )
         except OSError as exc:
             raise TransientError(f"Could not start pgBackRest: {exc}") from exc
