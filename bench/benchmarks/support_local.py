@@ -16,11 +16,9 @@ import contextlib
 import dataclasses
 import datetime as dt
 import os
-import random
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -32,7 +30,7 @@ import psycopg
 
 from bench.framework import BenchError
 from restores.platforms.base import CloneRequest, ClusterRef, PlatformError
-from restores.platforms.local import LocalPlatform, ensure_run_as_user
+from restores.platforms.local import LocalPlatform, ensure_run_as_user, ports
 from restores.platforms.local.fleet import Fleet
 from restores.platforms.local.proc import Runner, find_pg_bindir, resolve_account
 from restores.platforms.restore_options import RestoreTarget
@@ -44,22 +42,12 @@ MiB = 2**20
 PROBE_SECONDS = 0.02
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_port_base(width: int = 10) -> int:
     low, high = PORT_RANGE
-    for _ in range(100):
-        base = random.randrange(low, high, width)
-        if all(_port_free(p) for p in range(base, base + width)):
-            return base
-    raise BenchError(f"no free range of {width} ports in {low}-{high} for the bench fleet")
+    try:
+        return ports.free_port_base(low, high, width)
+    except RuntimeError as exc:
+        raise BenchError(f"{exc} for the bench fleet") from None
 
 
 @dataclasses.dataclass

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import random
 import shutil
 import signal
 import socket
@@ -32,7 +31,7 @@ import redis
 from restores import clones, inventory, platforms
 from restores.models import Cluster, Operation
 from restores.platforms.base import PlatformError
-from restores.platforms.local import LocalPlatform, ensure_run_as_user
+from restores.platforms.local import LocalPlatform, ensure_run_as_user, ports
 from restores.platforms.restore_options import RestoreTarget
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,25 +70,10 @@ class E2EFleet:
     port_base: int
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _free_port_base(width: int = 10) -> int:
-    """A random base in 57000-58990 whose next `width` ports are free: away from a demo fleet
-    (55432) and, most of the time, from the integration tests' fleet. Local clusters listen on
-    unix sockets in their own fleet's run/ directory only, so a shared number would not clash
-    anyway; keeping them apart keeps the process list readable."""
-    for _ in range(100):
-        base = 57000 + random.randrange(0, 2000, width)
-        if all(_port_free(p) for p in range(base, base + width)):
-            return base
-    raise RuntimeError("no free port range found for the e2e fleet")
+    """A base in 57000-58990: away from a demo fleet (55432) and, most of the time, from the
+    integration tests' fleet."""
+    return ports.free_port_base(57000, 59000, width)
 
 
 @pytest.fixture(scope="module")

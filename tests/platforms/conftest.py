@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from restores.platforms.base import ClusterRef, PlatformError
-from restores.platforms.local import LocalPlatform, ensure_run_as_user
+from restores.platforms.local import LocalPlatform, ensure_run_as_user, ports
 
 # Where pgBackRest writes when it is not told otherwise. The fleet must leave them alone.
 SYSTEM_PATHS = (
@@ -48,23 +46,9 @@ def snapshot(paths: tuple[str, ...]) -> dict[str, list[tuple[str, int, int]] | N
     return result
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_port_base(width: int = 10) -> int:
-    """A random base in 56000-59990 whose next `width` ports are free, so this fleet never
-    shares a number with a demo fleet (which starts at 55432)."""
-    for _ in range(100):
-        base = 56000 + random.randrange(0, 4000, width)
-        if all(_port_free(p) for p in range(base, base + width)):
-            return base
-    raise RuntimeError("no free port range found for the test fleet")
+    """A base in 56000-59990, never a demo fleet's numbers (which start at 55432)."""
+    return ports.free_port_base(56000, 60000, width)
 
 
 @pytest.fixture(autouse=True)

@@ -34,12 +34,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import fcntl
 import json
-import os
 import shlex
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +46,7 @@ from . import clone_steps as steps
 from .backrest import REPOS, Backrest
 from .database import query
 from .fleet import ClusterRecord, Fleet, validate_cluster_name
+from .operations import cluster_lock
 from .proc import Runner
 
 RESTORE_SUFFIX = "-restore"
@@ -381,21 +379,9 @@ class Cloner:
 
     # -- files ----------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _lock(self, name: str, *, blocking: bool) -> Iterator[bool]:
-        """flock on the clone's lock file: True when held (always, if blocking)."""
-        path = self.fleet.cluster_dir(name) / ".clone.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
-        try:
-            self.fleet.chown(fd)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)
+    def _lock(self, name: str, *, blocking: bool) -> contextlib.AbstractContextManager[bool]:
+        """The cluster's lock (operations.cluster_lock): True when held."""
+        return cluster_lock(self.fleet, name, blocking=blocking)
 
     def hold(self, name: str) -> contextlib.AbstractContextManager[bool]:
         """Wait for any advance of this clone to finish and keep others out (for destroy)."""
