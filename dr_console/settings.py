@@ -6,6 +6,7 @@ value. The README's "Configuration" section lists them.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
@@ -41,8 +42,19 @@ def envlist(name: str, default: str) -> list[str]:
 
 
 # Where the console keeps its own state when run from a checkout: the SQLite database of the
-# embedded default, the generated secret key, logs, and (by default) the local fleet.
+# embedded default, the generated secret key, logs, and (by default) the local fleet. Private
+# to the account the console runs as (0700): the database holds the session keys.
 VAR_DIR = Path(os.getenv("DR_VAR_DIR", str(BASE_DIR / "var")))
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid == os.geteuid():
+        path.chmod(0o700)
+    return path
+
+
+_private_dir(VAR_DIR)
 
 
 def _secret_key() -> str:
@@ -51,7 +63,6 @@ def _secret_key() -> str:
     # Embedded default: generate once, keep it beside the database, readable by us only.
     path = VAR_DIR / "secret_key"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(50))
@@ -73,6 +84,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "axes",
+    "csp",
     "restores",
 ]
 
@@ -86,7 +99,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # The idle timeout, the login redirect of a background poll, and who is asking (the audit
+    # log's address): after the session, the user and htmx are known.
+    "restores.middleware.console_middleware",
+    # Last, as django-axes asks: it answers a locked-out login.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dr_console.urls"
@@ -119,6 +138,13 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Readable by the console's own account only (the sessions are in it): created 0600 here,
+    # before SQLite makes it with the umask's mode; its -wal and -shm files take that mode.
+    _sqlite = Path(DATABASES["default"]["NAME"])
+    if not _sqlite.exists() and _sqlite.parent.is_dir():
+        os.close(os.open(_sqlite, os.O_WRONLY | os.O_CREAT, 0o600))
+    if _sqlite.exists() and _sqlite.stat().st_uid == os.geteuid():
+        _sqlite.chmod(0o600)
     # Web, worker and beat share the file: WAL journal, and IMMEDIATE transactions so a
     # writer waits for the lock instead of failing with "database is locked".
     DATABASES["default"]["OPTIONS"] = {
@@ -129,6 +155,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# django-axes first: it refuses a locked-out login before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -151,9 +183,58 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # checkout works before `collectstatic`.
 WHITENOISE_USE_FINDERS = True
 
+# --- Sessions, login throttling, transport security ------------------------------------------
+# A session ends after DR_SESSION_IDLE_SECONDS without a request from its user (the pages'
+# background polls do not count: restores.middleware), and when the browser closes.
+SESSION_COOKIE_AGE = envint("DR_SESSION_IDLE_SECONDS", str(8 * 3600), minimum=60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", "false")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# django-axes: after DR_LOGIN_FAILURE_LIMIT failed logins for one username, or from one
+# address, every further attempt for it (a correct password included) is refused for
+# DR_LOGIN_COOLOFF_MINUTES. Attempts are kept in the database, shared by every web worker.
+AXES_FAILURE_LIMIT = envint("DR_LOGIN_FAILURE_LIMIT", "10", minimum=1)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=envint("DR_LOGIN_COOLOFF_MINUTES", "15", minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# The client's address, for the lock-out and the audit log: REMOTE_ADDR, or behind
+# DR_TRUSTED_PROXY_COUNT proxies the address the outermost of them saw (X-Forwarded-For).
+DR_TRUSTED_PROXY_COUNT = envint("DR_TRUSTED_PROXY_COUNT", "0", minimum=0)
+AXES_CLIENT_IP_CALLABLE = "restores.middleware.client_address"
+
+# HTTPS: set all four behind TLS (deploy/ does); `manage.py check --deploy` then reports no
+# issue. SECURE_PROXY_SSL_HEADER names the header a TLS-terminating proxy sets
+# ("X-Forwarded-Proto", or "X-Forwarded-Proto=https" to name the value too).
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "false")
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0", minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "true")
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "true")
+if _proxy := os.getenv("SECURE_PROXY_SSL_HEADER", "").strip():
+    _header, _, _value = _proxy.partition("=")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _header.strip().upper().replace("-", "_"),
+                               _value.strip() or "https")
+X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): only the console's own scripts, styles and requests;
+# no inline script or style anywhere, no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # --- Celery (Redis) ---------------------------------------------------------------------------
 REDIS_URL = os.getenv("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -188,12 +269,24 @@ DR_POLL_INTERVAL = envint("DR_POLL_INTERVAL", "2")
 # within DR_POLL_INTERVAL + 0.5 s (issue #5); the unchanged answer is a 204 of ~2 ms.
 DR_OPERATION_POLL_INTERVAL = envint("DR_OPERATION_POLL_INTERVAL", "1")
 
+# --- Access -----------------------------------------------------------------------------------
+# The two-person rule: where a cluster's "platform/namespace" matches one of these patterns
+# (`*` matches any part; "*" alone, every cluster), operations of DR_TWO_PERSON_KINDS wait
+# for a second admin's approval, for at most DR_APPROVAL_TTL seconds. Empty: off (the
+# embedded demo, with its one admin); deploy/ turns it on everywhere.
+DR_TWO_PERSON_RULE = envlist("DR_TWO_PERSON_RULE", "")
+DR_TWO_PERSON_KINDS = envlist("DR_TWO_PERSON_KINDS",
+                              "restore_in_place,restore_database,promote,shutdown")
+DR_APPROVAL_TTL = envint("DR_APPROVAL_TTL", "3600", minimum=60)
+
 # --- Platforms --------------------------------------------------------------------------------
 # Comma-separated: local, kubernetes.
 DR_PLATFORMS = envlist("DR_PLATFORMS", "local")
 # The local platform: a fleet directory with each cluster's data, port, logs and pgBackRest
 # configuration; servers run as DR_LOCAL_USER (PostgreSQL refuses root).
-DR_FLEET_DIR = Path(os.getenv("DR_FLEET_DIR", str(VAR_DIR / "fleet")))
+# As root the fleet cannot sit in VAR_DIR (0700, and its servers run as DR_LOCAL_USER).
+DR_FLEET_DIR = Path(os.getenv("DR_FLEET_DIR", "/var/lib/dr-console/fleet" if os.geteuid() == 0
+                              else str(VAR_DIR / "fleet")))
 DR_LOCAL_USER = os.getenv("DR_LOCAL_USER", "")
 DR_LOCAL_NAMESPACE = os.getenv("DR_LOCAL_NAMESPACE", "local")
 DR_LOCAL_PORT_BASE = envint("DR_LOCAL_PORT_BASE", "55432")
@@ -222,4 +315,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
+    # django-axes logs every successful login's reset at INFO; the audit log records logins.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

@@ -8,3 +8,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("restores.urls")),
 ]
+
+handler403 = "restores.views.denied"

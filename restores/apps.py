@@ -5,3 +5,6 @@ class RestoresConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "restores"
     verbose_name = "Disaster recovery"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401  (connects the audit log's receivers)

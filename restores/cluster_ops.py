@@ -11,9 +11,9 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import platforms, rules
+from . import access, platforms, rules
 from .clones import repo_window
-from .models import Cluster, Operation
+from .models import Backup, Cluster, Operation
 from .platforms import manifests
 from .platforms.base import ClusterRef, PlatformError
 from .platforms.restore_options import RestoreTarget
@@ -35,14 +35,40 @@ ALREADY_RUNNING = "{cluster} is already running."
 STANDBY_NEEDS_SOURCE = "A standby replays from a repo of its primary, or streams from a host."
 STANDBY_SOURCE_IS_STANDBY = "{cluster} is itself a standby; a standby needs a primary's repo."
 NAME_TAKEN = "A cluster named {name} already exists in {namespace}; pick another name."
+POWER_NEEDS_CONFIRMATION = (
+    "Type the cluster's name, {cluster}, exactly, to confirm: {what}."
+)
+FORMER_PRIMARY = (
+    "{cluster} was the primary of {promoted}, which was promoted and now accepts writes. "
+    "Starting {cluster} would make a second writable primary with diverging data (split "
+    "brain). The safe way back: create a standby of {promoted} and move to it, then retire "
+    "{cluster}. To start it anyway (to read its data, with applications kept away from it), "
+    "tick the acknowledgement: it is recorded."
+)
+DB_NOT_IN_SET = (
+    "{name} is not a database of backup set {label}, which this restore starts from. "
+    "It holds: {known}."
+)
+DB_SET_UNREAD = (
+    "The console has not read which databases backup set {label} holds yet: reload this "
+    "page in a moment, then choose from the list."
+)
 NOT_A_STANDBY = "{cluster} is not a standby: there is nothing to promote."
 PROMOTE_NEEDS_CONFIRMATION = (
     "Type the standby's name, {cluster}, to confirm the promotion."
 )
 SPLIT_BRAIN = (
     "{primary} is still running as a primary. Promoting {cluster} now would leave two "
-    "primaries writing to diverging timelines (split brain). Shut {primary} down first, or "
-    "confirm it is unreachable for good."
+    "primaries writing to diverging timelines (split brain). Shut {primary} down first."
+)
+PRIMARY_UNSEEN = (
+    "The console cannot see {cluster}'s old primary{primary}, so it cannot check that it has "
+    "stopped. Promote only if it is down for good (a disaster, not a switchover): tick the "
+    "box that says so; the acknowledgement is recorded."
+)
+OVERRIDE_NOT_OFFERED = (
+    "The console checks {cluster}'s old primary itself{primary}: there is nothing to "
+    "acknowledge. Shut the old primary down first if it still runs."
 )
 
 
@@ -54,8 +80,12 @@ def _check_present(cluster: Cluster) -> None:
 def restore_in_place_request(
     *, cluster: Cluster, repo_name: str, point: RestoreTarget, user: User, confirm: str,
     db_include: tuple[str, ...] = (), process_max: int | None = None,
+    safety_backup: bool = True,
 ) -> Operation:
-    """Restore `cluster` over itself to `point` (or only `db_include`)."""
+    """Restore `cluster` over itself to `point` (or only `db_include`). `safety_backup`: take
+    a backup of the current state first, so the restore can itself be undone."""
+    kind = Operation.Kind.RESTORE_DATABASE if db_include else Operation.Kind.RESTORE_IN_PLACE
+    access.require_cluster(user, access.KIND_ACTION[kind], cluster)
     _check_present(cluster)
     if confirm != cluster.name:
         raise ServiceError(RESTORE_NEEDS_CONFIRMATION.format(cluster=cluster.name),
@@ -69,14 +99,29 @@ def restore_in_place_request(
     if not verdict.ok:
         field, message = verdict.errors[0]
         raise ServiceError(message, field=field)
-    kind = Operation.Kind.RESTORE_DATABASE if db_include else Operation.Kind.RESTORE_IN_PLACE
+    if db_include:
+        check_databases(repo.backups.filter(label=verdict.base).first(), db_include)
     only = f" (only {', '.join(db_include)})" if db_include else ""
+    safety = "" if safety_backup else " Without a backup of the current state first, as asked."
     return operation_create(
         cluster=cluster, kind=kind, user=user,
         params={"repo": repo_name, "point": _point_json(point), "db_include": list(db_include),
-                "process_max": process_max},
-        message=f"In-place restore of {cluster.name}{only} from {repo_name} requested.",
+                "process_max": process_max, "safety_backup": safety_backup},
+        message=f"In-place restore of {cluster.name}{only} from {repo_name} requested.{safety}",
     )
+
+
+def check_databases(backup: Backup | None, names: tuple[str, ...]) -> None:
+    """Every name must be a database of the set the restore starts from: pgBackRest would
+    fail only after the cluster was stopped ([080])."""
+    if backup is None or backup.databases is None:
+        label = backup.label if backup else "?"
+        raise ServiceError(DB_SET_UNREAD.format(label=label), field="db_include")
+    for name in names:
+        if name not in backup.databases:
+            raise ServiceError(DB_NOT_IN_SET.format(
+                name=name, label=backup.label, known=", ".join(backup.databases) or "none"),
+                field="db_include")
 
 
 def _point_json(point: RestoreTarget) -> dict[str, object]:
@@ -87,17 +132,36 @@ def _point_json(point: RestoreTarget) -> dict[str, object]:
     }
 
 
-def power_request(*, cluster: Cluster, shutdown: bool, user: User) -> Operation:
-    """Shut `cluster` down, or start it again."""
+def power_request(*, cluster: Cluster, shutdown: bool, user: User, confirm: str,
+                  acknowledge_split_brain: bool = False) -> Operation:
+    """Shut `cluster` down, or start it again; `confirm` is its name, typed. Starting a
+    former primary whose standby was promoted is refused unless acknowledged."""
+    access.require_cluster(user, "shutdown" if shutdown else "start", cluster)
     _check_present(cluster)
+    if confirm != cluster.name:
+        what = ("it stops accepting connections, its backups and the standbys that follow it"
+                if shutdown else "it starts accepting connections again")
+        raise ServiceError(POWER_NEEDS_CONFIRMATION.format(cluster=cluster.name, what=what),
+                           field="confirm")
     if shutdown and cluster.role == Cluster.Role.SHUTDOWN:
         raise ServiceError(ALREADY_SHUT_DOWN.format(cluster=cluster.name))
     if not shutdown and cluster.role != Cluster.Role.SHUTDOWN:
         raise ServiceError(ALREADY_RUNNING.format(cluster=cluster.name))
+    promoted = [] if shutdown else promoted_successors(cluster)
+    if promoted and not acknowledge_split_brain:
+        raise ServiceError(FORMER_PRIMARY.format(
+            cluster=cluster.name, promoted=", ".join(c.name for c in promoted)),
+            field="acknowledge")
     kind = Operation.Kind.SHUTDOWN if shutdown else Operation.Kind.START
     verb = "Shutdown" if shutdown else "Start"
-    return operation_create(cluster=cluster, kind=kind, user=user, params={},
-                            message=f"{verb} of {cluster.name} requested.")
+    note = ""
+    if promoted:
+        note = (f" Acknowledged: {', '.join(c.name for c in promoted)} was promoted from it and "
+                "accepts writes; started anyway.")
+    return operation_create(
+        cluster=cluster, kind=kind, user=user,
+        params={"acknowledge_split_brain": bool(promoted and acknowledge_split_brain)},
+        message=f"{verb} of {cluster.name} requested.{note}")
 
 
 def standby_request(
@@ -105,6 +169,8 @@ def standby_request(
     host: str | None = None, port: int | None = None, storage: str = "1Gi",
 ) -> Operation:
     """Create `name` as a standby of `source`, replaying from its repo or streaming."""
+    access.require_cluster(user, "standby", source)
+    access.require(user, "standby", platform=source.platform, namespace=namespace)
     _check_present(source)
     if source.role == Cluster.Role.STANDBY:
         raise ServiceError(STANDBY_SOURCE_IS_STANDBY.format(cluster=source.name))
@@ -138,26 +204,49 @@ def standby_request(
                            field="name") from None
 
 
+def promotion_override_offered(cluster: Cluster) -> bool:
+    """Whether promoting `cluster` may rest on the DBA's word that its old primary is gone:
+    only where neither the platform (local checks its own source before every promotion)
+    nor the console (a known, present source cluster) can check the old primary."""
+    if platforms.get(cluster.platform).checks_standby_source:
+        return False
+    primary = standby_primary(cluster)
+    return primary is None or not primary.present
+
+
 def promote_request(*, cluster: Cluster, confirm: str, user: User,
                     primary_gone: bool = False) -> Operation:
-    """Promote the standby `cluster`, refusing while its primary still runs as one."""
+    """Promote the standby `cluster`, refusing while its primary still runs as one. Where
+    the old primary cannot be checked, `primary_gone` (the DBA's acknowledgement) is
+    required, and recorded."""
+    access.require_cluster(user, "promote", cluster)
     _check_present(cluster)
     if cluster.role != Cluster.Role.STANDBY:
         raise ServiceError(NOT_A_STANDBY.format(cluster=cluster.name))
     if confirm != cluster.name:
         raise ServiceError(PROMOTE_NEEDS_CONFIRMATION.format(cluster=cluster.name),
                            field="confirm")
-    primary = _standby_primary(cluster)
-    if primary is not None and primary.role == Cluster.Role.PRIMARY and not primary_gone:
+    primary = standby_primary(cluster)
+    named = f" {primary.name}" if primary else ""
+    if promotion_override_offered(cluster):
+        if not primary_gone:
+            raise ServiceError(PRIMARY_UNSEEN.format(cluster=cluster.name, primary=named),
+                               field="primary_gone")
+    elif primary_gone:
+        raise ServiceError(OVERRIDE_NOT_OFFERED.format(cluster=cluster.name, primary=named),
+                           field="primary_gone")
+    elif primary is not None and primary.role == Cluster.Role.PRIMARY:
         raise ServiceError(SPLIT_BRAIN.format(primary=primary.name, cluster=cluster.name))
+    note = (f" The old primary{named} was acknowledged as gone for good by the requester."
+            if primary_gone else "")
     return operation_create(
         cluster=cluster, kind=Operation.Kind.PROMOTE, user=user,
         params={"primary": primary.name if primary else "", "primary_gone": primary_gone},
-        message=f"Promotion of {cluster.name} requested.",
+        message=f"Promotion of {cluster.name} requested.{note}",
     )
 
 
-def _standby_primary(cluster: Cluster) -> Cluster | None:
+def standby_primary(cluster: Cluster) -> Cluster | None:
     """The primary a standby was created from, as the console recorded it."""
     op = (cluster.operations.filter(kind=Operation.Kind.CREATE_STANDBY)
           .order_by("-created_at").first())
@@ -166,3 +255,17 @@ def _standby_primary(cluster: Cluster) -> Cluster | None:
     source = op.params.get("source") or {}
     return Cluster.objects.filter(platform=cluster.platform, namespace=source.get("namespace"),
                                   name=source.get("name")).first()
+
+
+def promoted_successors(cluster: Cluster) -> list[Cluster]:
+    """Present, writable clusters that were standbys of `cluster` and were promoted: while
+    one of them runs, starting `cluster` again makes a second writable primary."""
+    made = Operation.objects.filter(
+        kind=Operation.Kind.CREATE_STANDBY, status=Operation.Status.SUCCEEDED,
+        cluster__platform=cluster.platform,
+        params__source__namespace=cluster.namespace, params__source__name=cluster.name,
+    ).values("cluster_id")
+    promoted = Operation.objects.filter(kind=Operation.Kind.PROMOTE,
+                                        status=Operation.Status.SUCCEEDED).values("cluster_id")
+    return list(Cluster.objects.filter(pk__in=made, present=True, role=Cluster.Role.PRIMARY)
+                .filter(pk__in=promoted).order_by("name"))

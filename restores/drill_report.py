@@ -10,10 +10,11 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from django.db.models import F, QuerySet, Window
+from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from .models import Cluster, Operation
+from .parsing import whole_number
 
 PAGE_SIZE = 50
 # The outcome filter: each choice and the statuses it stands for.
@@ -38,9 +39,8 @@ class DrillFilter:
     @classmethod
     def from_query(cls, data: Any) -> DrillFilter:
         """From a request's GET: anything unknown is ignored, never an error."""
-        cluster = str(data.get("cluster", ""))
         outcome = str(data.get("outcome", ""))
-        return cls(int(cluster) if cluster.isdigit() else None,
+        return cls(whole_number(data.get("cluster"), minimum=1),
                    outcome if outcome in OUTCOMES else "")
 
     def query(self) -> str:
@@ -48,9 +48,10 @@ class DrillFilter:
         return "&".join(parts + ([f"outcome={self.outcome}"] if self.outcome else []))
 
 
-def drills(selection: DrillFilter) -> QuerySet[Operation]:
-    """Every drill run that matches, newest first, with its cluster and requester."""
-    ops = (Operation.objects.filter(kind=Operation.Kind.DRILL)
+def drills(selection: DrillFilter, scope: Q | None = None) -> QuerySet[Operation]:
+    """Every drill run that matches (of the clusters `scope`, a filter with the prefix
+    "cluster__", lets the user see), newest first, with its cluster and requester."""
+    ops = (Operation.objects.filter(scope or Q(), kind=Operation.Kind.DRILL)
            .select_related("cluster", "requested_by").order_by("-created_at", "id"))
     if selection.cluster:
         ops = ops.filter(cluster_id=selection.cluster)
@@ -72,11 +73,12 @@ class DrilledCluster(NamedTuple):
     last_ok_rpo: float | None = None
 
 
-def drilled_clusters() -> list[DrilledCluster]:
-    """Each cluster that has had a drill, with its last successful one: two queries (the
-    clusters; each one's newest passed drill by a window over the drills' partial index)."""
+def drilled_clusters(scope: Q | None = None) -> list[DrilledCluster]:
+    """Each cluster that has had a drill (of those `scope` lets the user see), with its last
+    successful one: two queries (the clusters; each one's newest passed drill by a window
+    over the drills' partial index)."""
     drilled = Operation.objects.filter(kind=Operation.Kind.DRILL).values("cluster_id")
-    clusters = (Cluster.objects.filter(pk__in=drilled).order_by("namespace", "name")
+    clusters = (Cluster.objects.filter(scope or Q(), pk__in=drilled).order_by("namespace", "name")
                 .values_list("pk", "platform", "namespace", "name"))
     passed = (Operation.objects.filter(kind=Operation.Kind.DRILL,
                                        status=Operation.Status.SUCCEEDED)
@@ -99,14 +101,17 @@ class DrillPage:
     clusters: list[DrilledCluster]
 
 
-def drill_page(selection: DrillFilter, *, page: int = 1) -> DrillPage:
-    """One page of the report: a count, the page's drills, the drilled clusters."""
-    ops = drills(selection)
+def drill_page(selection: DrillFilter, *, page: int = 1,
+               scope: tuple[Q, Q] | None = None) -> DrillPage:
+    """One page of the report: a count, the page's drills, the drilled clusters. `scope`:
+    the user's filter of operations (prefix "cluster__") and of clusters."""
+    op_scope, cluster_scope = scope or (Q(), Q())
+    ops = drills(selection, op_scope)
     total = ops.count()
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(page, 1), pages)
     rows = list(ops[(page - 1) * PAGE_SIZE: page * PAGE_SIZE])
-    return DrillPage(rows, total, page, pages, selection, drilled_clusters())
+    return DrillPage(rows, total, page, pages, selection, drilled_clusters(cluster_scope))
 
 
 def point_text(point: dict[str, Any] | None) -> str:
@@ -122,10 +127,11 @@ def checks_passed(result: dict[str, Any]) -> str:
     return f"{sum(1 for c in checks if c.get('ok'))}/{len(checks)}" if checks else ""
 
 
-def csv_rows(selection: DrillFilter, *, base_url: str = "") -> Iterator[list[str]]:
+def csv_rows(selection: DrillFilter, *, base_url: str = "",
+             scope: Q | None = None) -> Iterator[list[str]]:
     """The report's rows for the CSV export (every page), header first."""
     yield list(CSV_HEADER)
-    for op in drills(selection).iterator(chunk_size=500):
+    for op in drills(selection, scope).iterator(chunk_size=500):
         r = op.result or {}
         yield [
             _iso(op.created_at), f"{op.cluster.namespace}/{op.cluster.name}", op.cluster.platform,

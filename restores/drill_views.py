@@ -9,9 +9,10 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from . import drill_report, drills, selectors, services
+from . import access, drill_report, drills, selectors, services
 from .forms import DrillForm
-from .views import _answer, _cluster_context, _get_cluster, _partial
+from .parsing import page_number
+from .views import _answer, _cluster_for, _partial, cluster_context
 
 # The service's field names, as the form calls them.
 FORM_FIELD = {"time": "at", "kind": "kind", "repo": "repo"}
@@ -19,7 +20,7 @@ FORM_FIELD = {"time": "at", "kind": "kind", "repo": "repo"}
 
 @require_POST
 def drill_create(request: HttpRequest, platform: str, namespace: str, name: str) -> HttpResponse:
-    cluster = _get_cluster(platform, namespace, name)
+    cluster = _cluster_for(request, platform, namespace, name, "drill")
     form = DrillForm(request.POST, cluster=cluster)
     if form.is_valid():
         try:
@@ -30,8 +31,9 @@ def drill_create(request: HttpRequest, platform: str, namespace: str, name: str)
         else:
             return _answer(request, op)
     template = _partial(request, "restores/cluster.html", "drill-form")
-    context = _cluster_context(cluster, fingerprints=selectors.cluster_fingerprints(cluster),
-                               drill_form=form)
+    context = cluster_context(request, cluster,
+                              fingerprints=selectors.cluster_fingerprints(cluster),
+                              drill_form=form)
     return render(request, template, context, status=422)
 
 
@@ -40,8 +42,10 @@ def drill_create(request: HttpRequest, platform: str, namespace: str, name: str)
 def drill_list(request: HttpRequest) -> HttpResponse:
     """The audit report: every drill run (filtered, paged) and each cluster's last success."""
     selection = drill_report.DrillFilter.from_query(request.GET)
-    page = request.GET.get("page", "1")
-    report = drill_report.drill_page(selection, page=int(page) if page.isdigit() else 1)
+    scope = (access.cluster_filter(request.user, prefix="cluster__"),
+             access.cluster_filter(request.user))
+    report = drill_report.drill_page(selection, page=page_number(request.GET.get("page")),
+                                     scope=scope)
     template = _partial(request, "restores/drills.html", "drill-table")
     return render(request, template, {"report": report,
                                       "outcomes": list(drill_report.OUTCOMES)})
@@ -58,7 +62,8 @@ def drill_csv(request: HttpRequest) -> StreamingHttpResponse:
     selection = drill_report.DrillFilter.from_query(request.GET)
     writer = csv.writer(_Echo())
     base_url = request.build_absolute_uri("/").rstrip("/")
-    rows = drill_report.csv_rows(selection, base_url=base_url)
+    rows = drill_report.csv_rows(selection, base_url=base_url,
+                                 scope=access.cluster_filter(request.user, prefix="cluster__"))
     response = StreamingHttpResponse((writer.writerow(row) for row in rows),
                                      content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="drills.csv"'

@@ -15,7 +15,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.utils import timezone
 
-from . import platforms, rules
+from . import access, platforms, rules
 from .clones import repo_window
 from .models import Cluster, Operation
 from .platforms import manifests
@@ -70,6 +70,7 @@ def point_from_json(data: dict[str, Any]) -> RestoreTarget:
 def drill_request(*, cluster: Cluster, repo_name: str, point: RestoreTarget,
                   user: User) -> Operation:
     """Start a drill of `cluster` from `repo_name` at `point` ("latest" or a time)."""
+    access.require_cluster(user, "drill", cluster)
     if not cluster.present:
         raise ServiceError(DRILL_CLUSTER_GONE.format(cluster=cluster.name))
     platform = platforms.get(cluster.platform)

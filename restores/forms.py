@@ -35,9 +35,57 @@ class BackupForm(forms.Form):
 
 
 class ConfirmForm(forms.Form):
-    """A typed confirmation: the cluster's name."""
+    """A typed confirmation: the cluster's name, exactly as typed (not stripped: "hippo "
+    is not "hippo"); the service compares it."""
 
-    confirm = forms.CharField(max_length=63, required=False, label="Type the cluster's name")
+    confirm = forms.CharField(max_length=63, required=False, strip=False,
+                              label="Type the cluster's name")
+
+
+class PowerForm(ConfirmForm):
+    """Shut down or start: the typed name, and for a former primary whose standby was
+    promoted, the recorded acknowledgement that starting it makes a second primary."""
+
+    acknowledge = forms.BooleanField(
+        required=False,
+        label="I understand this starts a second writable primary; applications stay away "
+              "from it",
+    )
+
+
+class PromoteForm(ConfirmForm):
+    primary_gone = forms.BooleanField(
+        required=False,
+        label="The old primary is down for good (a disaster, not a switchover)",
+    )
+
+
+class InPlaceOptionsForm(forms.Form):
+    """What an in-place restore covers beyond its point: some databases only (from the set's
+    own list), and whether the current state is backed up first."""
+
+    db_include = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple,
+        label="Restore only these databases (none ticked: the whole cluster)",
+    )
+    safety_backup = forms.BooleanField(
+        required=False, initial=True,
+        label="First take a backup of the current state, so this restore can be undone",
+    )
+
+    def __init__(self, *args: object, databases: list[str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        field = self.fields["db_include"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(n, n) for n in databases]
+        field.error_messages["invalid_choice"] = (
+            "%(value)s is not a database of the newest backup set; choose from the list."
+        )
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(max_length=500, label="Why it is rejected",
+                             widget=forms.TextInput(attrs={"autocomplete": "off"}))
 
 
 class StandbyForm(forms.Form):

@@ -11,6 +11,7 @@ import datetime as dt
 import uuid
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -171,6 +172,9 @@ class Operation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )
+    # The two-person rule: a request awaits a second admin's approval until it expires.
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approval_expires_at = models.DateTimeField(null=True, blank=True)
     # What the platform was asked to create or tag: names, annotation values, job records.
     refs = models.JSONField(default=dict, blank=True)
     # What the operation produced: a backup label, a new cluster's name, timings.
@@ -321,3 +325,102 @@ class CloneDraft(models.Model):
     @property
     def submitted(self) -> bool:
         return self.operation_id is not None
+
+
+class Grant(models.Model):
+    """A role, held by a user or by every member of a group (a team), over the clusters of a
+    platform and namespace ("" = every one). A user's role on a cluster is the highest of the
+    grants that cover it; superusers are admins everywhere. `restores.access` reads them."""
+
+    class Role(models.TextChoices):
+        VIEWER = "viewer", "viewer"
+        OPERATOR = "operator", "operator"
+        ADMIN = "admin", "admin"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                             on_delete=models.CASCADE, related_name="dr_grants")
+    group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="dr_grants")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    platform = models.CharField(max_length=32, blank=True,
+                                help_text="Empty: every platform.")
+    namespace = models.CharField(max_length=253, blank=True,
+                                 help_text="Empty: every namespace of the platform.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["platform", "namespace", "role"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, group__isnull=True)
+                | Q(user__isnull=True, group__isnull=False),
+                name="grant_user_or_group",
+            ),
+            models.UniqueConstraint(fields=["user", "group", "role", "platform", "namespace"],
+                                    name="grant_unique", nulls_distinct=False),
+        ]
+
+    def __str__(self) -> str:
+        who = f"user {self.user}" if self.user_id else f"group {self.group}"
+        where = "/".join(p or "*" for p in (self.platform, self.namespace))
+        return f"{who}: {self.role} on {where}"
+
+    @property
+    def scope(self) -> str:
+        if not self.platform:
+            return "every cluster"
+        return f"{self.platform}/{self.namespace or '*'}"
+
+
+class AuditEntry(models.Model):
+    """One action a user or a schedule took, append-only and hash-chained: `hash` covers the
+    entry's content and the previous entry's hash, so changing or deleting a row breaks the
+    chain at the next one (`manage.py audit_verify`). On PostgreSQL a trigger also refuses
+    UPDATE and DELETE. Written by `restores.audit.record` in the transaction of the change it
+    records; never holds a secret."""
+
+    at = models.DateTimeField(default=timezone.now)
+    # Who: the user (kept as a plain id: the row outlives the account) and a name that
+    # stays readable ("system" for the console's own steps, "schedule:<plan>" later).
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.DO_NOTHING, db_constraint=False,
+                              related_name="+")
+    actor_name = models.CharField(max_length=150)
+    address = models.CharField(max_length=64, blank=True)
+    action = models.CharField(max_length=48)
+    cluster = models.ForeignKey(Cluster, null=True, blank=True, on_delete=models.DO_NOTHING,
+                                db_constraint=False, related_name="+")
+    # The scope a viewer's filter matches, and the cluster's name as it was then.
+    platform = models.CharField(max_length=32, blank=True)
+    namespace = models.CharField(max_length=253, blank=True)
+    cluster_name = models.CharField(max_length=63, blank=True)
+    operation_id = models.UUIDField(null=True, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    result = models.TextField(blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            # The Audit page filtered by cluster, by user or by action, newest first.
+            models.Index(fields=["cluster", "-id"], name="audit_cluster_recent"),
+            models.Index(fields=["actor_name", "-id"], name="audit_actor_recent"),
+            models.Index(fields=["action", "-id"], name="audit_action_recent"),
+            # A viewer's scope: the entries of its platforms and namespaces.
+            models.Index(fields=["platform", "namespace", "-id"], name="audit_scope_recent"),
+            # The report of one operation's history.
+            models.Index(fields=["operation_id"], name="audit_operation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise ValueError("audit entries are append-only: an entry is never changed")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise ValueError("audit entries are append-only: an entry is never deleted")

@@ -241,13 +241,51 @@ IN_PLACE_WINDOW_MOVED_FIX = (
     "Nothing was changed on the cluster. Pick a point inside the repo's current window and "
     "restore again."
 )
+IN_PLACE_DB_FIX = (
+    "Nothing was changed on the cluster: it keeps running. Choose databases the backup set "
+    "holds and restore again."
+)
+SAFETY_BACKUP_STARTED = (
+    "Backing up the current state of {cluster} to {repo} first, so this restore can be undone."
+)
+SAFETY_BACKUP_DONE = (
+    "Backup {label} of the state before this restore is in {repo}: restoring to the end of "
+    "that set undoes this restore. Now restoring."
+)
+SAFETY_BACKUP_FAILED = (
+    "The backup of the current state failed, so nothing was restored and the cluster was not "
+    "touched: {reason}"
+)
+SAFETY_BACKUP_FIX = (
+    "Fix the backup's cause (read the reason above) and restore again; or restore without a "
+    "backup of the current state first (the form's checkbox) if its changes may be lost."
+)
+SAFETY_SUFFIX = "-before"
 
 
-def _in_place_recheck(op: Operation, platform: Platform) -> str:
+def _in_place_recheck(op: Operation, platform: Platform) -> tuple[str, str]:
     """An in-place restore destroys the current data before PGO or pgBackRest find out that
-    a point is out of reach: check it against the repo as it is now, not the last sync."""
+    a point is out of reach or a database name is wrong: check both against the repo as it is
+    now, not the last sync. (reason, fix), or ("", "")."""
     p = op.params
-    return _point_recheck(op.cluster, platform, p["repo"], _point(p["point"]))
+    point = _point(p["point"])
+    problem = _point_recheck(op.cluster, platform, p["repo"], point)
+    if problem:
+        return problem, IN_PLACE_WINDOW_MOVED_FIX
+    names = tuple(p.get("db_include") or ())
+    if not names:
+        return "", ""
+    repo = op.cluster.repositories.get(name=p["repo"])
+    base = rules.check_point(point, clones.repo_window(repo), now=timezone.now()).base
+    known = platform.backup_databases(_ref(op), repo=p["repo"], label=base)
+    missing = [n for n in names if n not in known]
+    if missing:
+        return (f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in backup "
+                f"set {base}, which holds: {', '.join(known) or 'no user database'}."), \
+            IN_PLACE_DB_FIX
+    op.refs["db_set"] = base
+    Operation.objects.filter(pk=op.pk).update(refs=op.refs)
+    return "", ""
 
 
 def _in_place(op: Operation, platform: Platform) -> JobStatus:
@@ -255,13 +293,64 @@ def _in_place(op: Operation, platform: Platform) -> JobStatus:
     return platform.restore_in_place_advance(InPlaceRestoreRequest(
         operation_id=op.refs["trigger"], cluster=_ref(op), repo=p["repo"],
         point=_point(p["point"]), db_include=tuple(p.get("db_include") or ()),
-        process_max=p.get("process_max"),
+        process_max=p.get("process_max"), db_set=op.refs.get("db_set", ""),
     ))
 
 
+def _in_place_step(op: Operation, platform: Platform) -> None:
+    """Recheck (nothing touched yet), then the backup of the current state (unless turned
+    off), then the restore through the platform."""
+    p, repo, trigger = op.params, op.params["repo"], op.refs["trigger"]
+    safety = bool(p.get("safety_backup"))
+    if op.status == Status.PENDING:
+        problem, fix = _in_place_recheck(op, platform)
+        if problem:
+            _fail(op, reason=problem, fix=fix)
+            return
+        if safety:
+            applied = platform.backup_start(_ref(op), repo=repo, backup_type="incr",
+                                            operation_id=trigger + SAFETY_SUFFIX)
+            operation_transition(
+                op, status=Status.RUNNING, step="safety_backup", command=applied.command,
+                message=SAFETY_BACKUP_STARTED.format(cluster=op.cluster.name, repo=repo),
+                next_check_in=_poll(platform))
+            return
+    if op.step == "safety_backup":
+        job = platform.backup_status(_ref(op), repo=repo, operation_id=trigger + SAFETY_SUFFIX)
+        if job.state in ("pending", "running"):
+            if job.message:
+                operation_observe(op, message=job.message, detail=job.detail)
+            operation_schedule(op, delay=_poll(platform))
+            return
+        if job.state == "failed":
+            _fail(op, reason=SAFETY_BACKUP_FAILED.format(reason=job.message),
+                  fix=SAFETY_BACKUP_FIX, detail=job.detail)
+            return
+        label = job.result.get("label", "")
+        if not operation_transition(
+            op, status=Status.RUNNING, step="running", next_check_in=_poll(platform),
+            message=SAFETY_BACKUP_DONE.format(label=label, repo=repo),
+            refs={**op.refs, "safety_backup": label},
+        ):
+            return
+        inventory.cluster_sync(cluster=op.cluster)  # the new backup shows on the page
+    elif op.status == Status.PENDING and not operation_transition(
+        op, status=Status.RUNNING, step="running", next_check_in=_poll(platform),
+        message=STARTED[op.kind].format(cluster=op.cluster.name),
+    ):
+        return
+    job = _in_place(op, platform)
+    safety_label = op.refs.get("safety_backup", "")
+    _follow(op, platform, job, failed="{reason}", fix=ADVANCE_FAILED_FIX[op.kind],
+            done=lambda: (job.message or "Done.",
+                          {**job.result, **({"safety_backup": safety_label}
+                                            if safety_label else {})}))
+
+
 def _power(op: Operation, platform: Platform) -> JobStatus:
-    return platform.power_advance(_ref(op), operation_id=op.refs["trigger"],
-                                  shutdown=op.kind == Operation.Kind.SHUTDOWN)
+    return platform.power_advance(
+        _ref(op), operation_id=op.refs["trigger"], shutdown=op.kind == Operation.Kind.SHUTDOWN,
+        acknowledge_split_brain=bool(op.params.get("acknowledge_split_brain")))
 
 
 def _standby(op: Operation, platform: Platform) -> JobStatus:
@@ -277,17 +366,11 @@ def _promote(op: Operation, platform: Platform) -> JobStatus:
     return platform.promote_advance(_ref(op), operation_id=op.refs["trigger"])
 
 
-def _advancing(advance: Advance, recheck: Callable[[Operation, Platform], str] | None = None,
-               recheck_fix: str = "") -> Step:
+def _advancing(advance: Advance) -> Step:
     """A step for an operation whose platform call does the next missing piece itself. The
-    first step runs `recheck` (a reason to refuse, or ""), records the start, then makes that
-    call at once (as the clone step does)."""
+    first step records the start, then makes that call at once (as the clone step does)."""
 
     def step(op: Operation, platform: Platform) -> None:
-        if op.status == Status.PENDING and recheck is not None and (
-                problem := recheck(op, platform)):
-            _fail(op, reason=problem, fix=recheck_fix)
-            return
         if op.status == Status.PENDING and not operation_transition(
             op, status=Status.RUNNING, step="running", next_check_in=_poll(platform),
             message=STARTED[op.kind].format(cluster=op.cluster.name),
@@ -303,10 +386,8 @@ def _advancing(advance: Advance, recheck: Callable[[Operation, Platform], str] |
 STEPS: dict[str, Step] = {
     Operation.Kind.BACKUP: _backup_step,
     Operation.Kind.CLONE: _clone_step,
-    Operation.Kind.RESTORE_IN_PLACE: _advancing(_in_place, _in_place_recheck,
-                                                IN_PLACE_WINDOW_MOVED_FIX),
-    Operation.Kind.RESTORE_DATABASE: _advancing(_in_place, _in_place_recheck,
-                                                IN_PLACE_WINDOW_MOVED_FIX),
+    Operation.Kind.RESTORE_IN_PLACE: _in_place_step,
+    Operation.Kind.RESTORE_DATABASE: _in_place_step,
     Operation.Kind.SHUTDOWN: _advancing(_power),
     Operation.Kind.START: _advancing(_power),
     Operation.Kind.CREATE_STANDBY: _advancing(_standby),

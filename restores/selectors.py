@@ -116,8 +116,8 @@ class FleetPage:
 FLEET_PAGE_SIZE = 100
 
 
-def _fleet_clusters(query: str, busy_only: bool) -> QuerySet[Cluster]:
-    clusters = Cluster.objects.filter(present=True)
+def _fleet_clusters(query: str, busy_only: bool, scope: Q) -> QuerySet[Cluster]:
+    clusters = Cluster.objects.filter(scope, present=True)
     if query:
         clusters = clusters.filter(Q(name__icontains=query) | Q(namespace__icontains=query))
     if busy_only:
@@ -125,14 +125,15 @@ def _fleet_clusters(query: str, busy_only: bool) -> QuerySet[Cluster]:
     return clusters.order_by("platform", "namespace", "name")
 
 
-def fleet_overview(*, query: str = "", busy_only: bool = False, page: int = 1) -> FleetPage:
-    """One page of the fleet with each cluster's repo windows, last good backup and
-    operations in flight.
+def fleet_overview(*, query: str = "", busy_only: bool = False, page: int = 1,
+                   scope: Q | None = None) -> FleetPage:
+    """One page of the fleet (the clusters `scope` lets the user see) with each cluster's
+    repo windows, last good backup and operations in flight.
 
     Four queries whatever the fleet's size: a count, one page of clusters, their repos (with
     the newest backup by subquery), their active operations.
     """
-    clusters = _fleet_clusters(query, busy_only)
+    clusters = _fleet_clusters(query, busy_only, scope if scope is not None else Q())
     total = clusters.count()
     pages = max(1, -(-total // FLEET_PAGE_SIZE))
     page = min(max(page, 1), pages)
@@ -264,3 +265,53 @@ def last_successful_drill(cluster: Cluster) -> Operation | None:
     return (cluster.operations.filter(kind=Operation.Kind.DRILL,
                                       status=Operation.Status.SUCCEEDED)
             .order_by("-finished_at").first())
+
+
+def standbys_of(cluster: Cluster) -> list[Cluster]:
+    """Present clusters the console made as standbys of `cluster` that still follow it:
+    what stops following when it is shut down."""
+    made = Operation.objects.filter(
+        kind=Operation.Kind.CREATE_STANDBY, cluster__platform=cluster.platform,
+        params__source__namespace=cluster.namespace, params__source__name=cluster.name,
+    ).values("cluster_id")
+    return list(Cluster.objects.filter(pk__in=made, present=True, role=Cluster.Role.STANDBY)
+                .order_by("name"))
+
+
+@dataclasses.dataclass(frozen=True)
+class DowntimeEstimate:
+    seconds: float
+    basis: str  # how it was reached, in words
+
+    @property
+    def duration(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.seconds)
+
+
+# A conservative restore rate for a first estimate, before this cluster has a measured one.
+ASSUMED_RESTORE_BYTES_PER_SECOND = 50 * 1024 * 1024
+ASSUMED_FIXED_SECONDS = 20.0
+
+
+def in_place_estimate(cluster: Cluster, newest: Backup | None) -> DowntimeEstimate | None:
+    """How long an in-place restore keeps `cluster` down: its last one's measured downtime,
+    or the newest backup's size at a conservative restore rate."""
+    last = (cluster.operations.filter(kind__in=(Operation.Kind.RESTORE_IN_PLACE,
+                                                Operation.Kind.RESTORE_DATABASE),
+                                      status=Operation.Status.SUCCEEDED,
+                                      result__has_key="downtime_seconds")
+            .order_by("-finished_at").values_list("result", "finished_at").first())
+    if last:
+        try:
+            seconds = float(last[0]["downtime_seconds"])
+        except (TypeError, ValueError):
+            seconds = 0.0
+        if seconds > 0:
+            when = f"{last[1]:%Y-%m-%d %H:%M} UTC"
+            return DowntimeEstimate(seconds, f"the last in-place restore of {cluster.name} "
+                                             f"({when}) kept it down that long")
+    if newest is None:
+        return None
+    seconds = ASSUMED_FIXED_SECONDS + newest.database_size / ASSUMED_RESTORE_BYTES_PER_SECOND
+    return DowntimeEstimate(seconds, "an estimate from the newest backup's size at 50 MiB/s; "
+                                     "WAL replay to a later point adds to it")

@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
 
+from . import access, approvals, audit
 from .models import Backup, Cluster, Operation, OperationEvent
 from .platforms.base import BACKUP_TYPES
 
@@ -64,21 +65,28 @@ def operation_create(
     operation_id: uuid.UUID | None = None,
     exclusive: bool = True,
 ) -> Operation:
-    """Create an operation and dispatch its first step once the transaction commits.
+    """Create an operation and dispatch its first step once the transaction commits; or,
+    where the two-person rule covers it, leave it awaiting a second admin's approval.
 
-    The partial unique constraint refuses a second active exclusive operation on the same
-    cluster, even when two requests race past the check in the caller. `operation_id`: an
-    id chosen by the caller, when names derived from it must be checked before the create.
+    Every service ends here, so the role check here holds even for a caller that forgot its
+    own (AccessDenied). The request is audited in the same transaction. The partial unique
+    constraint refuses a second active exclusive operation on the same cluster, even when
+    two requests race past the check in the caller. `operation_id`: an id chosen by the
+    caller, when names derived from it must be checked before the create.
     `exclusive=False`: an operation that does not change its cluster (a drill).
     """
     from .tasks import dispatch
 
+    access.require_cluster(user, access.KIND_ACTION[kind], cluster)
     requested_by = user if user is not None and user.is_authenticated else None
+    waits = user is not None and approvals.approval_required(kind, cluster)
+    status = Operation.Status.AWAITING_APPROVAL if waits else Operation.Status.PENDING
     try:
         with transaction.atomic():
             op = Operation.objects.create(
                 cluster=cluster, kind=kind, params=params, requested_by=requested_by,
-                refs=refs or {}, exclusive=exclusive,
+                refs=refs or {}, exclusive=exclusive, status=status,
+                approval_expires_at=approvals.approval_deadline() if waits else None,
                 **({"id": operation_id} if operation_id else {}),
             )
             # Decide the trigger value once, before the first apply: a retried step sends
@@ -86,9 +94,18 @@ def operation_create(
             op.refs.setdefault("trigger", str(op.id))
             Operation.objects.filter(pk=op.pk).update(refs=op.refs)
             OperationEvent.objects.create(operation=op, step="requested", message=message)
+            if waits:
+                assert op.approval_expires_at is not None
+                until = f"{op.approval_expires_at:%Y-%m-%d %H:%M:%S} UTC"
+                OperationEvent.objects.create(
+                    operation=op, step="awaiting_approval", level=OperationEvent.Level.WARNING,
+                    message=approvals.APPROVAL_WAITING.format(until=until))
+            audit.audit_record(action=audit.OPERATION_REQUESTED, user=user, operation=op,
+                               params=audit.operation_params(op), result=message)
     except IntegrityError:
         raise _busy_error(cluster) from None
-    dispatch(op)
+    if not waits:
+        dispatch(op)
     return op
 
 
@@ -100,6 +117,7 @@ def backup_request(
     user: AbstractBaseUser | AnonymousUser | None,
 ) -> Operation:
     """Ask for a manual backup of `cluster` into `repo_name`."""
+    access.require_cluster(user, "backup", cluster)
     if backup_type not in BACKUP_TYPES:
         raise ServiceError(BACKUP_TYPE_UNKNOWN, field="backup_type")
     repo = cluster.repositories.filter(name=repo_name).first()

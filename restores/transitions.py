@@ -7,16 +7,25 @@ the same step twice (a redelivered message, two workers) records one transition,
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from . import audit
 from .models import Operation, OperationEvent
 
 Status = Operation.Status
 Level = OperationEvent.Level
+log = logging.getLogger(__name__)
+
+# The audit entry each end of an operation writes (an operation that never ran, cancelled or
+# expired, is recorded by the service that ended it).
+TERMINAL_ACTIONS = {Status.SUCCEEDED: audit.OPERATION_SUCCEEDED,
+                    Status.FAILED: audit.OPERATION_FAILED,
+                    Status.CANCELLED: audit.OPERATION_CANCELLED}
 
 
 def operation_transition(
@@ -29,12 +38,15 @@ def operation_transition(
     command: str = "",
     detail: str = "",
     next_check_in: dt.timedelta | None = None,
+    audit_action: str | None = None,
     **fields: Any,
 ) -> bool:
     """Move `op` from the status and step it was loaded with to `status`/`step`.
 
     Returns False (and writes nothing) when another run got there first. On success the
-    in-memory `op` is updated too.
+    in-memory `op` is updated too. Reaching an end (succeeded, failed, cancelled) also writes
+    its audit entry, in the same transaction, unless `audit_action` is "" (the caller
+    records it with its own actor); a failure is logged at WARNING.
     """
     now = timezone.now()
     values: dict[str, Any] = {"status": status, "step": step, "updated_at": now, **fields}
@@ -55,9 +67,16 @@ def operation_transition(
             operation=op, at=now, step=step, level=level, message=message,
             command=command, detail=detail,
         )
-    for key, value in values.items():
-        setattr(op, key, value)
-    op.version += 1
+        for key, value in values.items():
+            setattr(op, key, value)
+        op.version += 1
+        action = TERMINAL_ACTIONS.get(status) if audit_action is None else audit_action
+        if action:
+            audit.audit_record(action=action, operation=op, params=audit.operation_params(op),
+                               result=message[:2000])
+    if status == Status.FAILED:
+        log.warning("operation %s failed: %s of %s/%s/%s: %s", op.pk, op.kind,
+                    op.cluster.platform, op.cluster.namespace, op.cluster.name, message)
     return True
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import drill_views, views, wizard_views
+from . import audit_views, drill_views, views, wizard_views
 
 app_name = "restores"
 
@@ -16,6 +16,12 @@ urlpatterns = [
     path(_cluster + "drill/", drill_views.drill_create, name="drill_create"),
     path(_cluster + "<str:action>/", views.cluster_power, name="cluster_power"),
     path("operations/<uuid:operation_id>/", views.operation_detail, name="operation"),
+    path("operations/<uuid:operation_id>/approve/", views.operation_approve,
+         name="operation_approve"),
+    path("operations/<uuid:operation_id>/reject/", views.operation_reject,
+         name="operation_reject"),
+    path("audit/", audit_views.audit_list, name="audit"),
+    path("audit.csv", audit_views.audit_csv, name="audit_csv"),
     path("drills/", drill_views.drill_list, name="drills"),
     path("drills.csv", drill_views.drill_csv, name="drills_csv"),
     path("clone/", wizard_views.clone_start, name="clone_start"),

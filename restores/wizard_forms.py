@@ -11,18 +11,22 @@ from typing import Any
 from django import forms
 from django.core.validators import MaxValueValidator
 
+from . import access
 from .models import Backup, Cluster, Repository
+from .parsing import whole_number
 from .platforms.restore_options import (
     PROCESS_MAX_LIMIT,
     InvalidRestoreOptions,
     RestoreTarget,
 )
+from .platforms.secrets import is_credential
 
 TIME_NEEDS_ALL = "A time target needs a date, a time of day and a time zone."
 TIME_DOES_NOT_EXIST = (
     "{clock} does not exist on {date} in {zone} (the clocks moved forward then). "
     "Pick another time."
 )
+TIME_OUT_OF_RANGE = "{date} {clock} in {zone} is outside the dates the console can handle."
 TIME_AMBIGUOUS = (
     "{clock} happened twice on {date} in {zone} (the clocks moved back). The earlier one is "
     "used: {utc}. Pick UTC to be exact."
@@ -52,13 +56,17 @@ class SourceForm(forms.Form):
     )
     repo = forms.ChoiceField(label="Repo to restore from")
 
-    def __init__(self, *args: Any, source: Cluster | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, source: Cluster | None = None, user: Any = None,
+                 **kwargs: Any) -> None:
+        """`user`: only the clusters it may clone from are offered."""
         super().__init__(*args, **kwargs)
         field = self.fields["source"]
         assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = Cluster.objects.filter(
-            present=True, repositories__backups__isnull=False
+        self.sources = Cluster.objects.filter(
+            access.cluster_filter(user, least=access.OPERATOR),
+            present=True, repositories__backups__isnull=False,
         ).distinct().order_by("namespace", "name")
+        field.queryset = self.sources
         chosen = self._chosen(source)
         repos = (
             Repository.objects.filter(cluster=chosen, backups__isnull=False).distinct()
@@ -73,13 +81,18 @@ class SourceForm(forms.Form):
 
     def _chosen(self, source: Cluster | None) -> Cluster | None:
         if self.is_bound:
-            pk = self.data.get("source")
-            return Cluster.objects.filter(pk=pk).first() if str(pk or "").isdigit() else None
+            pk = whole_number(self.data.get("source"), minimum=1)
+            return self.sources.filter(pk=pk).first() if pk else None
         return source
 
 
 GLOBAL_LINE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}=\S{1,200}$")
 GLOBAL_LINE_INVALID = "Line {n} is not a pgBackRest setting like repo1-s3-uri-style=path: {line}"
+GLOBAL_LINE_CREDENTIAL = (
+    "Line {n} sets {key}, a credential: the console never takes one in a form. Put it in the "
+    "Secret named under Credentials Secret (as s3.conf, gcs.conf or azure.conf), where PGO "
+    "reads it."
+)
 
 
 def key_value_lines(text: str, pattern: re.Pattern[str], invalid: str
@@ -150,8 +163,14 @@ class CloudSourceForm(forms.Form):
         ns.error_messages["invalid_choice"] = "Pick a namespace the console manages."
 
     def clean_global_options(self) -> tuple[tuple[str, str], ...]:
-        return key_value_lines(self.cleaned_data.get("global_options", ""), GLOBAL_LINE_RE,
-                               GLOBAL_LINE_INVALID)
+        text = self.cleaned_data.get("global_options", "")
+        # Before the shape check: its message would quote the line, and the line the secret.
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        for n, line in enumerate(lines, start=1):
+            key = line.split("=", 1)[0].strip()
+            if is_credential(key):
+                raise forms.ValidationError(GLOBAL_LINE_CREDENTIAL.format(n=n, key=key[:80]))
+        return key_value_lines(text, GLOBAL_LINE_RE, GLOBAL_LINE_INVALID)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -265,12 +284,18 @@ def resolve_instant(date: dt.date, clock: dt.time, zone: str,
     error, a time it repeated resolves to the earlier instant (with a notice)."""
     tz = zoneinfo.ZoneInfo(zone)
     local = dt.datetime.combine(date, clock).replace(tzinfo=tz)
-    instant = local.astimezone(dt.UTC)
-    if instant.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
+    try:  # year 1 or 9999 shifted by the zone's offset leaves datetime's range
+        instant = local.astimezone(dt.UTC)
+        back = instant.astimezone(tz).replace(tzinfo=None)
+        later = local.replace(fold=1).astimezone(dt.UTC)
+    except OverflowError:
+        if form is not None:
+            form.add_error("clock", TIME_OUT_OF_RANGE.format(date=date, clock=clock, zone=zone))
+        return None
+    if back != local.replace(tzinfo=None):
         if form is not None:
             form.add_error("clock", TIME_DOES_NOT_EXIST.format(clock=clock, date=date, zone=zone))
         return None
-    later = local.replace(fold=1).astimezone(dt.UTC)
     if later != instant and form is not None:
         form.notice = TIME_AMBIGUOUS.format(clock=clock, date=date, zone=zone,
                                             utc=f"{instant:%Y-%m-%d %H:%M:%S} UTC")

@@ -13,19 +13,26 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import clones, platforms, selectors
+from . import access, clones, platforms, selectors
 from .models import CloneDraft, Cluster
+from .parsing import whole_number
 from .services import ServiceError
-from .tasks import backup_databases_fetch, cluster_sync_soon
+from .tasks import backup_databases_fetch, cluster_sync_soon, send_quietly
 from .wizard_forms import CloudSourceForm, PointForm, SourceForm, TargetForm
 
 TEMPLATE = "restores/clone.html"
 STEPS = [s.value for s in CloneDraft.STEPS]
 
 
-def _get_draft(draft_id: uuid.UUID) -> CloneDraft:
-    return get_object_or_404(CloneDraft.objects.select_related("source", "operation"),
-                             pk=draft_id)
+SOURCE_UNKNOWN = "Pick a cluster the console knows as the source."
+
+
+def _draft_for(request: HttpRequest, draft_id: uuid.UUID) -> CloneDraft:
+    """The draft, once the user may clone from its source (403 otherwise)."""
+    draft = get_object_or_404(CloneDraft.objects.select_related("source", "operation"),
+                              pk=draft_id)
+    clones.require_draft_access(draft, request.user)
+    return draft
 
 
 def _go(request: HttpRequest, url: str) -> HttpResponse:
@@ -38,8 +45,16 @@ def _step_url(draft: CloneDraft, step: str) -> str:
 
 @require_POST
 def clone_start(request: HttpRequest) -> HttpResponse:
+    """A new draft: from a cluster's page (its id as `source`), or with no source yet (the
+    Fleet page). A `source` that names no cluster the console knows starts nothing."""
     raw = request.POST.get("source", "")
-    source = Cluster.objects.filter(pk=raw, present=True).first() if raw.isdigit() else None
+    source = None
+    if raw:
+        pk = whole_number(raw, minimum=1)
+        source = Cluster.objects.filter(pk=pk, present=True).first() if pk else None
+        if source is None:
+            return HttpResponse(SOURCE_UNKNOWN, status=422, content_type="text/plain")
+    access.require_somewhere(request.user, "clone")
     draft = clones.draft_create(user=request.user, source=source)
     return _go(request, _step_url(draft, "source"))
 
@@ -49,7 +64,7 @@ def clone_start(request: HttpRequest) -> HttpResponse:
 def clone_step(request: HttpRequest, draft_id: uuid.UUID, step: str) -> HttpResponse:
     if step not in STEPS:
         raise Http404("no such step")
-    draft = _get_draft(draft_id)
+    draft = _draft_for(request, draft_id)
     if draft.submitted and draft.operation:
         return redirect(draft.operation)
     if STEPS.index(step) > STEPS.index(draft.reached):
@@ -77,12 +92,12 @@ def _cloud_form(draft: CloneDraft, data: Any = None) -> CloudSourceForm | None:
 def _source(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
     if request.method == "GET":
         initial = {"source": draft.source_id, "repo": draft.repo_name}
-        form = SourceForm(initial=initial, source=draft.source)
+        form = SourceForm(initial=initial, source=draft.source, user=request.user)
         return _render(request, draft, "source", {"form": form, "cloud_form": _cloud_form(
             draft), "cloud_open": bool(draft.cloud)})
     if request.POST.get("origin") == "cloud":
         return _cloud_source(request, draft)
-    form = SourceForm(request.POST, source=draft.source)
+    form = SourceForm(request.POST, source=draft.source, user=request.user)
     context = {"form": form, "cloud_form": _cloud_form(draft)}
     if request.POST.get("_preview"):  # the source changed: offer its repos
         form.errors.clear()
@@ -90,7 +105,7 @@ def _source(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
     if form.is_valid():
         try:
             clones.draft_save_source(draft=draft, cluster=form.cleaned_data["source"],
-                                     repo_name=form.cleaned_data["repo"])
+                                     repo_name=form.cleaned_data["repo"], user=request.user)
         except ServiceError as exc:
             form.add_error(exc.field, exc.message)
         else:
@@ -114,13 +129,13 @@ def _cloud_source(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
             backups_to_cloud=d["backups_to_cloud"],
         )
         try:
-            clones.draft_save_cloud_source(draft=draft, answers=answers)
+            clones.draft_save_cloud_source(draft=draft, answers=answers, user=request.user)
         except ServiceError as exc:
             cloud_form.add_error(exc.field, exc.message)
         else:
             return _go(request, _step_url(draft, "point"))
     form = SourceForm(initial={"source": draft.source_id, "repo": draft.repo_name},
-                      source=draft.source)
+                      source=draft.source, user=request.user)
     return _render(request, draft, "source", {"form": form, "cloud_form": cloud_form,
                                               "cloud_open": True}, status=422)
 
@@ -158,7 +173,8 @@ def _point(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
     preview = bool(request.POST.get("_preview"))
     if form.is_valid() and form.target is not None and not preview:
         try:
-            clones.draft_save_point(draft=draft, point=form.target, display=form.display())
+            clones.draft_save_point(draft=draft, point=form.target, display=form.display(),
+                                    user=request.user)
         except ServiceError as exc:
             form.add_error(_point_field(exc.field), exc.message)
         else:
@@ -186,7 +202,7 @@ def _target(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
     assert platform_name is not None
     backup = clones.base_backup(draft)
     if backup is not None and backup.databases is None:
-        backup_databases_fetch.delay(backup.pk)
+        send_quietly(backup_databases_fetch, backup.pk)
     databases = backup.databases if backup else None
     platform = platforms.get(platform_name)
     namespace = source.namespace if source else draft.cloud["namespace"]
@@ -214,7 +230,7 @@ def _target(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
             restore_job=form.restore_job(),
         )
         try:
-            clones.draft_save_target(draft=draft, answers=answers)
+            clones.draft_save_target(draft=draft, answers=answers, user=request.user)
         except ServiceError as exc:
             form.add_error(exc.field, exc.message)
         else:
@@ -247,11 +263,11 @@ def _review(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
 
 @require_POST
 def clone_submit(request: HttpRequest, draft_id: uuid.UUID) -> HttpResponse:
-    draft = _get_draft(draft_id)
-    version = request.POST.get("version", "")
+    draft = _draft_for(request, draft_id)
+    version = whole_number(request.POST.get("version"), maximum=2**31 - 1)
     try:
         op = clones.draft_submit(draft=draft, user=request.user,
-                                 version=int(version) if version.isdigit() else -1)
+                                 version=-1 if version is None else version)
     except ServiceError as exc:
         try:
             review = clones.draft_review(draft)

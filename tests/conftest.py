@@ -30,3 +30,12 @@ def fake() -> Iterator[FakePlatform]:
     platforms.override("local", platform)
     yield platform
     platforms.override("local", None)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    from tests import hypothesis_counts
+
+    total = sum(hypothesis_counts.examples.values())
+    if total:
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(hypothesis_counts.examples.items()))
+        terminalreporter.write_line(f"hostile-input requests (hypothesis): {total} ({parts})")

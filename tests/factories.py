@@ -5,7 +5,7 @@ import datetime as dt
 import factory
 from django.contrib.auth import get_user_model
 
-from restores.models import Backup, Cluster, Operation, Repository
+from restores.models import Backup, Cluster, Grant, Operation, Repository
 
 T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 
@@ -17,6 +17,27 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"dba{n}")
     password = factory.django.Password("correct horse battery")
+
+
+class GrantFactory(factory.django.DjangoModelFactory):
+    """A role on every cluster unless a platform / namespace is given."""
+
+    class Meta:
+        model = Grant
+        django_get_or_create = ("user", "role", "platform", "namespace")
+
+    user = factory.SubFactory(UserFactory)
+    role = Grant.Role.ADMIN
+    platform = ""
+    namespace = ""
+
+
+def user_with_role(username: str, role: str = Grant.Role.ADMIN, *, platform: str = "",
+                   namespace: str = "", password: str | None = None):  # type: ignore[no-untyped-def]
+    """A user holding `role` on platform/namespace ("" = every one)."""
+    user = UserFactory(username=username, **({"password": password} if password else {}))
+    GrantFactory(user=user, role=role, platform=platform, namespace=namespace)
+    return user
 
 
 class ClusterFactory(factory.django.DjangoModelFactory):

@@ -38,6 +38,7 @@ class FakeCluster:
 class FakePlatform(base.Platform):
     name = "local"
     drills = True
+    checks_standby_source = True  # as the local platform it stands in for
 
     def __init__(self, namespace: str = "local") -> None:
         self.namespace = namespace
@@ -156,9 +157,11 @@ class FakePlatform(base.Platform):
         state = self.in_place.setdefault(req.operation_id, "running")
         return base.JobStatus(state, message=f"restore {state}")  # type: ignore[arg-type]
 
-    def power_advance(self, ref: base.ClusterRef, *, operation_id: str,
-                      shutdown: bool) -> base.JobStatus:
+    def power_advance(self, ref: base.ClusterRef, *, operation_id: str, shutdown: bool,
+                      acknowledge_split_brain: bool = False) -> base.JobStatus:
         self._raise()
+        self.power_calls = [*getattr(self, "power_calls", []),
+                            (ref.name, shutdown, acknowledge_split_brain)]
         self._get(ref).role = "shutdown" if shutdown else "primary"
         return base.JobStatus("succeeded", message=f"{ref.name} is {self._get(ref).role}")
 

@@ -9,7 +9,7 @@ from django.db import connection
 
 from restores import services
 from restores.models import Operation, OperationEvent
-from tests.factories import BackupFactory, ClusterFactory, RepositoryFactory, UserFactory
+from tests.factories import BackupFactory, ClusterFactory, RepositoryFactory, user_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ def test_it_creates_a_pending_operation_and_dispatches_it_on_commit(
     django_capture_on_commit_callbacks, dispatched  # type: ignore[no-untyped-def]
 ) -> None:
     repo = _repo(name="hippo")
-    user = UserFactory()
+    user = user_with_role("operator1", "operator")
     with django_capture_on_commit_callbacks(execute=True):
         op = services.backup_request(
             cluster=repo.cluster, repo_name="repo1", backup_type="incr", user=user

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from restores import cluster_ops, inventory, reconcile
-from restores.models import Cluster, Operation
+from restores.models import Backup, Cluster, Operation
 from restores.platforms.base import TransientError
 from restores.platforms.restore_options import RestoreTarget
 from restores.services import ServiceError
@@ -36,14 +36,16 @@ def _run_until_done(op: Operation, limit: int = 10) -> Operation:
 
 
 def test_shutdown_then_start(fake: FakePlatform, hippo: Cluster) -> None:
-    op = _run_until_done(cluster_ops.power_request(cluster=hippo, shutdown=True, user=None))
+    op = _run_until_done(cluster_ops.power_request(cluster=hippo, shutdown=True, user=None,
+                                                   confirm="hippo"))
     assert op.status == "succeeded" and op.kind == "shutdown"
     hippo.refresh_from_db()
     assert hippo.role == "shutdown"
     with pytest.raises(ServiceError) as err:
-        cluster_ops.power_request(cluster=hippo, shutdown=True, user=None)
+        cluster_ops.power_request(cluster=hippo, shutdown=True, user=None, confirm="hippo")
     assert err.value.message == cluster_ops.ALREADY_SHUT_DOWN.format(cluster="hippo")
-    op = _run_until_done(cluster_ops.power_request(cluster=hippo, shutdown=False, user=None))
+    op = _run_until_done(cluster_ops.power_request(cluster=hippo, shutdown=False, user=None,
+                                                   confirm="hippo"))
     hippo.refresh_from_db()
     assert op.status == "succeeded" and hippo.role == "primary"
     assert list(op.events.values_list("step", flat=True)) == ["requested", "running", "done"]
@@ -62,8 +64,11 @@ def test_in_place_restore_needs_a_typed_confirmation_and_a_reachable_point(
         cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1", point=late,
                                              user=None, confirm="hippo")
     assert err.value.message.startswith("2026-11-24 14:00:00 UTC is after the last archived WAL")
+    Backup.objects.filter(repository__cluster=hippo).update(databases=["app", "reporting"])
+    fake.databases = {"20261124-090000F": ["app", "reporting"]}
     op = cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
-                                              user=None, confirm="hippo", db_include=("app",))
+                                              user=None, confirm="hippo", db_include=("app",),
+                                              safety_backup=False)
     assert op.kind == "restore_database"
     op = _run_until_done(op, limit=3)
     assert op.status == "running"
@@ -97,7 +102,7 @@ def test_an_in_place_restore_whose_repos_cannot_be_read_checks_the_stored_window
     """A shut-down PGO cluster has no pod to ask: the window of the last sync is the check."""
     point = RestoreTarget(kind="time", time=T0 + dt.timedelta(minutes=10))
     op = cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
-                                              user=None, confirm="hippo")
+                                              user=None, confirm="hippo", safety_backup=False)
     fake.repos_fail.append(TransientError("no running leader pod to ask"))
     op = _run_until_done(op, limit=1)
     assert op.status == "running"
@@ -110,7 +115,7 @@ def test_the_step_that_starts_a_restore_or_a_standby_already_asks_the_platform(
 ) -> None:
     point = RestoreTarget(kind="time", time=T0 + dt.timedelta(minutes=10))
     op = cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
-                                              user=None, confirm="hippo")
+                                              user=None, confirm="hippo", safety_backup=False)
     op = _run_until_done(op, limit=1)
     assert fake.in_place == {op.refs["trigger"]: "running"}
     assert list(op.events.values_list("step", "message")) == [
@@ -136,7 +141,8 @@ def test_standby_then_promotion_with_the_split_brain_guard(
         cluster_ops.promote_request(cluster=standby, confirm="hippo-standby", user=None)
     assert err.value.message == cluster_ops.SPLIT_BRAIN.format(primary="hippo",
                                                                cluster="hippo-standby")
-    _run_until_done(cluster_ops.power_request(cluster=hippo, shutdown=True, user=None))
+    _run_until_done(cluster_ops.power_request(cluster=hippo, shutdown=True, user=None,
+                                              confirm="hippo"))
     with pytest.raises(ServiceError) as err:
         cluster_ops.promote_request(cluster=standby, confirm="nope", user=None)
     assert err.value.field == "confirm"
@@ -152,6 +158,7 @@ def test_a_platform_that_cannot_do_it_fails_the_operation_clearly(
     from restores.platforms.base import Platform
 
     monkeypatch.setattr(FakePlatform, "power_advance", Platform.power_advance)
-    op = _run_until_done(cluster_ops.power_request(cluster=hippo, shutdown=True, user=None))
+    op = _run_until_done(cluster_ops.power_request(cluster=hippo, shutdown=True, user=None,
+                                                   confirm="hippo"))
     assert op.status == "failed"
     assert op.error_reason == "The local platform cannot shut down or start clusters."

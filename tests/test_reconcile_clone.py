@@ -22,11 +22,12 @@ def op(fake: FakePlatform) -> Operation:
     hippo = Cluster.objects.get(name="hippo")
     Backup.objects.update(databases=["hippo"])
     draft = CloneDraft.objects.create(source=hippo, repo_name="repo1", reached="review")
-    clones.draft_save_point(
+    clones.draft_save_point(user=None,
         draft=draft, point=clones.RestoreTarget(kind="time", time=T0 + dt.timedelta(minutes=30)),
         display={"date": "2026-11-24", "clock": "09:30:00", "zone": "UTC"},
     )
-    clones.draft_save_target(draft=draft, answers=clones.TargetAnswers("elephant", "local"))
+    clones.draft_save_target(user=None, draft=draft,
+                             answers=clones.TargetAnswers("elephant", "local"))
     return clones.draft_submit(draft=draft, version=draft.version, user=None)
 
 

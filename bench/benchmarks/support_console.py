@@ -119,9 +119,9 @@ def clone_submit(*, source: Any, point: Any, target: str, namespace: str) -> tup
 
     user = bench_user()
     draft = clones.draft_create(user=user, source=source)
-    clones.draft_save_source(draft=draft, cluster=source, repo_name="repo1")
-    clones.draft_save_point(draft=draft, point=point, display={})
-    clones.draft_save_target(draft=draft, answers=clones.TargetAnswers(name=target,
+    clones.draft_save_source(user=None, draft=draft, cluster=source, repo_name="repo1")
+    clones.draft_save_point(user=None, draft=draft, point=point, display={})
+    clones.draft_save_target(user=None, draft=draft, answers=clones.TargetAnswers(name=target,
                                                                         namespace=namespace))
     clicked = time.time()
     op = clones.draft_submit(draft=draft, version=draft.version, user=user)

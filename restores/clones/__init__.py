@@ -45,6 +45,7 @@ from .drafts import (
     draft_verdict,
     point_verdict,
     repo_window,
+    require_draft_access,
     restore_job_spec,
 )
 from .submit import (
@@ -66,6 +67,6 @@ __all__ = [
     "draft_repo", "draft_request", "draft_review", "draft_save_cloud_source",
     "draft_save_point", "draft_save_source", "draft_save_target", "draft_submit",
     "draft_verdict", "operation_request", "pgo_manifest", "point_verdict", "repo_window",
-    "restore_job_spec",
+    "require_draft_access", "restore_job_spec",
 ]
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .. import platforms
+from .. import access, platforms
 from ..models import CloneDraft
 from ..platforms import manifests
 from ..platforms.base import ClusterRef, PermanentError, PlatformError
 from ..services import ServiceError
-from .drafts import _later, _require_open, _save
+from .drafts import User, _later, _require_open, _save, require_draft_access
 
 CLOUD_NEEDS_KUBERNETES = (
     "A cloud repo with no live cluster is restored by PGO: enable the kubernetes platform "
@@ -51,7 +51,8 @@ class CloudAnswers:
 CLOUD_FIELDS = {  # a builder message naming one of these belongs next to that field
     "bucket": "bucket", "container": "bucket", "endpoint": "endpoint", "region": "region",
     "repo path": "path", "'stanza'": "stanza", "Kubernetes object name": "configuration_secret",
-    "PostgreSQL version": "postgres_version", "repo name": "repo_name", "setting": "global",
+    "PostgreSQL version": "postgres_version", "repo name": "repo_name",
+    "setting": "global_options", "credential": "global_options",
 }
 
 
@@ -99,8 +100,10 @@ def check_cloud(answers: CloudAnswers) -> manifests.CloudSource:
     return source
 
 
-def draft_save_cloud_source(*, draft: CloneDraft, answers: CloudAnswers) -> None:
+def draft_save_cloud_source(*, draft: CloneDraft, answers: CloudAnswers, user: User) -> None:
     _require_open(draft)
+    require_draft_access(draft, user)
+    access.require(user, "clone", platform="kubernetes", namespace=answers.namespace)
     check_cloud(answers)
     stored = {**dataclasses.asdict(answers),
               "global_options": [list(p) for p in answers.global_options]}

@@ -14,7 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import F
 from django.utils import timezone
 
-from .. import platforms, rules
+from .. import access, platforms, rules
 from ..models import Backup, CloneDraft, Cluster, Repository
 from ..platforms import manifests
 from ..platforms.base import ClusterRef, PermanentError, PlatformError
@@ -121,12 +121,31 @@ def _require_open(draft: CloneDraft) -> None:
         raise ServiceError(DRAFT_SUBMITTED)
 
 
+User = AbstractBaseUser | AnonymousUser | None
+
+
+def require_draft_access(draft: CloneDraft, user: User) -> None:
+    """AccessDenied unless `user` may clone from the draft's source (a live cluster, or the
+    namespace of a cloud repo); a draft with no source yet needs the operator role
+    somewhere."""
+    if draft.source is not None:
+        access.require_cluster(user, "clone", draft.source)
+    elif draft.cloud:
+        access.require(user, "clone", platform="kubernetes", namespace=draft.cloud["namespace"])
+    else:
+        access.require_somewhere(user, "clone")
+
+
 # --- the steps --------------------------------------------------------------------------------
 
 
 def draft_create(
     *, user: AbstractBaseUser | AnonymousUser | None, source: Cluster | None = None
 ) -> CloneDraft:
+    if source is not None:
+        access.require_cluster(user, "clone", source)
+    else:
+        access.require_somewhere(user, "clone")
     created_by = user if user is not None and user.is_authenticated else None
     draft = CloneDraft.objects.create(created_by=created_by, source=source)
     if source is not None:
@@ -150,8 +169,11 @@ def check_source(cluster: Cluster, repo_name: str) -> Repository:
     return repo
 
 
-def draft_save_source(*, draft: CloneDraft, cluster: Cluster, repo_name: str) -> None:
+def draft_save_source(*, draft: CloneDraft, cluster: Cluster, repo_name: str,
+                      user: User) -> None:
     _require_open(draft)
+    require_draft_access(draft, user)
+    access.require_cluster(user, "clone", cluster)
     check_source(cluster, repo_name)
     changed = (draft.source_id != cluster.pk or draft.repo_name != repo_name
                or bool(draft.cloud))
@@ -162,11 +184,13 @@ def draft_save_source(*, draft: CloneDraft, cluster: Cluster, repo_name: str) ->
     _save(draft, reached=CloneDraft.Step.POINT if changed else _later("source"), **fields)
 
 
-def draft_save_point(*, draft: CloneDraft, point: RestoreTarget, display: dict[str, Any]) -> None:
+def draft_save_point(*, draft: CloneDraft, point: RestoreTarget, display: dict[str, Any],
+                     user: User) -> None:
     """Store a point the repo's window can reach (a cloud repo's window is unknown: the
     point is only checked for shape). `display` keeps what the user typed (date, clock,
     zone) so the form shows it back."""
     _require_open(draft)
+    require_draft_access(draft, user)
     repo = draft_repo(draft)
     if repo is None and not draft.cloud:
         raise ServiceError(STEP_NOT_READY.format(step="source"))
@@ -267,8 +291,12 @@ def check_target(draft: CloneDraft, answers: TargetAnswers) -> None:
                 raise ServiceError(DB_NOT_IN_SET.format(name=name), field="db_include")
 
 
-def draft_save_target(*, draft: CloneDraft, answers: TargetAnswers) -> None:
+def draft_save_target(*, draft: CloneDraft, answers: TargetAnswers, user: User) -> None:
     _require_open(draft)
+    require_draft_access(draft, user)
+    platform = draft_platform(draft)
+    if platform is not None:
+        access.require(user, "clone", platform=platform, namespace=answers.namespace)
     if draft_point(draft) is None:
         raise ServiceError(STEP_NOT_READY.format(step="point"))
     check_target(draft, answers)

@@ -34,6 +34,7 @@ from .drafts import (
     draft_platform,
     draft_point,
     draft_verdict,
+    require_draft_access,
     restore_job_spec,
 )
 
@@ -162,6 +163,7 @@ def draft_submit(
 ) -> Operation:
     """Check every step again and start the clone."""
     _require_open(draft)
+    require_draft_access(draft, user)
     if version != draft.version:
         raise ServiceError(DRAFT_CHANGED)
     source, point, platform = draft.source, draft_point(draft), draft_platform(draft)

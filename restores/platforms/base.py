@@ -24,6 +24,13 @@ Role = Literal["primary", "standby", "shutdown", "unknown"]
 JobState = Literal["pending", "running", "succeeded", "failed"]
 
 
+FORMER_PRIMARY = (
+    "{cluster} was the primary of {promoted}, which was promoted and accepts writes: starting "
+    "{cluster} would make a second writable primary (split brain). Recreate {cluster} as a "
+    "standby of {promoted}, or start it only with an explicit acknowledgement."
+)
+
+
 class PlatformError(Exception):
     """An error talking to a platform. `permanent` errors will not go away by retrying."""
 
@@ -245,6 +252,9 @@ class InPlaceRestoreRequest:
     point: RestoreTarget
     db_include: tuple[str, ...] = ()
     process_max: int | None = None
+    # The backup set the restore starts from, as the console chose it: every name of
+    # `db_include` must be one of its databases, checked before the cluster is stopped.
+    db_set: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -345,12 +355,20 @@ class Platform(abc.ABC):
     def restore_in_place_advance(self, req: InPlaceRestoreRequest) -> JobStatus:
         raise PermanentError(f"The {self.name} platform cannot restore a cluster in place.")
 
-    def power_advance(self, ref: ClusterRef, *, operation_id: str, shutdown: bool) -> JobStatus:
-        """Shut the cluster down (`shutdown`) or start it, and verify it is so."""
+    def power_advance(self, ref: ClusterRef, *, operation_id: str, shutdown: bool,
+                      acknowledge_split_brain: bool = False) -> JobStatus:
+        """Shut the cluster down (`shutdown`) or start it, and verify it is so. Starting a
+        former primary while a standby promoted from it is writable raises PermanentError
+        naming that cluster, unless `acknowledge_split_brain`."""
         raise PermanentError(f"The {self.name} platform cannot shut down or start clusters.")
 
     def standby_advance(self, req: StandbyRequest) -> JobStatus:
         raise PermanentError(f"The {self.name} platform cannot create standby clusters.")
+
+    # True: the platform itself refuses to promote a standby while its source runs as a
+    # primary, always (it can see every source), so the console never offers the "old
+    # primary is gone for good" acknowledgement. False: it can check only sources it sees.
+    checks_standby_source: bool = False
 
     def promote_advance(self, ref: ClusterRef, *, operation_id: str) -> JobStatus:
         """Promote a standby to a primary, and verify its leader says so."""

@@ -22,6 +22,7 @@ from typing import Any
 from .base import PermanentError
 from .crd import API_VERSION, DNS1035_LABEL_RE, DNS1123_LABEL_RE, DNS1123_SUBDOMAIN_RE, KIND
 from .restore_options import check_pgo_options
+from .secrets import is_credential
 
 PFX = "postgres-operator.crunchydata.com/"
 BACKUP_ANNOTATION = PFX + "pgbackrest-backup"  # §2: manual backup trigger
@@ -74,6 +75,10 @@ BAD_PATH = "The repo path {path!r} must be absolute, with letters, digits and . 
 VOLUME_PATH = "The volume repo {repo} is mounted at /pgbackrest/{repo}; it takes no path."
 BAD_GLOBAL = "The pgBackRest setting {key!r}={value!r} is not valid."
 GLOBAL_PATH = "Set the path of {key} on the repo, not as a global setting."
+GLOBAL_CREDENTIAL = (
+    "{key} holds a credential: it never goes into a manifest. Put it in the Secret the repo's "
+    "configuration names (the credentials Secret), where PGO reads it."
+)
 GLOBAL_OTHER_REPO = "The setting {key!r} is not for the data source's {repo}."
 BAD_JOB = "The restore Job's {what} {value!r} is not valid."
 SOURCE_NEITHER = "A clone needs a source: a live cluster or a cloud repo."
@@ -279,6 +284,8 @@ def _global(options: tuple[tuple[str, str], ...], repo: str | None = None) -> di
     """Checked `global` settings; `repo` (a data source's) restricts repoN- keys to it."""
     result = {}
     for key, value in options:
+        if isinstance(key, str) and is_credential(key):  # before any message shows the value
+            raise _fail(GLOBAL_CREDENTIAL, key=key)
         if not _full(GLOBAL_KEY_RE, key) or not isinstance(value, str) or not value.isprintable():
             raise _fail(BAD_GLOBAL, key=key, value=value)
         if re.fullmatch(r"repo[0-9]+-path", key):

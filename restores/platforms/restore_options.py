@@ -340,7 +340,8 @@ def _parsed_target(fields: dict[str, object], options: Sequence[str]) -> Restore
             kind=kind,  # type: ignore[arg-type]
             time=when,
             lsn=str(value) if kind == "lsn" else None,
-            xid=int(str(value)) if kind == "xid" and str(value).isdigit() else None,
+            xid=int(str(value)) if kind == "xid" and re.fullmatch(r"[0-9]{1,20}", str(value))
+            else None,
             name=str(value) if kind == "name" else None,
             label=label,
             exclusive=bool(fields.get("exclusive", False)),

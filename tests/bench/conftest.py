@@ -3,13 +3,13 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tests.factories import UserFactory
+from tests.factories import user_with_role
 
 
 @pytest.fixture
 def client(db) -> Client:  # type: ignore[no-untyped-def]
     c = Client()
-    c.force_login(UserFactory(username="dba"))
+    c.force_login(user_with_role("dba"))
     return c
 
 

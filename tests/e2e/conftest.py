@@ -120,6 +120,14 @@ def console_settings(settings, e2e_fleet: E2EFleet) -> Iterator[E2EFleet]:  # ty
 
 
 @pytest.fixture
+def user(transactional_db):  # type: ignore[no-untyped-def]
+    """The DBA who logs in: an admin of every cluster."""
+    from tests.e2e.helpers import make_user
+
+    return make_user()
+
+
+@pytest.fixture
 def hippo(transactional_db, console_settings: E2EFleet) -> Cluster:  # type: ignore[no-untyped-def]
     """The console's row for hippo, from a real inventory sync of the e2e fleet."""
     result = inventory.platform_sync(platform_name="local")
@@ -400,9 +408,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 def submit_clone(hippo: Cluster, target: str) -> Operation:
     """The wizard's services, step by step: hippo's repo1 at latest into `target`."""
     draft = clones.draft_create(user=None, source=hippo)
-    clones.draft_save_source(draft=draft, cluster=hippo, repo_name="repo1")
-    clones.draft_save_point(draft=draft, point=RestoreTarget(kind="latest"), display={})
-    clones.draft_save_target(
+    clones.draft_save_source(user=None, draft=draft, cluster=hippo, repo_name="repo1")
+    clones.draft_save_point(user=None, draft=draft, point=RestoreTarget(kind="latest"), display={})
+    clones.draft_save_target(user=None,
         draft=draft, answers=clones.TargetAnswers(name=target, namespace=NAMESPACE)
     )
     return clones.draft_submit(draft=draft, version=draft.version, user=None)

@@ -11,36 +11,22 @@ import re
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from restores.models import Backup, Cluster, Operation
 from restores.platforms.pgbackrest import OPERATION_ANNOTATION
 from restores.services import CLUSTER_BUSY
+from tests.e2e.helpers import OPERATION_URL, log_in
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "screenshot-fleet.png"
-USERNAME, PASSWORD = "dba", "e2e correct horse battery"
 # A real pgBackRest backup of the demo data takes seconds; leave room for a slow machine.
 BACKUP_TIMEOUT_MS = 120_000
-UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-OPERATION_URL = re.compile(rf"/operations/{UUID}/$")
 INCR_LABEL = re.compile(r"\d{8}-\d{6}F_\d{8}-\d{6}I")
 
 
-@pytest.fixture
-def user(transactional_db):  # type: ignore[no-untyped-def]
-    return get_user_model().objects.create_user(username=USERNAME, password=PASSWORD)
-
-
-def log_in(page: Page) -> None:
-    page.goto("/login/")
-    page.get_by_label("Username").fill(USERNAME)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Fleet")).to_be_visible()
 
 
 def test_backup_now_runs_and_lists_the_new_backup_live(

@@ -10,22 +10,17 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
 from restores.models import Cluster, Operation
 from restores.platforms.base import ClusterRef
-from tests.e2e.test_backup_flow import OPERATION_URL, PASSWORD, USERNAME, log_in
+from tests.e2e.helpers import OPERATION_URL, log_in
 
 pytestmark = pytest.mark.e2e
 
 # A restore of the demo data, the server's recovery and the checks take seconds; leave room.
 DRILL_TIMEOUT_MS = 120_000
 
-
-@pytest.fixture
-def user(transactional_db):  # type: ignore[no-untyped-def]
-    return get_user_model().objects.create_user(username=USERNAME, password=PASSWORD)
 
 
 def test_a_drill_from_the_cluster_page_succeeds_and_is_in_the_report(

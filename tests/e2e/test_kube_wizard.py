@@ -14,10 +14,10 @@ import re
 
 import pytest
 import yaml
-from django.contrib.auth import get_user_model
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from restores.models import Cluster, Operation
+from tests.e2e.helpers import OPERATION_URL, UUID, log_in
 
 from . import kube_fixtures
 from .kube_fixtures import NS, TARGET_NS, KubeConsole
@@ -29,9 +29,6 @@ kube_console, kube_hippo = kube_fixtures.kube_console, kube_fixtures.kube_hippo
 kube_broker, kube_worker = kube_fixtures.kube_broker, kube_fixtures.kube_worker
 kube_ticking = kube_fixtures.kube_ticking
 
-USERNAME, PASSWORD = "dba", "e2e correct horse battery"
-UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-OPERATION_URL = re.compile(rf"/operations/{UUID}/$")
 CLONE_TIMEOUT_MS = 60_000
 JOB_FIELDS = {
     "resources": {"requests": {"cpu": "250m"}},
@@ -43,21 +40,10 @@ JOB_FIELDS = {
 }
 
 
-@pytest.fixture
-def user(transactional_db):  # type: ignore[no-untyped-def]
-    return get_user_model().objects.create_user(username=USERNAME, password=PASSWORD)
-
 
 def step_url(step: str) -> re.Pattern[str]:
     return re.compile(rf"/clone/{UUID}/{step}/$")
 
-
-def log_in(page: Page) -> None:
-    page.goto("/login/")
-    page.get_by_label("Username").fill(USERNAME)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Fleet")).to_be_visible()
 
 
 def test_the_clone_wizard_clones_a_pgo_cluster(

@@ -17,7 +17,6 @@ import zoneinfo
 from collections.abc import Callable
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import Page, expect
 
 from restores import rules
@@ -25,12 +24,12 @@ from restores.models import CloneDraft, Cluster, Operation, Repository
 from restores.platforms.base import ClusterRef
 from restores.platforms.local import LocalPlatform
 from restores.templatetags.dr import pgtime, utc
+from tests.e2e.helpers import OPERATION_URL, UUID, log_in
 
 from .conftest import NAMESPACE, E2EFleet
 
 pytestmark = pytest.mark.e2e
 
-USERNAME, PASSWORD = "dba", "e2e correct horse battery"
 SOURCE = ClusterRef(NAMESPACE, "hippo")
 DEMO_DB = "hippo"  # load_demo_data's database is named after the cluster
 AFTER_DROP = "orders_after_drop"  # made after the drop; in the SQL below as written
@@ -40,8 +39,6 @@ CLONE_TIMEOUT_MS = 180_000
 SQL_WAIT_SECONDS = 60.0
 # A zone with a half-hour offset and no daylight saving time: the wizard has to convert.
 ZONE = "Asia/Kolkata"
-UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-OPERATION_URL = re.compile(rf"/operations/{UUID}/$")
 
 # htmx reports when it is ready and when each swap has settled (only then are the swapped
 # elements wired up); the tests wait for these events instead of sleeping.
@@ -125,10 +122,6 @@ def story(e2e_fleet: E2EFleet) -> Story:
 # --- the browser side ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def user(transactional_db):  # type: ignore[no-untyped-def]
-    return get_user_model().objects.create_user(username=USERNAME, password=PASSWORD)
-
 
 def htmx_ready(page: Page) -> None:
     page.wait_for_function("() => window.__e2e && window.__e2e.ready")
@@ -174,13 +167,6 @@ def enter_time(page: Page, when: dt.datetime, zone: str) -> None:
     expect(resolved).to_contain_text(utc(when))
     expect(resolved).to_contain_text(pgtime(when))
 
-
-def log_in(page: Page) -> None:
-    page.goto("/login/")
-    page.get_by_label("Username").fill(USERNAME)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Fleet")).to_be_visible()
 
 
 def start_wizard(page: Page, live_server, hippo: Cluster) -> None:  # type: ignore[no-untyped-def]

@@ -44,12 +44,12 @@ def draft_to_review(source: Cluster, *, point: RestoreTarget | None = None,
                     restore_job: dict[str, Any] | None = None) -> CloneDraft:
     """The wizard's source, point and target steps, as the views call them."""
     draft = clones.draft_create(user=None, source=source)
-    clones.draft_save_source(draft=draft, cluster=source, repo_name="repo1")
+    clones.draft_save_source(user=None, draft=draft, cluster=source, repo_name="repo1")
     point = point or RestoreTarget()
-    clones.draft_save_point(draft=draft, point=point, display={
+    clones.draft_save_point(user=None, draft=draft, point=point, display={
         "date": point.time.date().isoformat() if point.time else "",
         "clock": point.time.time().isoformat() if point.time else "", "zone": "UTC"})
-    clones.draft_save_target(draft=draft, answers=clones.TargetAnswers(
+    clones.draft_save_target(user=None, draft=draft, answers=clones.TargetAnswers(
         name=name, namespace=namespace, storage="2Gi", restore_job=restore_job or {}))
     return draft
 

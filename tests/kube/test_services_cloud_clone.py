@@ -41,11 +41,12 @@ def cloud_draft(answers: clones.CloudAnswers = S3, *, name: str = "elephant",
                 db_include: tuple[str, ...] = ()) -> CloneDraft:
     """Source, point and target, as the views call them; no cluster anywhere."""
     draft = clones.draft_create(user=None)
-    clones.draft_save_cloud_source(draft=draft, answers=answers)
+    clones.draft_save_cloud_source(user=None, draft=draft, answers=answers)
     assert draft.reached == CloneDraft.Step.POINT
-    clones.draft_save_point(draft=draft, point=point or RestoreTarget(kind="time", time=WHEN),
+    clones.draft_save_point(user=None, draft=draft,
+                            point=point or RestoreTarget(kind="time", time=WHEN),
                             display={"date": "2026-11-24", "clock": "10:14:03", "zone": "UTC"})
-    clones.draft_save_target(draft=draft, answers=clones.TargetAnswers(
+    clones.draft_save_target(user=None, draft=draft, answers=clones.TargetAnswers(
         name=name, namespace=NS, storage="2Gi", db_include=db_include))
     return draft
 
@@ -161,8 +162,10 @@ def test_a_restore_job_that_cannot_open_the_repo_fails_with_what_to_check(
     ({"stanza": "a b"}, "stanza", "The pgBackRest setting 'stanza'='a b' is not valid."),
     ({"configuration_secret": "Not_A_Name"}, "configuration_secret", "'Not_A_Name' is not"),
     ({"postgres_version": 9}, "postgres_version", "The PostgreSQL version must be"),
-    ({"global_options": (("repo2-s3-uri-style", "path"),)}, "global",
+    ({"global_options": (("repo2-s3-uri-style", "path"),)}, "global_options",
      "The setting 'repo2-s3-uri-style' is not for the data source's repo1."),
+    ({"global_options": (("repo1-s3-key-secret", "wJalrXUtnFEMI/K7MDENG"),)}, "global_options",
+     "repo1-s3-key-secret holds a credential: it never goes into a manifest."),
     ({"namespace": "elsewhere"}, "namespace",
      "Namespace elsewhere is not one the console manages (db)."),
 ])
@@ -170,7 +173,8 @@ def test_a_bad_cloud_source_is_refused_next_to_its_field(console: Console, chang
                                                           message) -> None:  # type: ignore[no-untyped-def]
     draft = clones.draft_create(user=None)
     with pytest.raises(clones.ServiceError) as refused:
-        clones.draft_save_cloud_source(draft=draft, answers=dataclasses.replace(S3, **change))
+        clones.draft_save_cloud_source(user=None, draft=draft,
+                                       answers=dataclasses.replace(S3, **change))
     assert (refused.value.field, refused.value.message[:len(message)]) == (field, message)
     draft.refresh_from_db()
     assert (draft.cloud, draft.reached) == ({}, CloneDraft.Step.SOURCE)  # nothing stored
@@ -179,21 +183,22 @@ def test_a_bad_cloud_source_is_refused_next_to_its_field(console: Console, chang
 def test_a_cloud_source_needs_the_kubernetes_platform(console: Console, settings) -> None:  # type: ignore[no-untyped-def]
     settings.DR_PLATFORMS = ["local"]
     with pytest.raises(clones.ServiceError) as refused:
-        clones.draft_save_cloud_source(draft=clones.draft_create(user=None), answers=S3)
+        clones.draft_save_cloud_source(draft=clones.draft_create(user=None), answers=S3,
+                                       user=None)
     assert refused.value.message == clones.CLOUD_NEEDS_KUBERNETES
 
 
 def test_the_clone_stays_in_the_namespace_of_the_credentials(console: Console) -> None:
     draft = clones.draft_create(user=None)
-    clones.draft_save_cloud_source(draft=draft, answers=S3)
-    clones.draft_save_point(draft=draft, point=RestoreTarget(), display={})
+    clones.draft_save_cloud_source(user=None, draft=draft, answers=S3)
+    clones.draft_save_point(user=None, draft=draft, point=RestoreTarget(), display={})
     with pytest.raises(clones.ServiceError) as refused:
-        clones.draft_save_target(draft=draft, answers=clones.TargetAnswers(
+        clones.draft_save_target(user=None, draft=draft, answers=clones.TargetAnswers(
             name="elephant", namespace="other"))
     assert refused.value.field == "namespace"
     assert refused.value.message == clones.CLOUD_SAME_NAMESPACE.format(namespace=NS)
     with pytest.raises(clones.ServiceError) as bad_db:
-        clones.draft_save_target(draft=draft, answers=clones.TargetAnswers(
+        clones.draft_save_target(user=None, draft=draft, answers=clones.TargetAnswers(
             name="elephant", namespace=NS, db_include=("drop table",)))
     assert bad_db.value.field == "db_include"
 
@@ -204,7 +209,8 @@ def test_switching_to_a_live_source_forgets_the_cloud_one(console: Console, kube
     console.emu.settle()
     console.sync()
     draft = cloud_draft()
-    clones.draft_save_source(draft=draft, cluster=console.cluster("hippo"), repo_name="repo1")
+    clones.draft_save_source(user=None, draft=draft, cluster=console.cluster("hippo"),
+                             repo_name="repo1")
     assert (draft.cloud, draft.point, draft.reached) == ({}, {}, CloneDraft.Step.POINT)
     request_source = clones.draft_platform(draft)
     assert request_source == "kubernetes"

@@ -8,8 +8,8 @@ import datetime as dt
 
 import pytest
 
-from restores import cluster_ops, reconcile
-from restores.models import Cluster, Operation
+from restores import cluster_ops, reconcile, tasks
+from restores.models import Backup, Cluster, Operation
 from restores.platforms.restore_options import RestoreTarget
 from restores.services import ServiceError
 from tests.kube import test_services_backup as shared
@@ -27,9 +27,18 @@ STANDBY_OF = "dr-console/standby-of"
 
 
 def restore(cluster: Cluster, point: RestoreTarget, **kw: object) -> Operation:
+    """An in-place restore; without the backup of the current state first unless asked
+    (test_services_safety_backup.py covers that on Kubernetes)."""
+    kw.setdefault("safety_backup", False)
     return cluster_ops.restore_in_place_request(
         cluster=cluster, repo_name="repo1", point=point, user=None, confirm=cluster.name,
         **kw)  # type: ignore[arg-type]
+
+
+def read_databases(cluster: Cluster) -> None:
+    """What the restore form asks for first: the databases of the newest backup set."""
+    for backup in Backup.objects.filter(repository__cluster=cluster, databases__isnull=True):
+        tasks.backup_databases_fetch(backup.pk)
 
 
 def restore_section(console: Console, name: str = "hippo") -> dict:
@@ -70,6 +79,7 @@ def test_a_single_database_restore_after_a_worker_is_lost(console: Console,
                                                           hippo_synced: Cluster) -> None:
     """Killed between "patch sent" and "status seen": a new worker (a fresh platform, same
     server) carries on; PGO saw one annotation value for the operation."""
+    read_databases(hippo_synced)
     op = restore(hippo_synced, RestoreTarget(), db_include=("app",))
     assert op.kind == Operation.Kind.RESTORE_DATABASE
     patches = console.patches()
@@ -127,7 +137,8 @@ def test_restoring_a_standby_in_place_is_refused(console: Console, kube_api, hip
 def test_shutdown_and_start_are_verified(console: Console, hippo_synced: Cluster) -> None:
     # A worker that never read hippo's repos: after the shutdown it has no pod to ask.
     console.new_worker()
-    op = console.run(cluster_ops.power_request(cluster=hippo_synced, shutdown=True, user=None))
+    op = console.run(cluster_ops.power_request(cluster=hippo_synced, shutdown=True, user=None,
+                                               confirm=hippo_synced.name))
     assert op.status == Status.SUCCEEDED, messages(op)
     assert messages(op)[-1] == "hippo is shut down: every workload PGO runs for it is at zero."
     assert console.obj("hippo")["spec"]["shutdown"] is True
@@ -138,10 +149,11 @@ def test_shutdown_and_start_are_verified(console: Console, hippo_synced: Cluster
     assert (hippo_synced.role, hippo_synced.state) == ("shutdown", "stopped")
     assert hippo_synced.repositories.get().backups.count() == 1  # kept from the last sync
     with pytest.raises(ServiceError, match="hippo is already shut down"):
-        cluster_ops.power_request(cluster=hippo_synced, shutdown=True, user=None)
+        cluster_ops.power_request(cluster=hippo_synced, shutdown=True, user=None,
+                                  confirm=hippo_synced.name)
 
     op = console.run(cluster_ops.power_request(cluster=hippo_synced, shutdown=False,
-                                               user=None))
+                                               user=None, confirm=hippo_synced.name))
     assert op.status == Status.SUCCEEDED, messages(op)
     assert messages(op)[-1] == "hippo is running and ready."
     hippo_synced.refresh_from_db()
@@ -180,16 +192,18 @@ def test_a_standby_is_created_and_promoted_only_once_the_primary_is_down(
         cluster_ops.promote_request(cluster=standby, confirm="hippo-sb", user=None)
     assert refused.value.message == cluster_ops.SPLIT_BRAIN.format(primary="hippo",
                                                                    cluster="hippo-sb")
-    # Told the primary is gone when it is not: the platform's guard fails the operation
-    # before anything is patched.
-    op = console.run(cluster_ops.promote_request(cluster=standby, confirm="hippo-sb",
-                                                 user=None, primary_gone=True))
-    assert op.status == Status.FAILED
-    assert op.error_reason.startswith("The old primary db/hippo is still running: promoting "
-                                      "hippo-sb now would let two primaries write")
+    # Told the primary is gone while the console sees it running: no override is offered
+    # where the console can check (the platform's own guard: test_platform_lifecycle.py).
+    with pytest.raises(ServiceError) as refused:
+        cluster_ops.promote_request(cluster=standby, confirm="hippo-sb", user=None,
+                                    primary_gone=True)
+    assert refused.value.message == cluster_ops.OVERRIDE_NOT_OFFERED.format(
+        cluster="hippo-sb", primary=" hippo")
+    assert not cluster_ops.promotion_override_offered(standby)
     assert console.obj("hippo-sb")["spec"]["standby"]["enabled"] is True
 
-    down = console.run(cluster_ops.power_request(cluster=primary, shutdown=True, user=None))
+    down = console.run(cluster_ops.power_request(cluster=primary, shutdown=True, user=None,
+                                                 confirm=primary.name))
     assert down.status == Status.SUCCEEDED, messages(down)
     op = console.run(cluster_ops.promote_request(cluster=standby, confirm="hippo-sb",
                                                  user=None))

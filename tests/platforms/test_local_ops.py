@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from restores.platforms.base import (
+    FORMER_PRIMARY,
     CloneRequest,
     ClusterRef,
     InPlaceRestoreRequest,
@@ -265,6 +266,29 @@ def test_in_place_db_include_restores_one_database_and_drops_the_other(
     assert history_files(local, "otter")[-1] == f"{before + 1:08X}"
 
 
+def test_a_database_name_not_in_the_set_is_refused_before_the_cluster_stops(
+    local: LocalPlatform, clusters: dict[str, Source]
+) -> None:
+    """A typo in --db-include: pgBackRest would refuse it ([080]) only after the server was
+    stopped. The platform reads the set's databases first: nothing stops, nothing changes."""
+    otter = clusters["otter"].ref
+    (inventory,) = local.repos(otter)
+    newest = max(inventory.backups, key=lambda b: b.stopped_at).label
+    req = InPlaceRestoreRequest(operation_id="op-inplace-typo", cluster=otter, repo="repo1",
+                                point=RestoreTarget(kind="latest"), db_include=("hipo",),
+                                db_set=newest)
+    with pytest.raises(PermanentError) as refused:
+        local.restore_in_place_advance(req)
+    assert refused.value.message.startswith(f"hipo is not in backup set {newest} of otter's "
+                                            "repo1, which holds: ")
+    assert refused.value.message.endswith("Nothing was stopped or restored.")
+    status = local.cluster_status(otter)
+    assert (status.role, status.state) == ("primary", "ready"), status
+    assert local.sql(otter, "select 1") == [(1,)]
+    assert not (local.fleet_dir / "jobs/otter/op-inplace-typo-in-place.progress").exists()
+    assert local._fleet.record("otter").busy is None  # type: ignore[union-attr]
+
+
 def test_power_is_refused_while_a_clone_is_being_made(
     local: LocalPlatform, clusters: dict[str, Source]
 ) -> None:
@@ -448,10 +472,18 @@ def test_promotion_is_refused_while_the_source_runs_then_makes_an_independent_pr
     assert incr.state == "succeeded", f"{incr.message}\n{incr.detail}"
 
     # One writer per stanza: the source's repo never got a timeline from the promoted
-    # standby, and the old primary can start again and archive into its own stanza.
+    # standby. Starting the old primary would make a second writable primary: refused
+    # while sealsb runs as one, naming it; started only when acknowledged.
     assert history_files(local, "seal") == []
-    up = drive(lambda: local.power_advance(seal, operation_id="op-seal-up", shutdown=False))
+    with pytest.raises(PermanentError) as refused_start:
+        local.power_advance(seal, operation_id="op-seal-up", shutdown=False)
+    assert refused_start.value.message == FORMER_PRIMARY.format(cluster="seal",
+                                                                promoted="sealsb")
+    assert local.cluster_status(seal).role == "shutdown"
+    up = drive(lambda: local.power_advance(seal, operation_id="op-seal-up", shutdown=False,
+                                           acknowledge_split_brain=True))
     assert up[-1].state == "succeeded", up[-1].message
+    # and it archives into its own stanza
     assert flush_wal(local, seal).startswith("00000001")
     assert history_files(local, "seal") == []
     (seal_repo,) = local.repos(seal)

@@ -4,12 +4,13 @@ import pytest
 from django.test import Client
 
 from restores.models import Repository
-from tests.factories import BackupFactory, ClusterFactory, RepositoryFactory, UserFactory
+from tests.factories import BackupFactory, ClusterFactory, RepositoryFactory, user_with_role
 
 
 @pytest.fixture
 def user(db):  # type: ignore[no-untyped-def]
-    return UserFactory(username="dba")
+    """An admin of every cluster (the role tests use viewers and operators of their own)."""
+    return user_with_role("dba")
 
 
 @pytest.fixture

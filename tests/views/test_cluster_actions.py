@@ -15,21 +15,29 @@ pytestmark = pytest.mark.django_db
 BASE = "/clusters/local/local/hippo/"
 
 
-def test_shutdown_and_start_are_one_click(client: Client, repo: Repository, hx) -> None:  # type: ignore[no-untyped-def]
+def test_a_shutdown_needs_the_typed_name_and_says_what_stops(
+    client: Client, repo: Repository, hx  # type: ignore[no-untyped-def]
+) -> None:
     page = client.get(BASE).content.decode()
-    assert 'id="shutdown-button"' in page and 'id="start-button"' not in page
-    r = client.post(BASE + "shutdown/", **hx)
+    assert 'id="shutdown-link"' in page and 'id="start-link"' not in page
+    form = client.get(BASE + "shutdown/").content.decode()
+    assert 'id="what-stops"' in form and "every connection to hippo" in form
+    assert "its backups" in form and "no standby the console knows follows it" in form
+    for typed in ("", "hipo", "hippo ", " hippo", "HIPPO"):
+        r = client.post(BASE + "shutdown/", {"confirm": typed}, **hx)
+        assert r.status_code == 422 and 'id="error-confirm"' in r.content.decode(), typed
+    assert not Operation.objects.exists()
+    r = client.post(BASE + "shutdown/", {"confirm": "hippo"}, **hx)
     op = Operation.objects.get()
     assert r["HX-Redirect"] == op.get_absolute_url() and op.kind == "shutdown"
-    busy = client.post(BASE + "shutdown/", **hx)
+    busy = client.post(BASE + "shutdown/", {"confirm": "hippo"}, **hx)
     assert busy.status_code == 422 and "already has an operation in progress" in (
         busy.content.decode())
     assert client.post(BASE + "explode/").status_code == 404
-    assert client.get(BASE + "shutdown/").status_code == 405
 
 
 def test_start_is_refused_on_a_running_cluster(client: Client, repo: Repository, hx) -> None:  # type: ignore[no-untyped-def]
-    r = client.post(BASE + "start/", **hx)
+    r = client.post(BASE + "start/", {"confirm": "hippo"}, **hx)
     assert r.status_code == 422
     assert cluster_ops.ALREADY_RUNNING.format(cluster="hippo") in r.content.decode()
     assert not Operation.objects.exists()
@@ -59,31 +67,43 @@ def test_a_standby_is_created_from_the_form(client: Client, repo: Repository, hx
     assert (op.kind, op.cluster.name) == ("create_standby", "hippo-standby")
 
 
-def test_the_in_place_restore_form_asks_for_a_fresh_window(
+def test_the_in_place_restore_form_asks_for_a_fresh_window_and_the_sets_databases(
     client: Client, repo: Repository, dispatched: list[str]
 ) -> None:
     assert client.get(BASE + "restore/").status_code == 200
-    assert dispatched == ["restores.sync_cluster"]
+    assert dispatched == ["restores.sync_cluster", "restores.backup_databases_fetch"]
     Cluster.objects.filter(pk=repo.cluster.pk).update(repos_synced_at=timezone.now())
-    assert client.get(BASE + "restore/").status_code == 200
-    assert dispatched == ["restores.sync_cluster"]  # read a moment ago: not again
+    repo.backups.update(databases=["hippo", "reporting"])
+    page = client.get(BASE + "restore/").content.decode()
+    assert dispatched == ["restores.sync_cluster", "restores.backup_databases_fetch"]
+    assert 'type="checkbox" name="db_include" value="reporting"' in page
+    safety = page.split('name="safety_backup"')[1][:40]
+    assert "checked" in safety
 
 
 def test_an_in_place_restore_needs_confirmation_and_a_reachable_point(
     client: Client, repo: Repository, hx  # type: ignore[no-untyped-def]
 ) -> None:
-    point = {"kind": "time", "date": "2026-11-24", "clock": "09:30:00", "zone": "UTC"}
+    repo.backups.update(databases=["hippo", "reporting"])
+    point = {"kind": "time", "date": "2026-11-24", "clock": "09:30:00", "zone": "UTC",
+             "safety_backup": "on"}
     r = client.post(BASE + "restore/", {**point, "confirm": "nope"}, **hx)
+    assert r.status_code == 422 and 'id="error-confirm"' in r.content.decode()
+    r = client.post(BASE + "restore/", {**point, "confirm": "hippo "}, **hx)
     assert r.status_code == 422 and 'id="error-confirm"' in r.content.decode()
     late = client.post(BASE + "restore/", {**point, "clock": "11:00:00", "confirm": "hippo"},
                        **hx)
     assert late.status_code == 422 and "is after the last archived WAL" in late.content.decode()
+    typo = client.post(BASE + "restore/", {**point, "confirm": "hippo", "db_include": "hipo"},
+                       **hx)
+    assert typo.status_code == 422 and 'id="error-db_include"' in typo.content.decode()
     assert not Operation.objects.exists()
     ok = client.post(BASE + "restore/", {**point, "confirm": "hippo", "db_include": "reporting"},
                      **hx)
     op = Operation.objects.get()
     assert ok["HX-Redirect"] == op.get_absolute_url()
     assert (op.kind, op.params["db_include"]) == ("restore_database", ["reporting"])
+    assert op.params["safety_backup"] is True
 
 
 @pytest.mark.parametrize("path", ["restore/", "standby/", "promote/", "shutdown/", "start/"])

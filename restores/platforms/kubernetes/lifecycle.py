@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import ClusterRef, InPlaceRestoreRequest, JobStatus, PermanentError
+from ..base import FORMER_PRIMARY, ClusterRef, InPlaceRestoreRequest, JobStatus, PermanentError
 from ..manifests import (
     RESTORE_ANNOTATION,
     promote_patch,
@@ -104,13 +104,23 @@ class LifecycleMixin(KubeCore):
 
     # -- shutdown and start ----------------------------------------------------------------
 
-    def power_advance(self, ref: ClusterRef, *, operation_id: str, shutdown: bool) -> JobStatus:
+    def power_advance(self, ref: ClusterRef, *, operation_id: str, shutdown: bool,
+                      acknowledge_split_brain: bool = False) -> JobStatus:
         """spec.shutdown, then done only when the workloads say so (§8.3 and PGO's own
-        predicate, recorded/README "Contradicts" 8)."""
-        obj, sent = self.patch_fresh(
-            ref, lambda o: None if (o["spec"].get("shutdown") is True) == shutdown
-            else shutdown_patch(shutdown)
-        )
+        predicate, recorded/README "Contradicts" 8). Starting is refused while a standby the
+        console made of this cluster was promoted and runs (split brain), unless
+        acknowledged."""
+
+        def decide(obj: dict[str, Any]) -> dict[str, Any] | None:
+            if (obj["spec"].get("shutdown") is True) == shutdown:
+                return None
+            if not shutdown and not acknowledge_split_brain and (
+                    promoted := self._writable_successors(ref)):
+                raise PermanentError(FORMER_PRIMARY.format(cluster=ref.name,
+                                                           promoted=", ".join(promoted)))
+            return shutdown_patch(shutdown)
+
+        obj, sent = self.patch_fresh(ref, decide)
         if sent:
             word = "shut down" if shutdown else "start"
             return JobStatus("running", f"Asked PGO to {word} {ref.name}.")
@@ -179,6 +189,19 @@ class LifecycleMixin(KubeCore):
             return JobStatus("succeeded", PROMOTED.format(name=ref.name, role=writable[0]))
         shown = ", ".join(r or "none" for r in roles) or "no leader pod"
         return JobStatus("running", f"Waiting for Patroni to promote the leader ({shown}).")
+
+    def _writable_successors(self, ref: ClusterRef) -> list[str]:
+        """PostgresClusters made as standbys of `ref` (the console's standby-of annotation)
+        that were promoted (no spec.standby.enabled) and are not shut down: one list call per
+        managed namespace, made only when a cluster is started."""
+        origin = f"{ref.namespace}/{ref.name}"
+        found = []
+        for namespace in self.namespaces:
+            items, _ = self.kube.list_clusters(namespace)
+            found += [f"{namespace}/{o['metadata']['name']}" for o in items
+                      if state.annotations(o).get(STANDBY_OF_ANNOTATION) == origin
+                      and not state.standby_in_spec(o) and not state.is_shut_down(o)]
+        return found
 
     def _running_source(self, obj: dict[str, Any]) -> str:
         """The primary this standby was made from, if it is known and not shut down."""

@@ -121,6 +121,7 @@ class InPlaceRestorer:
                 f"({busy.get('kind')}): wait until it ends."
             )
         argv = self.restore_argv(req)  # validates the point (not in the future), databases
+        self._check_databases(req, record)
         record = dataclasses.replace(
             record, busy={"kind": BUSY_KIND, "operation_id": req.operation_id}
         )
@@ -133,6 +134,28 @@ class InPlaceRestorer:
         }
         self._save(name, req.operation_id, progress)
         return self._step(req, record, progress)
+
+    def _check_databases(self, req: InPlaceRestoreRequest, record: ClusterRecord) -> None:
+        """Every --db-include name must be in the set the restore starts from, read from the
+        repo now: pgBackRest checks only after the server is stopped ([080]), and a typo
+        would leave the cluster down."""
+        if not req.db_include:
+            return
+        label = req.db_set or self._newest_set(record, req.repo)
+        known = self.backrest.set_databases(record, repo=req.repo, label=label)
+        missing = [n for n in req.db_include if n not in known]
+        if missing:
+            raise PermanentError(
+                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in backup set "
+                f"{label} of {record.name}'s {req.repo}, which holds: "
+                f"{', '.join(known) or 'no user database'}. Nothing was stopped or restored."
+            )
+
+    def _newest_set(self, record: ClusterRecord, repo: str) -> str:
+        inventory = next((r for r in self.backrest.inventories(record) if r.name == repo), None)
+        if inventory is None or not inventory.backups:
+            raise PermanentError(f"{record.name}'s {repo} has no backup to restore from.")
+        return max(inventory.backups, key=lambda b: b.stopped_at).label
 
     def _active(self, name: str, busy: dict[str, Any]) -> bool:
         """Whether the operation holding `busy` is still under way. One that never wrote its

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from ..base import (
+    FORMER_PRIMARY,
     Applied,
     BackupType,
     ClonePlan,
@@ -55,6 +56,8 @@ class LocalPlatform(Platform):
 
     name = "local"
     drills = True
+    # Every standby's source is a cluster of this host: promotion checks it every time.
+    checks_standby_source = True
     # Restores here compete with the running clusters for this host's cores: more processes
     # than twice the cores only adds contention.
     process_max_limit = max(1, min(16, 2 * (os.cpu_count() or 1)))
@@ -338,7 +341,8 @@ class LocalPlatform(Platform):
         self._runner.run(argv, what="pg_ctl stop", timeout=150)
         return Applied(f"Stopped {record.name}.", command=shlex.join(argv))
 
-    def power_advance(self, ref: ClusterRef, *, operation_id: str, shutdown: bool) -> JobStatus:
+    def power_advance(self, ref: ClusterRef, *, operation_id: str, shutdown: bool,
+                      acknowledge_split_brain: bool = False) -> JobStatus:
         """Stop (fast) or start the server, then verify through pg_ctl status that it is so.
         Idempotent: both calls do nothing on a cluster already in the wanted state.
 
@@ -350,6 +354,11 @@ class LocalPlatform(Platform):
         refusal = self._power_refusal(record)
         if refusal:
             raise PermanentError(refusal)
+        if not shutdown and not acknowledge_split_brain and not self._running(record):
+            promoted = self._writable_successors(record.name)
+            if promoted:
+                raise PermanentError(FORMER_PRIMARY.format(cluster=record.name,
+                                                           promoted=", ".join(promoted)))
         if shutdown and self._running(record):
             ops.switch_wal(self._fleet, record)
         applied = self.cluster_stop(ref) if shutdown else self.cluster_start(ref)
@@ -359,6 +368,24 @@ class LocalPlatform(Platform):
             return JobStatus("succeeded", message=f"{ref.name} is {word}: {status.message}",
                              detail=applied.command)
         return JobStatus("running", message=status.message, detail=applied.command)
+
+    def _writable_successors(self, name: str) -> list[str]:
+        """Clusters promoted from standbys of `name` that run as primaries now (one that runs
+        but does not answer counts: it may be writable)."""
+        found = []
+        for other in self._fleet.records():
+            standby_of = other.standby_of or {}
+            if standby_of.get("source") != name or not standby_of.get("promoted_by"):
+                continue
+            if not self._running(other):
+                continue
+            try:
+                ((in_recovery,),) = query(self._fleet, other, "select pg_is_in_recovery()")
+            except TransientError:
+                in_recovery = False
+            if not in_recovery:
+                found.append(other.name)
+        return found
 
     def cluster_destroy(self, ref: ClusterRef, *, operation_id: str | None = None) -> Applied:
         """Stop the cluster and its backups (or a clone's restore), then delete its data,

@@ -1,0 +1,36 @@
+"""Take a role away: the grant made with the same arguments.
+
+    manage.py revoke --user alice --role admin
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
+
+from ...grants import grant_delete
+from ...models import Grant
+
+
+class Command(BaseCommand):
+    help = "Remove the grant a matching `manage.py grant` made."
+
+    def add_arguments(self, parser: Any) -> None:
+        who = parser.add_mutually_exclusive_group(required=True)
+        who.add_argument("--user", default="")
+        who.add_argument("--group", default="")
+        parser.add_argument("--role", required=True, choices=Grant.Role.values)
+        parser.add_argument("--platform", default="")
+        parser.add_argument("--namespace", default="")
+
+    def handle(self, *args: Any, **o: Any) -> None:
+        who = Q(user__username=o["user"]) if o["user"] else Q(group__name=o["group"])
+        grant = Grant.objects.filter(who, role=o["role"], platform=o["platform"],
+                                     namespace=o["namespace"]).first()
+        if grant is None:
+            raise CommandError("No such grant (`manage.py grants` lists them).")
+        text = str(grant)
+        grant_delete(grant=grant, user=None)
+        self.stdout.write(f"Revoked: {text}")

@@ -1,0 +1,140 @@
+"""The two-person rule: where it is on, a destructive operation waits for a second admin."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from restores import approvals, audit, cluster_ops, inventory, services, tasks
+from restores.models import AuditEntry, Cluster, Operation
+from tests.factories import user_with_role
+from tests.fakes import T0, FakePlatform, make_backup
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def hippo(fake: FakePlatform, settings) -> Cluster:  # type: ignore[no-untyped-def]
+    settings.DR_TWO_PERSON_RULE = ["local/*"]
+    fake.add("hippo", backups=[make_backup("20261124-090000F", stop=T0)])
+    inventory.platform_sync(platform_name="local")
+    return Cluster.objects.get(name="hippo")
+
+
+@pytest.fixture
+def alice(db):  # type: ignore[no-untyped-def]
+    return user_with_role("alice", "admin")
+
+
+@pytest.fixture
+def bob(db):  # type: ignore[no-untyped-def]
+    return user_with_role("bob", "admin")
+
+
+def shutdown(cluster: Cluster, user: object) -> Operation:
+    return cluster_ops.power_request(cluster=cluster, shutdown=True, user=user,  # type: ignore[arg-type]
+                                     confirm=cluster.name)
+
+
+def test_the_rule_covers_the_configured_scopes_and_kinds(hippo: Cluster, settings) -> None:  # type: ignore[no-untyped-def]
+    assert approvals.approval_required("shutdown", hippo)
+    assert approvals.approval_required("restore_in_place", hippo)
+    assert not approvals.approval_required("backup", hippo)
+    assert not approvals.approval_required("start", hippo)
+    settings.DR_TWO_PERSON_RULE = ["kubernetes/prod"]
+    assert not approvals.approval_required("shutdown", hippo)
+    settings.DR_TWO_PERSON_RULE = ["*"]
+    assert approvals.approval_required("promote", hippo)
+    settings.DR_TWO_PERSON_RULE = []
+    assert not approvals.approval_required("shutdown", hippo)
+
+
+def test_a_request_waits_and_starts_nothing_until_another_admin_approves(
+    hippo: Cluster, alice, bob, dispatched: list[str],  # type: ignore[no-untyped-def]
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        op = shutdown(hippo, alice)
+    assert op.status == Operation.Status.AWAITING_APPROVAL and dispatched == []
+    assert tasks.sweep_operations() == 0  # the sweep does not start it either
+    assert op.approval_expires_at is not None
+    with pytest.raises(services.ServiceError) as own:
+        approvals.operation_approve(operation=op, user=alice)
+    assert own.value.message == approvals.OWN_REQUEST
+    operator = user_with_role("carol", "operator")
+    with pytest.raises(approvals.access.AccessDenied):
+        approvals.operation_approve(operation=op, user=operator)
+    with django_capture_on_commit_callbacks(execute=True):
+        approved = approvals.operation_approve(operation=op, user=bob)
+    assert approved.status == Operation.Status.PENDING and approved.approved_by == bob
+    assert dispatched == [str(op.pk)]
+    steps = list(op.events.order_by("at", "id").values_list("step", flat=True))
+    assert steps == ["requested", "awaiting_approval", "approved"]
+    actions = list(AuditEntry.objects.filter(operation_id=op.pk).order_by("id")
+                   .values_list("action", "actor_name"))
+    assert actions == [("operation.requested", "alice"), ("operation.approved", "bob")]
+    with pytest.raises(services.ServiceError, match="nothing to approve"):
+        approvals.operation_approve(operation=op, user=bob)
+
+
+def test_a_waiting_request_holds_the_cluster_and_a_rejection_keeps_its_reason(
+    hippo: Cluster, alice, bob  # type: ignore[no-untyped-def]
+) -> None:
+    op = shutdown(hippo, alice)
+    with pytest.raises(services.ServiceError, match="already has an operation in progress"):
+        services.backup_request(cluster=hippo, repo_name="repo1", backup_type="full", user=bob)
+    with pytest.raises(services.ServiceError) as no_reason:
+        approvals.operation_reject(operation=op, user=bob, reason="  ")
+    assert no_reason.value.field == "reason"
+    rejected = approvals.operation_reject(operation=op, user=bob,
+                                          reason="not during the payroll run")
+    assert rejected.status == Operation.Status.CANCELLED
+    assert rejected.error_reason == "Rejected by bob: not during the payroll run"
+    entry = AuditEntry.objects.get(action=audit.OPERATION_REJECTED)
+    assert (entry.actor_name, entry.params["reason"]) == ("bob", "not during the payroll run")
+    services.backup_request(cluster=hippo, repo_name="repo1", backup_type="full", user=bob)
+
+
+def test_the_requester_may_withdraw_but_not_approve(hippo: Cluster, alice) -> None:  # type: ignore[no-untyped-def]
+    op = shutdown(hippo, alice)
+    withdrawn = approvals.operation_reject(operation=op, user=alice, reason="wrong cluster")
+    assert withdrawn.status == Operation.Status.CANCELLED
+
+
+def test_an_approval_window_expires(hippo: Cluster, alice, bob) -> None:  # type: ignore[no-untyped-def]
+    op = shutdown(hippo, alice)
+    Operation.objects.filter(pk=op.pk).update(
+        approval_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    with pytest.raises(services.ServiceError, match="expired at"):
+        approvals.operation_approve(operation=op, user=bob)
+    op.refresh_from_db()
+    assert op.status == Operation.Status.CANCELLED and op.step == "expired"
+    other = shutdown(hippo, alice)
+    Operation.objects.filter(pk=other.pk).update(
+        approval_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    tasks.sweep_operations()
+    other.refresh_from_db()
+    assert other.status == Operation.Status.CANCELLED
+    assert AuditEntry.objects.filter(action=audit.OPERATION_EXPIRED).count() == 2
+
+
+def test_the_operation_page_shows_the_request_and_the_approval(hippo: Cluster, alice,  # type: ignore[no-untyped-def]
+                                                                bob) -> None:
+    op = shutdown(hippo, alice)
+    mine, theirs = Client(), Client()
+    mine.force_login(alice)
+    theirs.force_login(bob)
+    page = mine.get(op.get_absolute_url()).content.decode()
+    assert 'id="approval"' in page and 'id="approve-button"' not in page
+    assert "Withdraw my request" in page
+    page = theirs.get(op.get_absolute_url()).content.decode()
+    assert 'id="approve-button"' in page
+    assert mine.post(op.get_absolute_url() + "approve/").status_code == 422
+    r = theirs.post(op.get_absolute_url() + "approve/")
+    assert r.status_code == 302
+    page = theirs.get(op.get_absolute_url()).content.decode()
+    assert 'id="approved"' in page and "Approved by <strong>bob</strong>" in page
+    assert "Waiting for a second admin" in page  # the event stays in the history

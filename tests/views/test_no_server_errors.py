@@ -1,0 +1,166 @@
+"""Hostile input, generated: every form and every query parameter, never a 5xx; a refusal
+carries its message; invalid input creates no operation and no draft.
+
+The examples run are counted (tests/hypothesis_counts.py) and printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import resolve
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from restores.models import Backup, CloneDraft, Cluster, Operation, Repository
+from tests import hypothesis_counts
+from tests.factories import OperationFactory
+from tests.fakes import FakePlatform
+
+pytestmark = pytest.mark.django_db
+
+EXAMPLES = 100
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                           HealthCheck.too_slow])
+
+# What breaks parsers: non-ASCII digits, numbers past any column, markup, control
+# characters, the far ends of the calendar.
+NASTY = st.sampled_from([
+    "", " ", "²", "١٢", "9" * 30, "-1", "0", "1e9", "NaN", "<script>x</script>", "'; drop",
+    "\x00", "\u202e", "a" * 3000, "repo1", "repo9", "full", "latest", "time", "hippo",
+    "hippo ", "../../etc", "%00", "{{x}}",
+])
+TEXT = st.one_of(NASTY, st.text(max_size=60))
+DATE = st.one_of(st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31))
+                 .map(str), NASTY)
+CLOCK = st.one_of(st.times().map(lambda t: t.isoformat()), NASTY)
+ZONE = st.sampled_from(["UTC", "Asia/Kolkata", "Pacific/Kiritimati", "Etc/GMT+12",
+                        "America/St_Johns", "Nowhere/Land", ""])
+
+
+def fields(**strategies: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Any subset of the form's fields, each with hostile or plausible values."""
+    return st.fixed_dictionaries({}, optional=strategies)
+
+
+@pytest.fixture
+def hippo(repo: Repository, fake: FakePlatform) -> Cluster:
+    fake.add("hippo")
+    Backup.objects.filter(repository=repo).update(databases=["hippo", "reporting"])
+    return repo.cluster
+
+
+def check(client: Client, method: str, url: str, data: dict[str, Any], *,
+          creates: bool = True, hx: bool = False) -> None:
+    """The answer is never a server error; a 422 says why; an answer that did not go on to
+    a result page created no operation (and, `creates` False, no draft)."""
+    hypothesis_counts.count(resolve(url.split("?")[0]).url_name or url)
+    ops, drafts = Operation.objects.count(), CloneDraft.objects.count()
+    extra = {"HTTP_HX_REQUEST": "true"} if hx else {}
+    call: Callable[..., Any] = client.get if method == "GET" else client.post
+    response = call(url, data, **extra)
+    assert response.status_code < 500, (url, data, response.status_code)
+    if response.status_code == 422 and response.get("Content-Type", "").startswith("text/html"):
+        assert 'role="alert"' in response.content.decode(), (url, data)
+    went_on = response.status_code in (301, 302) or "HX-Redirect" in response
+    if not went_on:
+        assert Operation.objects.count() == ops, (url, data)
+    if not creates:
+        assert CloneDraft.objects.count() == drafts, (url, data)
+
+
+def test_query_parameters_of_every_list_and_poll(client: Client, hippo: Cluster) -> None:
+    op = OperationFactory(cluster=hippo, status="running")
+
+    @SETTINGS
+    @given(page=TEXT, q=TEXT, v=TEXT, cluster=TEXT, outcome=TEXT, user=TEXT, action=TEXT,
+           since=DATE, until=DATE, s=TEXT, b=TEXT, backups=TEXT, hx=st.booleans())
+    def run(**params: Any) -> None:
+        hx = params.pop("hx")
+        for url in ("/", hippo.get_absolute_url(), op.get_absolute_url(), "/drills/",
+                    "/drills.csv", "/audit/", "/audit.csv"):
+            check(client, "GET", url, params, hx=hx)
+
+    run()
+
+
+def test_the_cluster_forms(client: Client, hippo: Cluster) -> None:
+    base = hippo.get_absolute_url()
+
+    @SETTINGS
+    @given(data=fields(repo=TEXT, backup_type=TEXT, kind=TEXT, at=TEXT, name=TEXT,
+                       namespace=TEXT, confirm=TEXT, primary_gone=TEXT, acknowledge=TEXT),
+           hx=st.booleans())
+    def run(data: dict[str, Any], hx: bool) -> None:
+        for path in ("backup/", "drill/", "standby/", "promote/", "shutdown/", "start/"):
+            check(client, "POST", base + path, data, hx=hx)
+
+    run()
+
+
+def test_the_in_place_restore_form(client: Client, hippo: Cluster) -> None:
+    url = hippo.get_absolute_url() + "restore/"
+
+    @SETTINGS
+    @given(data=fields(kind=st.sampled_from(["latest", "time", "set", "immediate", "lsn",
+                                             "xid", "name", "x"]),
+                       date=DATE, clock=CLOCK, zone=ZONE, label=TEXT, lsn=TEXT, xid=TEXT,
+                       name=TEXT, db_include=st.lists(TEXT, max_size=3),
+                       safety_backup=TEXT, exclusive=TEXT,
+                       confirm=st.sampled_from(["hippo", "hippo ", "", "x"])),
+           hx=st.booleans())
+    def run(data: dict[str, Any], hx: bool) -> None:
+        check(client, "POST", url, data, hx=hx)
+
+    run()
+
+
+def test_the_clone_wizard(client: Client, hippo: Cluster) -> None:
+    draft = CloneDraft.objects.create(source=hippo, repo_name="repo1", reached="review",
+                                      point={"kind": "latest"},
+                                      target={"name": "elephant", "namespace": "local"})
+
+    @SETTINGS
+    @given(data=fields(source=TEXT, repo=TEXT, origin=TEXT, kind=TEXT, date=DATE, clock=CLOCK,
+                       zone=ZONE, label=TEXT, lsn=TEXT, xid=TEXT, name=TEXT, namespace=TEXT,
+                       storage=TEXT, process_max=TEXT, db_include=st.lists(TEXT, max_size=3),
+                       version=TEXT, _preview=st.sampled_from(["", "1"])),
+           hx=st.booleans())
+    def run(data: dict[str, Any], hx: bool) -> None:
+        for step in ("source", "point", "target"):
+            check(client, "POST", f"/clone/{draft.pk}/{step}/", data, hx=hx)
+        check(client, "POST", f"/clone/{draft.pk}/submit/", data, hx=hx)
+
+    run()
+
+
+def test_a_new_draft_is_made_only_from_a_cluster_the_console_knows(client: Client,
+                                                                   hippo: Cluster) -> None:
+    @SETTINGS
+    @given(source=TEXT.filter(lambda s: s != "" and s != str(hippo.pk)))
+    def run(source: str) -> None:
+        check(client, "POST", "/clone/", {"source": source}, creates=False)
+
+    run()
+    assert client.post("/clone/", {"source": hippo.pk}).status_code == 302
+    assert client.post("/clone/", {}).status_code == 302  # the Fleet page's blank wizard
+
+
+def test_the_approval_forms(client: Client, hippo: Cluster) -> None:
+    op = OperationFactory(cluster=hippo, kind="shutdown", status="awaiting_approval",
+                          params={})
+
+    @SETTINGS
+    @given(reason=TEXT)
+    def run(reason: str) -> None:
+        check(client, "POST", op.get_absolute_url() + "reject/", {"reason": reason})
+        op.refresh_from_db()
+        if op.status != "awaiting_approval":  # a valid reason rejected it: wait again
+            type(op).objects.filter(pk=op.pk).update(status="awaiting_approval")
+
+    run()
