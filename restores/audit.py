@@ -151,6 +151,40 @@ def operation_params(op: Operation) -> dict[str, Any]:
             "requested_by": op.requested_by.get_username() if op.requested_by else SYSTEM}
 
 
+# --- the console's own settings ---------------------------------------------------------------
+
+# The settings that decide who may do what and how safe the console is: a change to one of
+# them is an audit entry (the sweep compares them with the last one recorded).
+AUDITED_SETTINGS = (
+    "DEBUG", "DR_PLATFORMS", "DR_KUBE_NAMESPACES", "DR_TWO_PERSON_RULE", "DR_TWO_PERSON_KINDS",
+    "DR_APPROVAL_TTL", "AXES_FAILURE_LIMIT", "AXES_COOLOFF_TIME", "SESSION_COOKIE_AGE",
+    "SESSION_COOKIE_SECURE", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS",
+    "DR_TRUSTED_PROXY_COUNT", "ALLOWED_HOSTS",
+)
+
+
+def settings_snapshot() -> dict[str, Any]:
+    from django.conf import settings
+
+    return _json({name: getattr(settings, name, None) for name in AUDITED_SETTINGS})
+
+
+def settings_audit() -> bool:
+    """Record the audited settings when they differ from the last recorded ones (the first
+    time, and after a restart with other values). True when an entry was written."""
+    now = settings_snapshot()
+    last = (AuditEntry.objects.filter(action=SETTINGS_CHANGED, params__has_key="settings")
+            .order_by("-id").values_list("params", flat=True).first())
+    before = (last or {}).get("settings")
+    if before == now:
+        return False
+    changed = sorted(k for k in now if (before or {}).get(k) != now[k])
+    audit_record(action=SETTINGS_CHANGED, params={"settings": now, "before": before,
+                                                  "changed": changed},
+                 result=f"changed: {', '.join(changed)}" if before else "first recorded")
+    return True
+
+
 # --- verification ------------------------------------------------------------------------
 
 

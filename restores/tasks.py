@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import approvals, inventory, platforms, reconcile
+from . import approvals, audit, inventory, platforms, reconcile
 from .models import Backup, Cluster, Operation, OperationEvent
 from .platforms.base import ClusterRef, PlatformError
 from .transitions import operation_observe
@@ -70,6 +70,7 @@ def advance_operation(operation_id: str) -> None:
 def sweep_operations() -> int:
     """Resume operations a lost message, a dead worker or a Redis restart left behind."""
     grace = dt.timedelta(seconds=settings.DR_SWEEP_INTERVAL)
+    audit.settings_audit()
     approvals.approvals_expire()
     due = reconcile.due_operations(grace=grace)
     for op_id in due:

@@ -9,6 +9,11 @@
 # --no-demo), starts a Celery worker with beat in the background (log: var/log/celery.log) and
 # serves the console with gunicorn in the foreground. Ctrl-C stops both.
 #
+# Started as root, it installs what is missing as root, then runs everything else (the
+# database, the demo fleet, the worker, the web) as the unprivileged DR_LOCAL_USER
+# (drconsole), the account the local fleet's PostgreSQL servers run as: the console never
+# runs as root. That account must be able to read this checkout.
+#
 #   DR_BIND             address:port to serve on (default 127.0.0.1:8000)
 #   DR_ADMIN_PASSWORD   the first admin's password (default: generated and printed once)
 #   DR_FLEET_DIR        where the local fleet lives (as root: /var/lib/dr-console/fleet)
@@ -35,21 +40,40 @@ VAR_DIR="${DR_VAR_DIR:-$ROOT/var}"
 PY="$ROOT/.venv/bin/python"
 BIND="${DR_BIND:-127.0.0.1:8000}"
 
-# The fleet's servers run as the unprivileged DR_LOCAL_USER, who may not be able to reach into
-# this checkout (it can sit under a 0700 home directory): as root, keep the fleet outside it.
-if [[ -z "${DR_FLEET_DIR:-}" ]] && ((EUID == 0)); then
-    export DR_FLEET_DIR=/var/lib/dr-console/fleet
-    install -d -m 0755 /var/lib/dr-console
+# As root: everything from here on runs as the unprivileged account. It owns the console's
+# private state (VAR_DIR, 0700) and the fleet, which stays outside the checkout.
+as_console=()
+if ((EUID == 0)); then
+    account="${DR_LOCAL_USER:-drconsole}"
+    if ! runuser -u "$account" -- test -r "$ROOT/manage.py" -a -x "$PY"; then
+        echo "run.sh: $account (the account the console runs as) cannot read $ROOT: it sits" \
+            "under a directory only root may enter. Move the checkout (e.g. to /opt), or run" \
+            "run.sh as a non-root user with sudo rights." >&2
+        exit 1
+    fi
+    export DR_FLEET_DIR="${DR_FLEET_DIR:-/var/lib/dr-console/fleet}"
+    install -d -m 0755 "$(dirname "$DR_FLEET_DIR")"
+    install -d -o "$account" -g "$account" -m 0750 "$DR_FLEET_DIR"
+    install -d -o "$account" -g "$account" -m 0700 "$VAR_DIR" "$VAR_DIR/run" "$VAR_DIR/log"
+    # What an earlier run as root left (the key, the database, collected static files).
+    for owned in "$VAR_DIR"/secret_key "$VAR_DIR"/console.sqlite3* "$VAR_DIR"/static \
+        "$VAR_DIR"/run "$VAR_DIR"/log; do
+        [[ -e "$owned" ]] && chown -R "$account:$account" "$owned"
+    done
+    as_console=(runuser -u "$account" --)
+    echo "run.sh: the console runs as $account, not root"
 fi
+# (runuser passes TERM on to the program, so the pids below stop what they started.)
+console() { "${as_console[@]}" "$@"; }
 
-"$PY" manage.py migrate --noinput
-"$PY" manage.py collectstatic --noinput --verbosity 0
-"$PY" manage.py ensure_admin
+console "$PY" manage.py migrate --noinput
+console "$PY" manage.py collectstatic --noinput --verbosity 0
+console "$PY" manage.py ensure_admin
 if ((demo)); then
-    "$PY" manage.py fleet_demo
+    console "$PY" manage.py fleet_demo
 fi
 
-mkdir -p "$VAR_DIR/run" "$VAR_DIR/log"
+console mkdir -p "$VAR_DIR/run" "$VAR_DIR/log"
 pidfile="$VAR_DIR/run/celery.pid"
 
 stop_pid() { # TERM, wait up to 20 s (a warm shutdown finishes the running step), then KILL
@@ -72,7 +96,7 @@ if [[ -f "$pidfile" ]]; then
     rm -f "$pidfile"
 fi
 
-"$ROOT/.venv/bin/celery" -A dr_console worker --beat --concurrency 2 --loglevel INFO \
+"${as_console[@]}" "$ROOT/.venv/bin/celery" -A dr_console worker --beat --concurrency 2 --loglevel INFO \
     --schedule-filename "$VAR_DIR/run/celerybeat-schedule" >>"$VAR_DIR/log/celery.log" 2>&1 &
 celery_pid=$!
 echo "$celery_pid" >"$pidfile"
@@ -105,6 +129,6 @@ cat <<EOF
 EOF
 
 # In the background with a wait, so that a TERM to this script runs the trap right away.
-"$ROOT/.venv/bin/gunicorn" dr_console.wsgi --bind "$BIND" --workers 2 --access-logfile - &
+"${as_console[@]}" "$ROOT/.venv/bin/gunicorn" dr_console.wsgi --bind "$BIND" --workers 2 --access-logfile - &
 web_pid=$!
 wait "$web_pid"

@@ -208,3 +208,19 @@ def test_the_audit_page_filters_pages_and_exports(hippo: Cluster) -> None:
     csv = b"".join(client.get("/audit.csv?user=alice").streaming_content).decode()  # type: ignore[attr-defined]
     assert csv.splitlines()[0].startswith("id,at_utc,actor")
     assert "'=cmd" in csv  # a formula cell is defused
+
+
+def test_a_change_to_the_consoles_security_settings_is_audited(settings) -> None:  # type: ignore[no-untyped-def]
+    from restores import tasks
+
+    tasks.sweep_operations()
+    first = AuditEntry.objects.get(action=audit.SETTINGS_CHANGED)
+    assert first.result == "first recorded" and first.params["before"] is None
+    tasks.sweep_operations()
+    assert AuditEntry.objects.filter(action=audit.SETTINGS_CHANGED).count() == 1  # unchanged
+    settings.DR_TWO_PERSON_RULE = ["*"]
+    tasks.sweep_operations()
+    latest = AuditEntry.objects.filter(action=audit.SETTINGS_CHANGED).latest("id")
+    assert latest.params["changed"] == ["DR_TWO_PERSON_RULE"]
+    assert latest.params["before"]["DR_TWO_PERSON_RULE"] == []
+    assert latest.params["settings"]["DR_TWO_PERSON_RULE"] == ["*"]

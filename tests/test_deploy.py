@@ -214,3 +214,11 @@ def test_the_watcher_probes_its_heartbeat_with_room_for_a_healthy_watch():
     # The first list of every namespace may take a while before the heartbeat exists.
     startup = container["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
+
+
+def test_the_deployment_turns_the_two_person_rule_and_https_on():
+    [config] = of_kind("ConfigMap")
+    data = config["data"]
+    assert data["DR_TWO_PERSON_RULE"] == "*"
+    assert data["SECURE_SSL_REDIRECT"] == "true" and int(data["SECURE_HSTS_SECONDS"]) > 0
+    assert data["SECURE_COOKIES"] == "true" and data["SECURE_PROXY_SSL_HEADER"]

@@ -33,6 +33,7 @@ from restores.models import Cluster, Operation
 from restores.platforms.base import PlatformError
 from restores.platforms.local import LocalPlatform, ensure_run_as_user, ports
 from restores.platforms.restore_options import RestoreTarget
+from tests.broker import use_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = Path(sys.executable).parent / "celery"
@@ -153,21 +154,6 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
 # --- the broker and the worker -------------------------------------------------------------
 
 
-def _reset_producer_pool() -> None:
-    """Forget the Celery app's broker connections, so the next send uses the current URL."""
-    from kombu import pools
-
-    from dr_console.celery import app
-
-    # The app's pools live in kombu's process-wide registry, keyed by the connection: closing
-    # one without clearing the registry would hand the closed pool back to the next module
-    # ("Acquire on closed pool"). reset() closes them all and empties the registry.
-    pools.reset()
-    app._pool = None
-    with contextlib.suppress(AttributeError, KeyError):
-        app.__dict__["amqp"]._producer_pool = None
-
-
 @pytest.fixture(scope="module")
 def e2e_broker() -> Iterator[str]:
     """Tasks sent from this process (the live server's thread) go to the e2e Redis db."""
@@ -175,16 +161,13 @@ def e2e_broker() -> Iterator[str]:
 
     client = redis.Redis.from_url(E2E_REDIS_URL)
     client.flushdb()
-    previous = app.conf.broker_url
-    app.conf.broker_url = E2E_REDIS_URL
-    _reset_producer_pool()
+    previous = use_broker(E2E_REDIS_URL)
     with app.connection_for_write() as conn:
         assert conn.as_uri().endswith("/" + E2E_REDIS_URL.rsplit("/", 1)[1]), conn.as_uri()
     try:
         yield E2E_REDIS_URL
     finally:
-        app.conf.broker_url = previous
-        _reset_producer_pool()
+        use_broker(previous)
         client.flushdb()
         client.close()
 
@@ -373,8 +356,14 @@ def context(browser, live_server, request: pytest.FixtureRequest) -> Iterator[ob
     expect.set_options(timeout=10_000)
     ctx = browser.new_context(base_url=live_server.url, viewport=VIEWPORT)
     ctx.set_default_timeout(15_000)
+    # Every page runs under the console's Content-Security-Policy: anything it blocks (an
+    # inline script or style, a foreign source) shows in the console and fails the test.
+    blocked: list[str] = []
+    ctx.on("console", lambda msg: blocked.append(msg.text)
+           if "Content Security Policy" in msg.text else None)
     try:
         yield ctx
+        assert not blocked, f"the Content-Security-Policy blocked: {blocked}"
     finally:
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:

@@ -17,7 +17,6 @@ consumer on the same database takes some of the messages, and those steps never 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import threading
@@ -32,6 +31,7 @@ from restores import inventory, platforms
 from restores.models import Cluster
 from restores.platforms.kubernetes import KubernetesPlatform
 from restores.platforms.kubernetes.api import USER_AGENT
+from tests.broker import use_broker
 from tests.kube.apiserver import KubeServer
 from tests.kube.conftest import HIPPO
 from tests.kube.emulator import PgoEmulator
@@ -129,33 +129,16 @@ def kube_ticking(transactional_db, kube_console: KubeConsole) -> Iterator[None]:
     assert not ticker.errors, ticker.errors
 
 
-def _reset_producer_pool() -> None:
-    """Forget the Celery app's broker connections, so the next send uses the current URL."""
-    from kombu import pools
-
-    from dr_console.celery import app
-
-    pools.reset()
-    app._pool = None
-    with contextlib.suppress(AttributeError, KeyError):
-        app.__dict__["amqp"]._producer_pool = None
-
-
 @pytest.fixture
 def kube_broker() -> Iterator[str]:
     """What this process sends (the live server's dispatches) goes to Redis db 11."""
-    from dr_console.celery import app
-
     client = redis.Redis.from_url(KUBE_REDIS_URL)
     client.flushdb()
-    previous = app.conf.broker_url
-    app.conf.broker_url = KUBE_REDIS_URL
-    _reset_producer_pool()
+    previous = use_broker(KUBE_REDIS_URL)
     try:
         yield KUBE_REDIS_URL
     finally:
-        app.conf.broker_url = previous
-        _reset_producer_pool()
+        use_broker(previous)
         client.flushdb()
         client.close()
 
