@@ -79,11 +79,16 @@ newest_entry() { # the highest version-sorted name in a directory, or nothing
 }
 
 # --- Python: which interpreter, and can it make a venv ----------------------------------------
-py_ok() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; }
+# As root, the console itself runs as an unprivileged account (scripts/run.sh), so the venv's
+# interpreter must be one any account can run: not one under /root (a pyenv build, say).
+others_can_run() { ((EUID != 0)) || runuser -u nobody -- "$1" -c '' >/dev/null 2>&1; }
+py_ok() {
+    "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && others_can_run "$1"
+}
 find_python() {
     local c
-    for c in python3 python3.11 python3.12 python3.13; do
-        if have "$c" && py_ok "$c"; then
+    for c in python3 python3.11 python3.12 python3.13 /usr/bin/python3 /usr/bin/python3.11; do
+        if have "$c" && py_ok "$(command -v "$c")"; then
             command -v "$c"
             return 0
         fi
@@ -103,10 +108,12 @@ make_venv() { # $1: interpreter
 pkgs=()
 PY=""
 if ! venv_ok; then
-    [[ -e "$VENV" ]] && say "recreating .venv (its Python is missing or older than 3.11)"
+    [[ -e "$VENV" ]] && say "recreating .venv (its Python is missing, older than 3.11, or one" \
+        "the console's unprivileged account cannot run)"
     if PY="$(find_python)"; then
         make_venv "$PY" || pkgs+=(python3-venv)
-    elif ! have python3; then
+    elif ! have python3 || [[ ! -x /usr/bin/python3 ]]; then
+        # none at all, or only one the unprivileged account cannot run: Debian's python3
         pkgs+=(python3 python3-venv)
     else
         die "DR Console needs Python >= 3.11; this machine has $(python3 --version 2>&1) \
