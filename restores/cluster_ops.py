@@ -16,7 +16,7 @@ from .clones import repo_window
 from .models import Backup, Cluster, Operation
 from .platforms import manifests
 from .platforms.base import ClusterRef, PlatformError
-from .platforms.restore_options import RestoreTarget
+from .platforms.targets import RestoreTarget
 from .services import ServiceError, operation_create
 
 User = AbstractBaseUser | AnonymousUser | None

@@ -20,7 +20,7 @@ from .clones import repo_window
 from .models import Cluster, Operation
 from .platforms import manifests
 from .platforms.base import CloneRequest, ClusterRef, Platform, PlatformError
-from .platforms.restore_options import RestoreTarget
+from .platforms.targets import RestoreTarget
 from .services import ServiceError, operation_create
 
 User = AbstractBaseUser | AnonymousUser | None

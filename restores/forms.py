@@ -7,7 +7,7 @@ import datetime as dt
 from django import forms
 
 from .models import Backup, Cluster
-from .platforms.restore_options import RestoreTarget
+from .platforms.targets import RestoreTarget
 
 DRILL_TIME_NEEDED = "A point in time needs a date and time (UTC)."
 

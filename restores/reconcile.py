@@ -29,7 +29,7 @@ from .platforms.base import (
     PlatformError,
     StandbyRequest,
 )
-from .platforms.restore_options import RestoreTarget
+from .platforms.targets import RestoreTarget
 from .transitions import (
     Level,
     Status,
@@ -70,6 +70,16 @@ def _ref(op: Operation) -> ClusterRef:
     return ClusterRef(op.cluster.namespace, op.cluster.name)
 
 
+def _still_running(op: Operation, platform: Platform, job: JobStatus) -> bool:
+    """A job still under way: its news (once per new message), and the next look."""
+    if job.state not in ("pending", "running"):
+        return False
+    if job.message:
+        operation_observe(op, message=job.message, detail=job.detail)
+    operation_schedule(op, delay=_poll(platform))
+    return True
+
+
 def _follow(
     op: Operation, platform: Platform, job: JobStatus, *, failed: str, fix: str,
     done: Callable[[], tuple[str, dict[str, Any]]],
@@ -78,10 +88,7 @@ def _follow(
     event per new message), failure (with `failed` formatted around the reason, and `fix`),
     or success (the inventory is refreshed first, so the result is visible the moment the
     operation says it is done; `done` then gives the message and result)."""
-    if job.state in ("pending", "running"):
-        if job.message:
-            operation_observe(op, message=job.message, detail=job.detail)
-        operation_schedule(op, delay=_poll(platform))
+    if _still_running(op, platform, job):
         return
     if job.state == "failed":
         operation_transition(
@@ -317,10 +324,7 @@ def _in_place_step(op: Operation, platform: Platform) -> None:
             return
     if op.step == "safety_backup":
         job = platform.backup_status(_ref(op), repo=repo, operation_id=trigger + SAFETY_SUFFIX)
-        if job.state in ("pending", "running"):
-            if job.message:
-                operation_observe(op, message=job.message, detail=job.detail)
-            operation_schedule(op, delay=_poll(platform))
+        if _still_running(op, platform, job):
             return
         if job.state == "failed":
             _fail(op, reason=SAFETY_BACKUP_FAILED.format(reason=job.message),

@@ -29,7 +29,7 @@ from .forms import (
 )
 from .models import Cluster, Operation
 from .parsing import filter_text, page_number
-from .platforms.restore_options import InvalidRestoreOptions
+from .platforms.targets import InvalidRestoreOptions
 from .tasks import backup_databases_fetch, cluster_sync_soon, send_quietly
 from .wizard_forms import PointForm
 

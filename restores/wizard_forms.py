@@ -14,12 +14,9 @@ from django.core.validators import MaxValueValidator
 from . import access
 from .models import Backup, Cluster, Repository
 from .parsing import whole_number
-from .platforms.restore_options import (
-    PROCESS_MAX_LIMIT,
-    InvalidRestoreOptions,
-    RestoreTarget,
-)
+from .platforms.restore_options import PROCESS_MAX_LIMIT
 from .platforms.secrets import is_credential
+from .platforms.targets import InvalidRestoreOptions, RestoreTarget
 
 TIME_NEEDS_ALL = "A time target needs a date, a time of day and a time zone."
 TIME_DOES_NOT_EXIST = (

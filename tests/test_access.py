@@ -10,7 +10,7 @@ from django.test import Client
 
 from restores import access, cluster_ops, drills, services
 from restores.models import AuditEntry, Grant, Operation
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 from tests.factories import (
     BackupFactory,
     ClusterFactory,

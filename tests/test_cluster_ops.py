@@ -10,7 +10,7 @@ from django.utils import timezone
 from restores import cluster_ops, inventory, reconcile
 from restores.models import Backup, Cluster, Operation
 from restores.platforms.base import TransientError
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 from restores.services import ServiceError
 from tests.fakes import T0, FakePlatform, make_backup
 

@@ -12,7 +12,7 @@ from restores import drill_steps, drills, inventory, reconcile, rules, services
 from restores.models import Cluster, Operation
 from restores.platforms import base
 from restores.platforms.base import PermanentError, TransientError
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 from restores.services import ServiceError
 from tests.factories import ClusterFactory
 from tests.fakes import T0, FakePlatform, make_backup

@@ -12,7 +12,7 @@ from django.utils.html import escape
 
 from restores import cluster_ops, inventory, reconcile
 from restores.models import Backup, Cluster, Operation
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 from restores.services import ServiceError
 from tests.factories import OperationFactory, user_with_role
 from tests.fakes import T0, FakePlatform, make_backup

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from restores import rules
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 
 T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 NOW = T0 + dt.timedelta(hours=3)

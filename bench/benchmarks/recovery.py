@@ -66,7 +66,7 @@ class Samples:
 def recovery(ctx: Context) -> list[Row]:
     runs = ctx.samples(quick=1, full=5)
     scale, wal_seconds = SCALE[ctx.mode], WAL_SECONDS[ctx.mode]
-    from restores.platforms.restore_options import RestoreTarget
+    from restores.platforms.targets import RestoreTarget
 
     with console.live_schema(SCHEMA), local.bench_fleet("drc-bench-rec-") as bf, \
             _console_on(bf), console.no_dispatch():
@@ -195,7 +195,7 @@ def console_run(clicked: float, phases: console.ClonePhases, progress: dict[str,
 
 
 def _disk(ctx: Context, bf: local.BenchFleet, samples: Samples, *, size: int, run: int) -> None:
-    from restores.platforms.restore_options import RestoreTarget
+    from restores.platforms.targets import RestoreTarget
 
     os.sync()
     disk = local.dd_throughput(bf.root, size)

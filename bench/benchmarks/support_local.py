@@ -33,7 +33,7 @@ from restores.platforms.base import CloneRequest, ClusterRef, PlatformError
 from restores.platforms.local import LocalPlatform, ensure_run_as_user, ports
 from restores.platforms.local.fleet import Fleet
 from restores.platforms.local.proc import Runner, find_pg_bindir, resolve_account
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 
 NAMESPACE = "local"
 PORT_RANGE = (60000, 62000)

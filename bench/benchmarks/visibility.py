@@ -144,7 +144,7 @@ def _backup(ctx: Context, bf: local.BenchFleet, client: object) -> Seen:
 
 def _promotion(ctx: Context, bf: local.BenchFleet, client: object, run: int) -> Seen:
     from restores.models import Cluster, Operation
-    from restores.platforms.restore_options import RestoreTarget
+    from restores.platforms.targets import RestoreTarget
 
     source = Cluster.objects.get(platform="local", namespace=local.NAMESPACE, name=CLUSTER)
     name = f"v{run}-clone"

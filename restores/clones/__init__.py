@@ -5,7 +5,7 @@ cluster); cloud.py: the other source, a cloud repo with no live cluster; submit.
 review, the submit, and the clone request an operation is rebuilt from.
 """
 
-from ..platforms.restore_options import RestoreTarget
+from ..platforms.targets import RestoreTarget
 from ..services import ServiceError  # the wizard's refusals, as views and tests catch them
 from .cloud import (
     CLOUD_DB_UNCHECKED,

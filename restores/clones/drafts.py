@@ -18,7 +18,8 @@ from .. import access, platforms, rules
 from ..models import Backup, CloneDraft, Cluster, Repository
 from ..platforms import manifests
 from ..platforms.base import ClusterRef, PermanentError, PlatformError
-from ..platforms.restore_options import InvalidRestoreOptions, RestoreTarget, pgo_restore_options
+from ..platforms.restore_options import pgo_restore_options
+from ..platforms.targets import InvalidRestoreOptions, RestoreTarget
 from ..services import ServiceError
 
 SOURCE_GONE = "{cluster} is no longer reported by its platform; pick another source."

@@ -19,7 +19,8 @@ from .. import platforms, rules
 from ..models import CloneDraft, Cluster, Operation
 from ..platforms import manifests
 from ..platforms.base import ClonePlan, CloneRequest, ClusterRef, PlatformError
-from ..platforms.restore_options import InvalidRestoreOptions, RestoreTarget, pgo_restore_options
+from ..platforms.restore_options import pgo_restore_options
+from ..platforms.targets import InvalidRestoreOptions, RestoreTarget
 from ..services import ServiceError, operation_create
 from .cloud import CLOUD_DB_UNCHECKED, CLOUD_UNCHECKED, CloudAnswers, check_cloud, cloud_source
 from .drafts import (

@@ -13,9 +13,14 @@ import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any, Literal
 
+# The errors are part of the interface: re-exported for `from .base import PermanentError`.
+from .errors import PermanentError as PermanentError
+from .errors import PlatformError as PlatformError
+from .errors import TransientError as TransientError
+from .targets import RestoreTarget
+
 if TYPE_CHECKING:
     from .manifests import CloudSource
-    from .restore_options import RestoreTarget
 
 BackupType = Literal["full", "diff", "incr"]
 BACKUP_TYPES: tuple[BackupType, ...] = ("full", "diff", "incr")
@@ -29,25 +34,6 @@ FORMER_PRIMARY = (
     "{cluster} would make a second writable primary (split brain). Recreate {cluster} as a "
     "standby of {promoted}, or start it only with an explicit acknowledgement."
 )
-
-
-class PlatformError(Exception):
-    """An error talking to a platform. `permanent` errors will not go away by retrying."""
-
-    permanent: bool = False
-
-    def __init__(self, message: str, *, detail: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.detail = detail
-
-
-class TransientError(PlatformError):
-    permanent = False
-
-
-class PermanentError(PlatformError):
-    permanent = True
 
 
 @dataclasses.dataclass(frozen=True)

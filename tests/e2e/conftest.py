@@ -32,7 +32,7 @@ from restores import clones, inventory, platforms
 from restores.models import Cluster, Operation
 from restores.platforms.base import PlatformError
 from restores.platforms.local import LocalPlatform, ensure_run_as_user, ports
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 from tests.broker import use_broker
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from restores import drills
 from restores.models import Cluster, Operation, OperationEvent
 from restores.platforms.base import ClusterRef
 from restores.platforms.local.proc import process_alive
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 
 from .conftest import NAMESPACE, E2EFleet, WorkerFactory
 from .test_worker_crash import (

@@ -12,7 +12,7 @@ import pytest
 from restores.platforms.base import CloneRequest, ClusterRef, PermanentError
 from restores.platforms.kubernetes import KubernetesPlatform
 from restores.platforms.manifests import S3, CloudSource, RepoSpec
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 from tests.kube.emulator import drive
 
 NS = "db"

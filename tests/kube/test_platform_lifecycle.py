@@ -14,7 +14,7 @@ from restores.platforms.base import (
     StandbyRequest,
 )
 from restores.platforms.kubernetes import KubernetesPlatform
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 from tests.kube.conftest import make_platform
 from tests.kube.emulator import RESTORE_ANN, drive
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from restores.platforms.crd import crd_path
 from restores.platforms.kubernetes import state
+from tests.kube.apiserver.crd import crd_path
 from tests.kube.emulator import BACKUP_ANN, RESTORE_ANN, PgoEmulator
 
 NS = "db"

@@ -16,7 +16,7 @@ from django.utils import timezone
 from restores import clones, reconcile
 from restores.models import CloneDraft, Cluster, Operation
 from restores.platforms.kubernetes.api import USER_AGENT
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 from tests.kube import test_services_backup as shared
 from tests.kube.test_services_backup import NS, Console, messages
 

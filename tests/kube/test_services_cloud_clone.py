@@ -17,7 +17,7 @@ from django.test import Client
 from restores import clones
 from restores.models import CloneDraft, Cluster, Operation
 from restores.platforms.kubernetes.api import USER_AGENT
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 from tests.kube import test_services_backup as shared
 from tests.kube.test_services_backup import NS, Console, messages
 

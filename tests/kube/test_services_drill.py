@@ -13,7 +13,7 @@ from restores import drill_steps, drills
 from restores.models import Cluster, Operation
 from restores.platforms.base import ClusterRef, PermanentError
 from restores.platforms.kubernetes.drills import NOT_OURS
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 from restores.services import ServiceError
 from tests.kube import test_services_backup as shared
 from tests.kube.test_services_backup import NS, Console, messages

@@ -10,7 +10,7 @@ import pytest
 from restores import cluster_ops, reconcile
 from restores.models import Cluster, Operation
 from restores.platforms.base import FORMER_PRIMARY, ClusterRef, PermanentError
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 from restores.services import ServiceError
 from tests.kube import test_services_backup as shared
 from tests.kube.emulator import BACKUP_ANN, RESTORE_ANN

@@ -10,7 +10,7 @@ import pytest
 
 from restores import cluster_ops, reconcile, tasks
 from restores.models import Backup, Cluster, Operation
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 from restores.services import ServiceError
 from tests.kube import test_services_backup as shared
 from tests.kube.emulator import RESTORE_ANN

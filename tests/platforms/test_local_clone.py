@@ -26,7 +26,7 @@ from restores.platforms.base import (
 )
 from restores.platforms.local import LocalPlatform
 from restores.platforms.local.proc import process_alive
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 
 pytestmark = pytest.mark.integration
 

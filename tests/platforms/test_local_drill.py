@@ -19,7 +19,7 @@ from restores import drills, inventory, platforms, reconcile
 from restores.models import Cluster, Operation
 from restores.platforms.base import CloneRequest, ClusterRef, PermanentError
 from restores.platforms.local import LocalPlatform
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 from tests.platforms.test_local_clone import flush_wal, run_clone
 
 pytestmark = pytest.mark.integration

@@ -28,7 +28,7 @@ from restores.platforms.base import (
     StandbyRequest,
 )
 from restores.platforms.local import LocalPlatform
-from restores.platforms.restore_options import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,6 @@ import yaml
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from restores.platforms import crd
 from restores.platforms import manifests as m
 from restores.platforms.manifests import (
     GCS,
@@ -29,11 +28,9 @@ from restores.platforms.manifests import (
     RestoreJob,
     Toleration,
 )
-from restores.platforms.restore_options import (
-    InvalidRestoreOptions,
-    RestoreTarget,
-    pgo_restore_options,
-)
+from restores.platforms.restore_options import pgo_restore_options
+from restores.platforms.targets import InvalidRestoreOptions, RestoreTarget
+from tests.kube.apiserver import crd
 
 SEEDS = Path(__file__).resolve().parents[3] / "shared/pgo/seed-manifests"
 NS = "postgres-operator"  # the namespace of the seed document

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from restores.platforms import restore_options as ro
+from restores.platforms import targets
 from restores.platforms.base import PermanentError
-from restores.platforms.restore_options import InvalidRestoreOptions, RestoreTarget
+from restores.platforms.targets import InvalidRestoreOptions, RestoreTarget
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 UTC_TIME = dt.datetime(2026, 11, 24, 10, 14, 3, tzinfo=dt.UTC)
@@ -105,42 +106,42 @@ def _pgo(**kwargs: Any) -> list[str]:
 
 
 REFUSED = [
-    (lambda: RestoreTarget("bogus"), ro.UNKNOWN_KIND),  # type: ignore[arg-type]
-    (lambda: RestoreTarget("time"), ro.TARGET_MISSING.format(kind="time")),
-    (lambda: RestoreTarget("set"), ro.TARGET_MISSING.format(kind="set")),
-    (lambda: RestoreTarget("lsn", xid=5), ro.TARGET_EXTRA.format(field="xid", kind="lsn")),
-    (lambda: RestoreTarget(name="x"), ro.TARGET_EXTRA.format(field="name", kind="latest")),
-    (lambda: RestoreTarget("time", time=dt.datetime(2026, 1, 1)), ro.TIME_NAIVE),
-    (lambda: RestoreTarget("time", time="2026-01-01 00:00:00+00"), ro.TIME_NAIVE),  # type: ignore[arg-type]
+    (lambda: RestoreTarget("bogus"), targets.UNKNOWN_KIND),  # type: ignore[arg-type]
+    (lambda: RestoreTarget("time"), targets.TARGET_MISSING.format(kind="time")),
+    (lambda: RestoreTarget("set"), targets.TARGET_MISSING.format(kind="set")),
+    (lambda: RestoreTarget("lsn", xid=5), targets.TARGET_EXTRA.format(field="xid", kind="lsn")),
+    (lambda: RestoreTarget(name="x"), targets.TARGET_EXTRA.format(field="name", kind="latest")),
+    (lambda: RestoreTarget("time", time=dt.datetime(2026, 1, 1)), targets.TIME_NAIVE),
+    (lambda: RestoreTarget("time", time="2026-01-01 00:00:00+00"), targets.TIME_NAIVE),  # type: ignore[arg-type]
     (lambda: RestoreTarget("time", time=dt.datetime(2026, 1, 1, tzinfo=ODD)),
-     ro.TIME_OFFSET_SECONDS),
+     targets.TIME_OFFSET_SECONDS),
     (lambda: _pgo(target=RestoreTarget("time", time=NOW + dt.timedelta(seconds=1))),
      ro.TIME_IN_FUTURE),
     (lambda: _pgo(target=RestoreTarget("time", time=UTC_TIME), now=dt.datetime(2026, 12, 1)),
-     ro.TIME_NAIVE),
-    (lambda: RestoreTarget("lsn", lsn="0/XYZ"), ro.LSN_INVALID),
-    (lambda: RestoreTarget("lsn", lsn="0/123456789"), ro.LSN_INVALID),
-    (lambda: RestoreTarget("lsn", lsn="0/1\n"), ro.LSN_INVALID),
-    (lambda: RestoreTarget("lsn", lsn="03000060"), ro.LSN_INVALID),
-    (lambda: RestoreTarget("xid", xid=0), ro.XID_INVALID),
-    (lambda: RestoreTarget("xid", xid=-3), ro.XID_INVALID),
-    (lambda: RestoreTarget("xid", xid=True), ro.XID_INVALID),
-    (lambda: RestoreTarget("xid", xid="12"), ro.XID_INVALID),  # type: ignore[arg-type]
-    (lambda: RestoreTarget("xid", xid=2**64), ro.XID_INVALID),
-    (lambda: RestoreTarget("name", name=""), ro.NAME_INVALID),
-    (lambda: RestoreTarget("name", name=" lead"), ro.NAME_INVALID),
-    (lambda: RestoreTarget("name", name="trail "), ro.NAME_INVALID),
-    (lambda: RestoreTarget("name", name="a;b"), ro.NAME_INVALID),
-    (lambda: RestoreTarget("name", name='a"b'), ro.NAME_INVALID),
-    (lambda: RestoreTarget("name", name="x" * 64), ro.NAME_INVALID),
-    (lambda: RestoreTarget(label="20261124-213840D"), ro.LABEL_INVALID),
-    (lambda: RestoreTarget(label="20261124-213840F_20261124-213940F"), ro.LABEL_INVALID),
-    (lambda: RestoreTarget(label="20261124-213840F\n"), ro.LABEL_INVALID),
-    (lambda: RestoreTarget(label="２０２６１１２４-213840F"), ro.LABEL_INVALID),
-    (lambda: RestoreTarget(exclusive=True), ro.EXCLUSIVE_NOT_ALLOWED),
-    (lambda: RestoreTarget("name", name="x", exclusive=True), ro.EXCLUSIVE_NOT_ALLOWED),
-    (lambda: RestoreTarget("immediate", exclusive=True), ro.EXCLUSIVE_NOT_ALLOWED),
-    (lambda: RestoreTarget("xid", xid=1, exclusive="yes"), ro.EXCLUSIVE_NOT_ALLOWED),  # type: ignore[arg-type]
+     targets.TIME_NAIVE),
+    (lambda: RestoreTarget("lsn", lsn="0/XYZ"), targets.LSN_INVALID),
+    (lambda: RestoreTarget("lsn", lsn="0/123456789"), targets.LSN_INVALID),
+    (lambda: RestoreTarget("lsn", lsn="0/1\n"), targets.LSN_INVALID),
+    (lambda: RestoreTarget("lsn", lsn="03000060"), targets.LSN_INVALID),
+    (lambda: RestoreTarget("xid", xid=0), targets.XID_INVALID),
+    (lambda: RestoreTarget("xid", xid=-3), targets.XID_INVALID),
+    (lambda: RestoreTarget("xid", xid=True), targets.XID_INVALID),
+    (lambda: RestoreTarget("xid", xid="12"), targets.XID_INVALID),  # type: ignore[arg-type]
+    (lambda: RestoreTarget("xid", xid=2**64), targets.XID_INVALID),
+    (lambda: RestoreTarget("name", name=""), targets.NAME_INVALID),
+    (lambda: RestoreTarget("name", name=" lead"), targets.NAME_INVALID),
+    (lambda: RestoreTarget("name", name="trail "), targets.NAME_INVALID),
+    (lambda: RestoreTarget("name", name="a;b"), targets.NAME_INVALID),
+    (lambda: RestoreTarget("name", name='a"b'), targets.NAME_INVALID),
+    (lambda: RestoreTarget("name", name="x" * 64), targets.NAME_INVALID),
+    (lambda: RestoreTarget(label="20261124-213840D"), targets.LABEL_INVALID),
+    (lambda: RestoreTarget(label="20261124-213840F_20261124-213940F"), targets.LABEL_INVALID),
+    (lambda: RestoreTarget(label="20261124-213840F\n"), targets.LABEL_INVALID),
+    (lambda: RestoreTarget(label="２０２６１１２４-213840F"), targets.LABEL_INVALID),
+    (lambda: RestoreTarget(exclusive=True), targets.EXCLUSIVE_NOT_ALLOWED),
+    (lambda: RestoreTarget("name", name="x", exclusive=True), targets.EXCLUSIVE_NOT_ALLOWED),
+    (lambda: RestoreTarget("immediate", exclusive=True), targets.EXCLUSIVE_NOT_ALLOWED),
+    (lambda: RestoreTarget("xid", xid=1, exclusive="yes"), targets.EXCLUSIVE_NOT_ALLOWED),  # type: ignore[arg-type]
     (lambda: _pgo(db_include=["postgres"]), ro.DB_SYSTEM.format(name="postgres")),
     (lambda: _pgo(db_include=["template1"]), ro.DB_SYSTEM.format(name="template1")),
     (lambda: _pgo(db_include=["my-db"]), ro.DB_NAME_INVALID.format(name="my-db")),
@@ -293,7 +294,7 @@ DBS = st.lists(
 PROCESS_MAX = maybe(mostly(st.integers(1, 16), st.integers(-2, 40) | st.booleans()))
 TARGET_KWARGS = st.fixed_dictionaries(
     {
-        "kind": mostly(st.sampled_from(ro.TARGET_KINDS), st.text(max_size=10)),
+        "kind": mostly(st.sampled_from(targets.TARGET_KINDS), st.text(max_size=10)),
         "time": maybe(TIMES),
         "lsn": maybe(LSNS),
         "xid": maybe(XIDS),
@@ -308,9 +309,9 @@ def build_target(kwargs: dict[str, Any]) -> RestoreTarget:
     """Only the field the kind uses (and exclusive only where it may be), so that valid
     targets are common."""
     kind = kwargs["kind"]
-    field = ro._KIND_FIELD.get(kind)
+    field = targets._KIND_FIELD.get(kind)
     kept = {k: v for k, v in kwargs.items() if k in ("kind", "label", field)}
-    return RestoreTarget(**kept, exclusive=kwargs["exclusive"] and kind in ro.EXCLUSIVE_KINDS)
+    return RestoreTarget(**kept, exclusive=kwargs["exclusive"] and kind in targets.EXCLUSIVE_KINDS)
 
 
 @settings(max_examples=400, deadline=None)

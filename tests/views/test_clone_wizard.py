@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from restores import clones, rules
 from restores.models import Backup, CloneDraft, Cluster, Operation, Repository
-from restores.platforms import crd
 from tests.factories import BackupFactory, ClusterFactory, RepositoryFactory
 from tests.fakes import FakePlatform
+from tests.kube.apiserver import crd
 
 pytestmark = pytest.mark.django_db
 

@@ -164,3 +164,34 @@ def test_the_approval_forms(client: Client, hippo: Cluster) -> None:
             type(op).objects.filter(pk=op.pk).update(status="awaiting_approval")
 
     run()
+
+
+@pytest.mark.parametrize("date, clock, zone", [
+    ("9999-12-31", "23:59:59", "Etc/GMT+12"),  # UTC would be in year 10000
+    ("0001-01-01", "00:00:00", "Asia/Tokyo"),  # UTC would be in year 0
+])
+def test_the_far_ends_of_the_calendar_are_refused_next_to_the_time(
+    client: Client, hippo: Cluster, date: str, clock: str, zone: str
+) -> None:
+    point = {"kind": "time", "date": date, "clock": clock, "zone": zone}
+    restore = client.post(hippo.get_absolute_url() + "restore/", {**point, "confirm": "hippo"})
+    draft = CloneDraft.objects.create(source=hippo, repo_name="repo1", reached="point")
+    wizard = client.post(f"/clone/{draft.pk}/point/", point)
+    for r in (restore, wizard):
+        assert r.status_code == 422
+        assert "is outside the dates the console can handle" in r.content.decode()
+    assert not Operation.objects.exists()
+
+
+def test_numbers_no_column_can_hold_and_other_digits_are_ignored(client: Client,
+                                                                 hippo: Cluster) -> None:
+    for query in ("cluster=9999999999999999999", "cluster=²", "page=١٢", "page=-3",
+                  "cluster=0", "page=99999999999999999999999"):
+        assert client.get(f"/drills/?{query}").status_code == 200, query
+        assert client.get(f"/?{query}").status_code == 200, query
+    assert client.post(f"/clone/{uuid_of_a_draft(hippo)}/submit/",
+                       {"version": "²"}).status_code == 422
+
+
+def uuid_of_a_draft(hippo: Cluster) -> str:
+    return str(CloneDraft.objects.create(source=hippo, repo_name="repo1").pk)

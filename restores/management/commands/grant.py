@@ -15,16 +15,21 @@ from ...models import Grant
 from ...services import ServiceError
 
 
+def grant_arguments(parser: Any) -> None:
+    """Who (a user or a group), which role, where: as `grant` and `revoke` both take them."""
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", default="")
+    who.add_argument("--group", default="")
+    parser.add_argument("--role", required=True, choices=Grant.Role.values)
+    parser.add_argument("--platform", default="", help="empty: every platform")
+    parser.add_argument("--namespace", default="", help="empty: every namespace")
+
+
 class Command(BaseCommand):
     help = "Give a user or a group a role (viewer, operator, admin) on a platform/namespace."
 
     def add_arguments(self, parser: Any) -> None:
-        who = parser.add_mutually_exclusive_group(required=True)
-        who.add_argument("--user", default="")
-        who.add_argument("--group", default="")
-        parser.add_argument("--role", required=True, choices=Grant.Role.values)
-        parser.add_argument("--platform", default="", help="empty: every platform")
-        parser.add_argument("--namespace", default="", help="empty: every namespace")
+        grant_arguments(parser)
         parser.add_argument("--create-group", action="store_true",
                             help="create the group if it does not exist")
 

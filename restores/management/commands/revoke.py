@@ -12,18 +12,14 @@ from django.db.models import Q
 
 from ...grants import grant_delete
 from ...models import Grant
+from .grant import grant_arguments
 
 
 class Command(BaseCommand):
     help = "Remove the grant a matching `manage.py grant` made."
 
     def add_arguments(self, parser: Any) -> None:
-        who = parser.add_mutually_exclusive_group(required=True)
-        who.add_argument("--user", default="")
-        who.add_argument("--group", default="")
-        parser.add_argument("--role", required=True, choices=Grant.Role.values)
-        parser.add_argument("--platform", default="")
-        parser.add_argument("--namespace", default="")
+        grant_arguments(parser)
 
     def handle(self, *args: Any, **o: Any) -> None:
         who = Q(user__username=o["user"]) if o["user"] else Q(group__name=o["group"])

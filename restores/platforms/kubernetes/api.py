@@ -21,7 +21,7 @@ from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 
 from ..base import PermanentError, TransientError
-from ..crd import GROUP, VERSION
+from ..manifests.specs import GROUP, VERSION
 
 FIELD_MANAGER = "dr-console"
 USER_AGENT = "dr-console"

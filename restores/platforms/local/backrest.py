@@ -30,7 +30,8 @@ from ..pgbackrest import (
     repo_index,
     wal_timeline_dir,
 )
-from ..restore_options import LABEL_RE, SYSTEM_DATABASES
+from ..restore_options import SYSTEM_DATABASES
+from ..targets import LABEL_RE
 from .fleet import STANZA, ClusterRecord, Fleet
 from .jobs import BackupJobs, JobView
 from .proc import PGBACKREST, Runner

@@ -16,7 +16,8 @@ from typing import Any
 from psycopg import sql as pgsql
 
 from ..base import CloneRequest, PermanentError
-from ..restore_options import SYSTEM_DATABASES, RestoreTarget, local_restore_argv
+from ..restore_options import SYSTEM_DATABASES, local_restore_argv
+from ..targets import RestoreTarget
 from .database import query
 from .fleet import CONF_MARKER, STANZA, ClusterRecord, Fleet
 from .proc import PGBACKREST, Runner

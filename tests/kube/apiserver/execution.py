@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from restores.platforms import crd
+from tests.kube.apiserver import crd
 
 ExecResult = tuple[int, str | bytes, str | bytes]
 ExecHandler = Callable[[str, str, str, list[str]], ExecResult]

@@ -1,6 +1,6 @@
 """What the server checks before it stores an object.
 
-PostgresCluster: the real CRD through `restores.platforms.crd` (prune unknown fields, apply
+PostgresCluster: the real CRD through `crd.py` beside this module (prune unknown fields, apply
 schema defaults, validate schema + CEL rules); its messages become `details.causes`.
 Built-in kinds: metadata.name and a few required fields only (no full schema).
 """
@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from restores.platforms import crd
+from tests.kube.apiserver import crd
 
 from . import errors
 from .resources import Resource

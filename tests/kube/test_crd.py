@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
-from restores.platforms import crd
+from tests.kube.apiserver import crd
 
 SEEDS = sorted((Path(__file__).resolve().parents[3] / "shared/pgo/seed-manifests").glob("*.yaml"))
 

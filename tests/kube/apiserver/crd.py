@@ -33,20 +33,20 @@ from typing import Any
 import yaml
 from jsonschema import Draft7Validator, ValidationError, validators
 
+from restores.platforms.manifests.specs import (
+    API_VERSION,
+    DNS1035_LABEL_RE,
+    DNS1123_LABEL_RE,
+    DNS1123_SUBDOMAIN_RE,
+    KIND,
+    VERSION,
+)
+
 CRD_ENV = "DR_PGO_CRD"
 DEFAULT_CRD_PATH = (
-    Path(__file__).resolve().parents[3] / "shared" / "pgo" / "postgresclusters.crd.yaml"
+    Path(__file__).resolve().parents[4] / "shared" / "pgo" / "postgresclusters.crd.yaml"
 )
-GROUP = "postgres-operator.crunchydata.com"
-VERSION = "v1beta1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "PostgresCluster"
 
-DNS1035_LABEL_RE = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?", re.ASCII)
-DNS1123_LABEL_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", re.ASCII)
-DNS1123_SUBDOMAIN_RE = re.compile(
-    r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", re.ASCII
-)
 _QUALIFIED_NAME_RE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", re.ASCII)
 _LABEL_VALUE_RE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?", re.ASCII)
 MAX_ANNOTATIONS_BYTES = 256 * 1024
