@@ -14,9 +14,17 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.http import HttpRequest
 
-from . import access
-from .grants import grant_changed, grant_deleted, user_changed, user_snapshot
-from .models import AuditEntry, Backup, Cluster, Grant, Operation, OperationEvent, Repository
+from restores.models import (
+    AuditEntry,
+    Backup,
+    Cluster,
+    Grant,
+    Operation,
+    OperationEvent,
+    Repository,
+)
+from restores.services import access
+from restores.services.grants import grant_changed, grant_deleted, user_changed, user_snapshot
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

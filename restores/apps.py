@@ -7,4 +7,4 @@ class RestoresConfig(AppConfig):
     verbose_name = "Disaster recovery"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (connects the audit log's receivers)
+        from restores.services import logins  # noqa: F401  (connects the audit log's receivers)

@@ -11,8 +11,10 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from . import access, audit, audit_report
-from .parsing import page_number
+from restores import audit_report
+from restores.models import auditlog as audit
+from restores.parsing import page_number
+from restores.services import access
 
 
 class _Echo:

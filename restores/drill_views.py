@@ -9,10 +9,11 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from . import access, drill_report, drills, selectors, services
-from .forms import DrillForm
-from .parsing import page_number
-from .views import _answer, _cluster_for, _partial, cluster_context
+from restores import drill_report, selectors
+from restores.forms import DrillForm
+from restores.parsing import page_number
+from restores.services import access, drills, errors
+from restores.views import _answer, _cluster_for, _partial, cluster_context
 
 # The service's field names, as the form calls them.
 FORM_FIELD = {"time": "at", "kind": "kind", "repo": "repo"}
@@ -26,7 +27,7 @@ def drill_create(request: HttpRequest, platform: str, namespace: str, name: str)
         try:
             op = drills.drill_request(cluster=cluster, repo_name=form.cleaned_data["repo"],
                                       point=form.target, user=request.user)
-        except services.ServiceError as exc:
+        except errors.ServiceError as exc:
             form.add_error(FORM_FIELD.get(exc.field or ""), exc.message)
         else:
             return _answer(request, op)

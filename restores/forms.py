@@ -6,8 +6,8 @@ import datetime as dt
 
 from django import forms
 
-from .models import Backup, Cluster
-from .platforms.targets import RestoreTarget
+from restores.models import Backup, Cluster
+from restores.platforms.targets import RestoreTarget
 
 DRILL_TIME_NEEDED = "A point in time needs a date and time (UTC)."
 

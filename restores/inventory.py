@@ -19,9 +19,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from . import platforms
-from .models import Backup, Cluster, Operation, Repository
-from .platforms import base
+from restores import platforms
+from restores.models import Backup, Cluster, Operation, Repository
+from restores.platforms import base
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import resolve_url
 
-from .audit import request_address
+from restores.models.auditlog import request_address
 
 # A page's background polls send this header (their hx-headers): they are not activity, so a
 # tab left open still lets its session end after DR_SESSION_IDLE_SECONDS.

@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
-from .platforms.targets import RestoreTarget
+from restores.platforms.targets import RestoreTarget
 
 # Within this of a backup's end, restoring that set with "immediate" reaches the same point
 # without replaying WAL.

@@ -25,7 +25,7 @@ from django.db.models.functions import RowNumber
 from django.urls import reverse
 from django.utils import timezone
 
-from .models import Backup, Cluster, Operation, OperationEvent, Repository
+from restores.models import Backup, Cluster, Operation, OperationEvent, Repository
 
 
 class BackupMark(NamedTuple):

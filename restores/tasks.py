@@ -14,10 +14,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import approvals, audit, inventory, platforms, reconcile
-from .models import Backup, Cluster, Operation, OperationEvent
-from .platforms.base import ClusterRef, PlatformError
-from .transitions import operation_observe
+from restores import inventory, platforms
+from restores.models import Backup, Cluster, Operation, OperationEvent
+from restores.models import auditlog as audit
+from restores.models.transitions import operation_observe
+from restores.platforms.base import ClusterRef, PlatformError
+from restores.services import approvals
+from restores.steps import loop
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ def dispatch(op: Operation) -> None:
 # acks_late: a step is idempotent, so a message redelivered after a worker died is safe.
 @shared_task(name="restores.advance_operation", acks_late=True, ignore_result=True)
 def advance_operation(operation_id: str) -> None:
-    delay = reconcile.advance(operation_id)
+    delay = loop.advance(operation_id)
     if delay is not None:
         advance_operation.apply_async((operation_id,), countdown=delay.total_seconds())
 
@@ -72,7 +75,7 @@ def sweep_operations() -> int:
     grace = dt.timedelta(seconds=settings.DR_SWEEP_INTERVAL)
     audit.settings_audit()
     approvals.approvals_expire()
-    due = reconcile.due_operations(grace=grace)
+    due = loop.due_operations(grace=grace)
     for op_id in due:
         advance_operation.delay(op_id)
     return len(due)

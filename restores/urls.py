@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import audit_views, drill_views, views, wizard_views
+from restores import audit_views, drill_views, views, wizard_views
 
 app_name = "restores"
 

@@ -16,8 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import access, approvals, audit, cluster_ops, selectors, services
-from .forms import (
+from restores import selectors
+from restores.forms import (
     BackupForm,
     ConfirmForm,
     DrillForm,
@@ -27,11 +27,22 @@ from .forms import (
     RejectForm,
     StandbyForm,
 )
-from .models import Cluster, Operation
-from .parsing import filter_text, page_number
-from .platforms.targets import InvalidRestoreOptions
-from .tasks import backup_databases_fetch, cluster_sync_soon, send_quietly
-from .wizard_forms import PointForm
+from restores.models import Cluster, Operation
+from restores.models import auditlog as audit
+from restores.parsing import filter_text, page_number
+from restores.platforms.targets import InvalidRestoreOptions
+from restores.services import (
+    access,
+    approvals,
+    backups,
+    errors,
+    inplace,
+    power,
+    promotion,
+    standbys,
+)
+from restores.tasks import backup_databases_fetch, cluster_sync_soon, send_quietly
+from restores.wizard_forms import PointForm
 
 
 def _cluster_for(request: HttpRequest, platform: str, namespace: str, name: str,
@@ -153,13 +164,13 @@ def backup_create(request: HttpRequest, platform: str, namespace: str, name: str
     form = BackupForm(request.POST, cluster=cluster)
     if form.is_valid():
         try:
-            op = services.backup_request(
+            op = backups.backup_request(
                 cluster=cluster,
                 repo_name=form.cleaned_data["repo"],
                 backup_type=form.cleaned_data["backup_type"],
                 user=request.user,
             )
-        except services.ServiceError as exc:
+        except errors.ServiceError as exc:
             form.add_error(exc.field, exc.message)
         else:
             return _answer(request, op)
@@ -209,7 +220,7 @@ def operation_approve(request: HttpRequest, operation_id: uuid.UUID) -> HttpResp
     op = _operation_for(request, operation_id, "approve")
     try:
         op = approvals.operation_approve(operation=op, user=request.user)
-    except services.ServiceError as exc:
+    except errors.ServiceError as exc:
         op.refresh_from_db()
         return render(request, _partial(request, "restores/operation.html", "progress"),
                       _operation_context(request, op, decision_error=exc.message), status=422)
@@ -228,7 +239,7 @@ def operation_reject(request: HttpRequest, operation_id: uuid.UUID) -> HttpRespo
         try:
             op = approvals.operation_reject(operation=op, user=request.user,
                                             reason=form.cleaned_data["reason"])
-        except services.ServiceError as exc:
+        except errors.ServiceError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
             return _answer(request, op)
@@ -250,7 +261,7 @@ def _action_form(
     if request.method == "POST" and form.is_valid():
         try:
             return _answer(request, submit(form.cleaned_data))
-        except services.ServiceError as exc:
+        except errors.ServiceError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
     template = _partial(request, "restores/cluster_action.html", "action")
     return render(request, template, {"cluster": cluster, "action": action, "form": form,
@@ -268,10 +279,10 @@ def cluster_power(request: HttpRequest, platform: str, namespace: str, name: str
     cluster = _cluster_for(request, platform, namespace, name, action)
     shutdown = action == "shutdown"
     context = {"followers": selectors.standbys_of(cluster) if shutdown else [],
-               "promoted": [] if shutdown else cluster_ops.promoted_successors(cluster)}
+               "promoted": [] if shutdown else promotion.promoted_successors(cluster)}
     return _action_form(
         request, cluster, action, PowerForm(_posted(request)),
-        lambda d: cluster_ops.power_request(
+        lambda d: power.power_request(
             cluster=cluster, shutdown=shutdown, user=request.user, confirm=d["confirm"],
             acknowledge_split_brain=d["acknowledge"],
         ), context,
@@ -285,12 +296,12 @@ def cluster_promote(request: HttpRequest, platform: str, namespace: str,
     cluster = _cluster_for(request, platform, namespace, name, "promote")
     return _action_form(
         request, cluster, "promote", PromoteForm(_posted(request)),
-        lambda d: cluster_ops.promote_request(
+        lambda d: promotion.promote_request(
             cluster=cluster, confirm=d["confirm"], user=request.user,
             primary_gone=d["primary_gone"],
         ),
-        {"offer_override": cluster_ops.promotion_override_offered(cluster),
-         "primary": cluster_ops.standby_primary(cluster)},
+        {"offer_override": promotion.promotion_override_offered(cluster),
+         "primary": promotion.standby_primary(cluster)},
     )
 
 
@@ -301,7 +312,7 @@ def cluster_standby(request: HttpRequest, platform: str, namespace: str,
     cluster = _cluster_for(request, platform, namespace, name, "standby")
     return _action_form(
         request, cluster, "standby", StandbyForm(_posted(request), cluster=cluster),
-        lambda d: cluster_ops.standby_request(
+        lambda d: standbys.standby_request(
             source=cluster, name=d["name"], namespace=d.get("namespace") or namespace,
             repo_name=d["repo"], user=request.user,
         ),
@@ -332,13 +343,13 @@ def cluster_restore(request: HttpRequest, platform: str, namespace: str,
     if request.method == "POST" and form.is_valid() and options.is_valid() \
             and confirm.is_valid() and form.target:
         try:
-            op = cluster_ops.restore_in_place_request(
+            op = inplace.restore_in_place_request(
                 cluster=cluster, repo_name=repo.name if repo else "", point=form.target,
                 user=request.user, confirm=confirm.cleaned_data["confirm"],
                 db_include=tuple(options.cleaned_data["db_include"]),
                 safety_backup=options.cleaned_data["safety_backup"],
             )
-        except services.ServiceError as exc:
+        except errors.ServiceError as exc:
             _restore_error(exc, form, options, confirm)
         except InvalidRestoreOptions as exc:
             form.add_error(None, exc.message)
@@ -353,7 +364,7 @@ def cluster_restore(request: HttpRequest, platform: str, namespace: str,
     }, status=status)
 
 
-def _restore_error(exc: services.ServiceError, form: PointForm, options: InPlaceOptionsForm,
+def _restore_error(exc: errors.ServiceError, form: PointForm, options: InPlaceOptionsForm,
                    confirm: ConfirmForm) -> None:
     """A refusal of the in-place restore service, next to the field it is about."""
     if exc.field == "confirm":

@@ -11,12 +11,12 @@ from typing import Any
 from django import forms
 from django.core.validators import MaxValueValidator
 
-from . import access
-from .models import Backup, Cluster, Repository
-from .parsing import whole_number
-from .platforms.restore_options import PROCESS_MAX_LIMIT
-from .platforms.secrets import is_credential
-from .platforms.targets import InvalidRestoreOptions, RestoreTarget
+from restores.models import Backup, Cluster, Repository
+from restores.parsing import whole_number
+from restores.platforms.restore_options import PROCESS_MAX_LIMIT
+from restores.platforms.secrets import is_credential
+from restores.platforms.targets import InvalidRestoreOptions, RestoreTarget
+from restores.services import access
 
 TIME_NEEDS_ALL = "A time target needs a date, a time of day and a time zone."
 TIME_DOES_NOT_EXIST = (

@@ -13,12 +13,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import access, clones, platforms, selectors
-from .models import CloneDraft, Cluster
-from .parsing import whole_number
-from .services import ServiceError
-from .tasks import backup_databases_fetch, cluster_sync_soon, send_quietly
-from .wizard_forms import CloudSourceForm, PointForm, SourceForm, TargetForm
+from restores import platforms, selectors
+from restores.models import CloneDraft, Cluster, requests
+from restores.parsing import whole_number
+from restores.services import access, clones
+from restores.services.errors import ServiceError
+from restores.tasks import backup_databases_fetch, cluster_sync_soon, send_quietly
+from restores.wizard_forms import CloudSourceForm, PointForm, SourceForm, TargetForm
 
 TEMPLATE = "restores/clone.html"
 STEPS = [s.value for s in CloneDraft.STEPS]
@@ -143,7 +144,7 @@ def _cloud_source(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
 def _point_context(draft: CloneDraft, form: PointForm) -> dict[str, Any]:
     repo = clones.draft_repo(draft)
     if repo is None:  # a cloud repo: no window to show
-        return {"form": form, "cloud_origin": clones.cloud_source(draft.cloud).describe(),
+        return {"form": form, "cloud_origin": requests.cloud_source(draft.cloud).describe(),
                 "cloud_unchecked": clones.CLOUD_UNCHECKED}
     backups = list(repo.backups.order_by("-stopped_at"))
     # The window the rules check against comes from the last sync: refresh it soon, so a

@@ -8,9 +8,9 @@ from django.contrib.auth.models import AnonymousUser, Group
 from django.core.management import call_command
 from django.test import Client
 
-from restores import access, cluster_ops, drills, services
 from restores.models import AuditEntry, Grant, Operation
 from restores.platforms.targets import RestoreTarget
+from restores.services import access, backups, drills, operations, power
 from tests.factories import (
     BackupFactory,
     ClusterFactory,
@@ -79,19 +79,19 @@ def test_services_refuse_without_the_role_even_when_no_view_asked(
     viewer = user_with_role("viewer", "viewer")
     operator = user_with_role("op", "operator", platform="local", namespace="payments")
     with pytest.raises(access.AccessDenied):
-        services.backup_request(cluster=pay, repo_name="repo1", backup_type="full",
+        backups.backup_request(cluster=pay, repo_name="repo1", backup_type="full",
                                 user=viewer)  # type: ignore[arg-type]
     with pytest.raises(access.AccessDenied, match="needs the admin role"):
-        cluster_ops.power_request(cluster=pay, shutdown=True, user=operator,  # type: ignore[arg-type]
+        power.power_request(cluster=pay, shutdown=True, user=operator,  # type: ignore[arg-type]
                                   confirm="pay-db")
     with pytest.raises(access.AccessDenied):
         drills.drill_request(cluster=two_teams["search"], repo_name="repo1",  # type: ignore[arg-type]
                              point=RestoreTarget(), user=operator)
     with pytest.raises(access.AccessDenied):  # the net under every service
-        services.operation_create(cluster=pay, kind="restore_in_place", params={},  # type: ignore[arg-type]
+        operations.operation_create(cluster=pay, kind="restore_in_place", params={},  # type: ignore[arg-type]
                                   user=operator, message="x")
     assert not Operation.objects.exclude(kind="drill").exists()
-    op = services.backup_request(cluster=pay, repo_name="repo1", backup_type="full",  # type: ignore[arg-type]
+    op = backups.backup_request(cluster=pay, repo_name="repo1", backup_type="full",  # type: ignore[arg-type]
                                  user=operator)
     assert op.requested_by == operator
 

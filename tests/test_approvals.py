@@ -8,8 +8,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from restores import approvals, audit, cluster_ops, inventory, services, tasks
+from restores import inventory, tasks
 from restores.models import AuditEntry, Cluster, Operation
+from restores.models import auditlog as audit
+from restores.services import approvals, backups, errors, power
 from tests.factories import user_with_role
 from tests.fakes import T0, FakePlatform, make_backup
 
@@ -35,7 +37,7 @@ def bob(db):  # type: ignore[no-untyped-def]
 
 
 def shutdown(cluster: Cluster, user: object) -> Operation:
-    return cluster_ops.power_request(cluster=cluster, shutdown=True, user=user,  # type: ignore[arg-type]
+    return power.power_request(cluster=cluster, shutdown=True, user=user,  # type: ignore[arg-type]
                                      confirm=cluster.name)
 
 
@@ -61,7 +63,7 @@ def test_a_request_waits_and_starts_nothing_until_another_admin_approves(
     assert op.status == Operation.Status.AWAITING_APPROVAL and dispatched == []
     assert tasks.sweep_operations() == 0  # the sweep does not start it either
     assert op.approval_expires_at is not None
-    with pytest.raises(services.ServiceError) as own:
+    with pytest.raises(errors.ServiceError) as own:
         approvals.operation_approve(operation=op, user=alice)
     assert own.value.message == approvals.OWN_REQUEST
     operator = user_with_role("carol", "operator")
@@ -76,7 +78,7 @@ def test_a_request_waits_and_starts_nothing_until_another_admin_approves(
     actions = list(AuditEntry.objects.filter(operation_id=op.pk).order_by("id")
                    .values_list("action", "actor_name"))
     assert actions == [("operation.requested", "alice"), ("operation.approved", "bob")]
-    with pytest.raises(services.ServiceError, match="nothing to approve"):
+    with pytest.raises(errors.ServiceError, match="nothing to approve"):
         approvals.operation_approve(operation=op, user=bob)
 
 
@@ -84,9 +86,9 @@ def test_a_waiting_request_holds_the_cluster_and_a_rejection_keeps_its_reason(
     hippo: Cluster, alice, bob  # type: ignore[no-untyped-def]
 ) -> None:
     op = shutdown(hippo, alice)
-    with pytest.raises(services.ServiceError, match="already has an operation in progress"):
-        services.backup_request(cluster=hippo, repo_name="repo1", backup_type="full", user=bob)
-    with pytest.raises(services.ServiceError) as no_reason:
+    with pytest.raises(errors.ServiceError, match="already has an operation in progress"):
+        backups.backup_request(cluster=hippo, repo_name="repo1", backup_type="full", user=bob)
+    with pytest.raises(errors.ServiceError) as no_reason:
         approvals.operation_reject(operation=op, user=bob, reason="  ")
     assert no_reason.value.field == "reason"
     rejected = approvals.operation_reject(operation=op, user=bob,
@@ -95,7 +97,7 @@ def test_a_waiting_request_holds_the_cluster_and_a_rejection_keeps_its_reason(
     assert rejected.error_reason == "Rejected by bob: not during the payroll run"
     entry = AuditEntry.objects.get(action=audit.OPERATION_REJECTED)
     assert (entry.actor_name, entry.params["reason"]) == ("bob", "not during the payroll run")
-    services.backup_request(cluster=hippo, repo_name="repo1", backup_type="full", user=bob)
+    backups.backup_request(cluster=hippo, repo_name="repo1", backup_type="full", user=bob)
 
 
 def test_the_requester_may_withdraw_but_not_approve(hippo: Cluster, alice) -> None:  # type: ignore[no-untyped-def]
@@ -108,7 +110,7 @@ def test_an_approval_window_expires(hippo: Cluster, alice, bob) -> None:  # type
     op = shutdown(hippo, alice)
     Operation.objects.filter(pk=op.pk).update(
         approval_expires_at=timezone.now() - dt.timedelta(seconds=1))
-    with pytest.raises(services.ServiceError, match="expired at"):
+    with pytest.raises(errors.ServiceError, match="expired at"):
         approvals.operation_approve(operation=op, user=bob)
     op.refresh_from_db()
     assert op.status == Operation.Status.CANCELLED and op.step == "expired"

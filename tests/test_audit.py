@@ -13,8 +13,11 @@ from django.db.utils import ProgrammingError
 from django.test import Client
 from django.utils import timezone
 
-from restores import audit, inventory, reconcile, services
+from restores import inventory
 from restores.models import AuditEntry, Cluster, Operation
+from restores.models import auditlog as audit
+from restores.services import backups
+from restores.steps import loop
 from tests.factories import UserFactory, user_with_role
 from tests.fakes import T0, FakePlatform, make_backup
 
@@ -120,7 +123,7 @@ def test_an_operation_is_audited_when_requested_and_when_it_ends(
 ) -> None:
     user = user_with_role("alice", "operator")
     with audit.request_address("10.1.2.3"):
-        op = services.backup_request(cluster=hippo, repo_name="repo1", backup_type="full",
+        op = backups.backup_request(cluster=hippo, repo_name="repo1", backup_type="full",
                                      user=user)
     requested = AuditEntry.objects.get(action=audit.OPERATION_REQUESTED)
     assert (requested.actor_name, requested.address, requested.operation_id) == (
@@ -128,11 +131,11 @@ def test_an_operation_is_audited_when_requested_and_when_it_ends(
     assert requested.params["params"] == {"repo": "repo1", "type": "full"}
     assert (requested.platform, requested.namespace, requested.cluster_name) == (
         "local", "local", "hippo")
-    reconcile.advance(str(op.id))
+    loop.advance(str(op.id))
     fake.finish(op.refs["trigger"], ok=False, message="[082] the repo is full")
     Operation.objects.filter(pk=op.pk).update(next_check_at=timezone.now())
-    with caplog.at_level(logging.WARNING, logger="restores.transitions"):
-        reconcile.advance(str(op.id))
+    with caplog.at_level(logging.WARNING, logger="restores.models.transitions"):
+        loop.advance(str(op.id))
     failed = AuditEntry.objects.get(action=audit.OPERATION_FAILED)
     assert failed.actor_name == "system" and "[082] the repo is full" in failed.result
     assert failed.params["requested_by"] == "alice"
@@ -168,7 +171,7 @@ def test_credentials_never_enter_an_entry() -> None:
 
 
 def test_the_admin_shows_operations_events_and_the_log_read_only(hippo: Cluster) -> None:
-    op = services.backup_request(cluster=hippo, repo_name="repo1", backup_type="full",
+    op = backups.backup_request(cluster=hippo, repo_name="repo1", backup_type="full",
                                  user=None)
     root = UserFactory(username="root", is_superuser=True, is_staff=True)
     client = Client()

@@ -1,4 +1,4 @@
-"""services.backup_request: the rules of a manual backup."""
+"""backups.backup_request: the rules of a manual backup."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import threading
 import pytest
 from django.db import connection
 
-from restores import services
 from restores.models import Operation, OperationEvent
+from restores.services import backups, errors, operations
 from tests.factories import BackupFactory, ClusterFactory, RepositoryFactory, user_with_role
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,7 @@ def test_it_creates_a_pending_operation_and_dispatches_it_on_commit(
     repo = _repo(name="hippo")
     user = user_with_role("operator1", "operator")
     with django_capture_on_commit_callbacks(execute=True):
-        op = services.backup_request(
+        op = backups.backup_request(
             cluster=repo.cluster, repo_name="repo1", backup_type="incr", user=user
         )
     assert op.status == Operation.Status.PENDING
@@ -40,13 +40,13 @@ def test_it_creates_a_pending_operation_and_dispatches_it_on_commit(
 @pytest.mark.parametrize(
     ("kwargs", "cluster_kwargs", "message", "field"),
     [
-        ({"backup_type": "weekly"}, {}, services.BACKUP_TYPE_UNKNOWN, "backup_type"),
+        ({"backup_type": "weekly"}, {}, backups.BACKUP_TYPE_UNKNOWN, "backup_type"),
         ({"repo_name": "repo9"}, {"name": "hippo"}, "hippo has no repo named repo9.", "repo"),
-        ({}, {"name": "hs", "role": "standby"}, services.BACKUP_ON_STANDBY.format(cluster="hs"),
+        ({}, {"name": "hs", "role": "standby"}, backups.BACKUP_ON_STANDBY.format(cluster="hs"),
          None),
         ({}, {"name": "off", "role": "shutdown"},
-         services.BACKUP_ON_SHUTDOWN.format(cluster="off"), None),
-        ({}, {"name": "gone", "present": False}, services.CLUSTER_GONE.format(cluster="gone"),
+         backups.BACKUP_ON_SHUTDOWN.format(cluster="off"), None),
+        ({}, {"name": "gone", "present": False}, backups.CLUSTER_GONE.format(cluster="gone"),
          None),
     ],
 )
@@ -55,8 +55,8 @@ def test_it_refuses_what_cannot_be_backed_up(
 ) -> None:
     repo = _repo(**cluster_kwargs)
     args = {"repo_name": "repo1", "backup_type": "full", **kwargs}
-    with pytest.raises(services.ServiceError) as err:
-        services.backup_request(cluster=repo.cluster, user=None, **args)
+    with pytest.raises(errors.ServiceError) as err:
+        backups.backup_request(cluster=repo.cluster, user=None, **args)
     assert err.value.message == message
     assert err.value.field == field
     assert not Operation.objects.exists()
@@ -64,22 +64,22 @@ def test_it_refuses_what_cannot_be_backed_up(
 
 def test_it_refuses_an_incremental_backup_without_a_full_one() -> None:
     repo = RepositoryFactory()
-    with pytest.raises(services.ServiceError) as err:
-        services.backup_request(cluster=repo.cluster, repo_name="repo1", backup_type="incr",
+    with pytest.raises(errors.ServiceError) as err:
+        backups.backup_request(cluster=repo.cluster, repo_name="repo1", backup_type="incr",
                                 user=None)
-    assert err.value.message == services.BACKUP_NEEDS_FULL.format(repo="repo1", type="incr")
+    assert err.value.message == backups.BACKUP_NEEDS_FULL.format(repo="repo1", type="incr")
     # A full one is fine on an empty repo.
-    services.backup_request(cluster=repo.cluster, repo_name="repo1", backup_type="full",
+    backups.backup_request(cluster=repo.cluster, repo_name="repo1", backup_type="full",
                             user=None)
 
 
 def test_it_refuses_a_second_backup_while_one_runs() -> None:
     repo = _repo(name="hippo")
-    services.backup_request(cluster=repo.cluster, repo_name="repo1", backup_type="full", user=None)
-    with pytest.raises(services.ServiceError) as err:
-        services.backup_request(cluster=repo.cluster, repo_name="repo1", backup_type="incr",
+    backups.backup_request(cluster=repo.cluster, repo_name="repo1", backup_type="full", user=None)
+    with pytest.raises(errors.ServiceError) as err:
+        backups.backup_request(cluster=repo.cluster, repo_name="repo1", backup_type="incr",
                                 user=None)
-    assert err.value.message == services.CLUSTER_BUSY.format(
+    assert err.value.message == operations.CLUSTER_BUSY.format(
         cluster="hippo", kind="backup", status="pending"
     )
     assert Operation.objects.count() == 1
@@ -92,7 +92,7 @@ def test_it_lets_only_one_of_two_concurrent_requests_through() -> None:
     repo = _repo(name="hippo")
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
-    real_active = services._active_operation
+    real_active = backups.active_operation
     waited = threading.local()
 
     def racing_check(cluster):  # type: ignore[no-untyped-def]
@@ -104,15 +104,15 @@ def test_it_lets_only_one_of_two_concurrent_requests_through() -> None:
 
     def submit() -> None:
         try:
-            services.backup_request(cluster=repo.cluster, repo_name="repo1", backup_type="full",
+            backups.backup_request(cluster=repo.cluster, repo_name="repo1", backup_type="full",
                                     user=None)
             outcomes.append("created")
-        except services.ServiceError as exc:
+        except errors.ServiceError as exc:
             outcomes.append(exc.message)
         finally:
             connection.close()
 
-    services._active_operation = racing_check  # type: ignore[assignment]
+    backups.active_operation = racing_check  # type: ignore[assignment]
     try:
         threads = [threading.Thread(target=submit) for _ in range(2)]
         for t in threads:
@@ -120,7 +120,7 @@ def test_it_lets_only_one_of_two_concurrent_requests_through() -> None:
         for t in threads:
             t.join(timeout=30)
     finally:
-        services._active_operation = real_active  # type: ignore[assignment]
+        backups.active_operation = real_active  # type: ignore[assignment]
     assert sorted(outcomes)[0] == "created"
     assert outcomes.count("created") == 1
     assert any(o.startswith("hippo already has an operation in progress") for o in outcomes)

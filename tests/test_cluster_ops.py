@@ -7,11 +7,14 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from restores import cluster_ops, inventory, reconcile
+from restores import inventory
 from restores.models import Backup, Cluster, Operation
 from restores.platforms.base import TransientError
 from restores.platforms.targets import RestoreTarget
-from restores.services import ServiceError
+from restores.services import inplace, power, promotion, standbys
+from restores.services.errors import ServiceError
+from restores.steps import inplace as inplace_steps
+from restores.steps import loop
 from tests.fakes import T0, FakePlatform, make_backup
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +31,7 @@ def _run_until_done(op: Operation, limit: int = 10) -> Operation:
     for _ in range(limit):
         Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(
             next_check_at=timezone.now())
-        reconcile.advance(str(op.id))
+        loop.advance(str(op.id))
         op.refresh_from_db()
         if op.is_terminal:
             break
@@ -36,15 +39,15 @@ def _run_until_done(op: Operation, limit: int = 10) -> Operation:
 
 
 def test_shutdown_then_start(fake: FakePlatform, hippo: Cluster) -> None:
-    op = _run_until_done(cluster_ops.power_request(cluster=hippo, shutdown=True, user=None,
+    op = _run_until_done(power.power_request(cluster=hippo, shutdown=True, user=None,
                                                    confirm="hippo"))
     assert op.status == "succeeded" and op.kind == "shutdown"
     hippo.refresh_from_db()
     assert hippo.role == "shutdown"
     with pytest.raises(ServiceError) as err:
-        cluster_ops.power_request(cluster=hippo, shutdown=True, user=None, confirm="hippo")
-    assert err.value.message == cluster_ops.ALREADY_SHUT_DOWN.format(cluster="hippo")
-    op = _run_until_done(cluster_ops.power_request(cluster=hippo, shutdown=False, user=None,
+        power.power_request(cluster=hippo, shutdown=True, user=None, confirm="hippo")
+    assert err.value.message == power.ALREADY_SHUT_DOWN.format(cluster="hippo")
+    op = _run_until_done(power.power_request(cluster=hippo, shutdown=False, user=None,
                                                    confirm="hippo"))
     hippo.refresh_from_db()
     assert op.status == "succeeded" and hippo.role == "primary"
@@ -56,17 +59,17 @@ def test_in_place_restore_needs_a_typed_confirmation_and_a_reachable_point(
 ) -> None:
     point = RestoreTarget(kind="time", time=T0 + dt.timedelta(minutes=10))
     with pytest.raises(ServiceError) as err:
-        cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
+        inplace.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
                                              user=None, confirm="hipo")
     assert err.value.field == "confirm"
     late = RestoreTarget(kind="time", time=T0 + dt.timedelta(hours=5))
     with pytest.raises(ServiceError) as err:
-        cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1", point=late,
+        inplace.restore_in_place_request(cluster=hippo, repo_name="repo1", point=late,
                                              user=None, confirm="hippo")
     assert err.value.message.startswith("2026-11-24 14:00:00 UTC is after the last archived WAL")
     Backup.objects.filter(repository__cluster=hippo).update(databases=["app", "reporting"])
     fake.databases = {"20261124-090000F": ["app", "reporting"]}
-    op = cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
+    op = inplace.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
                                               user=None, confirm="hippo", db_include=("app",),
                                               safety_backup=False)
     assert op.kind == "restore_database"
@@ -82,14 +85,14 @@ def test_an_in_place_restore_rechecks_the_window_before_touching_the_cluster(
     """The point was inside the window the last sync saw; by the first step retention has
     expired the only backup before it. Nothing is restored: the operation fails with why."""
     point = RestoreTarget(kind="time", time=T0 + dt.timedelta(minutes=10))
-    op = cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
+    op = inplace.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
                                               user=None, confirm="hippo")
     fake.clusters_["hippo"].backups = [
         make_backup("20261124-093000F", stop=T0 + dt.timedelta(minutes=30))]
     op = _run_until_done(op, limit=1)
     assert op.status == "failed"
     assert op.error_reason.startswith("2026-11-24 09:10:00 UTC is before")
-    assert op.error_fix == reconcile.IN_PLACE_WINDOW_MOVED_FIX
+    assert op.error_fix == inplace_steps.IN_PLACE_WINDOW_MOVED_FIX
     assert getattr(fake, "in_place", {}) == {}  # the platform was never asked to restore
     # and the stored inventory is the one just read
     assert list(hippo.repositories.get(name="repo1").backups.values_list("label", flat=True)) \
@@ -101,7 +104,7 @@ def test_an_in_place_restore_whose_repos_cannot_be_read_checks_the_stored_window
 ) -> None:
     """A shut-down PGO cluster has no pod to ask: the window of the last sync is the check."""
     point = RestoreTarget(kind="time", time=T0 + dt.timedelta(minutes=10))
-    op = cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
+    op = inplace.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
                                               user=None, confirm="hippo", safety_backup=False)
     fake.repos_fail.append(TransientError("no running leader pod to ask"))
     op = _run_until_done(op, limit=1)
@@ -114,7 +117,7 @@ def test_the_step_that_starts_a_restore_or_a_standby_already_asks_the_platform(
     fake: FakePlatform, hippo: Cluster
 ) -> None:
     point = RestoreTarget(kind="time", time=T0 + dt.timedelta(minutes=10))
-    op = cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
+    op = inplace.restore_in_place_request(cluster=hippo, repo_name="repo1", point=point,
                                               user=None, confirm="hippo", safety_backup=False)
     op = _run_until_done(op, limit=1)
     assert fake.in_place == {op.refs["trigger"]: "running"}
@@ -123,7 +126,7 @@ def test_the_step_that_starts_a_restore_or_a_standby_already_asks_the_platform(
         ("running", "Restoring hippo in place."),
         ("running", "restore running"),  # what the platform reported
     ]
-    op = cluster_ops.standby_request(source=hippo, name="hippo-standby", namespace="local",
+    op = standbys.standby_request(source=hippo, name="hippo-standby", namespace="local",
                                      user=None)
     _run_until_done(op, limit=1)
     assert fake.clusters_["hippo-standby"].role == "standby"
@@ -132,21 +135,21 @@ def test_the_step_that_starts_a_restore_or_a_standby_already_asks_the_platform(
 def test_standby_then_promotion_with_the_split_brain_guard(
     fake: FakePlatform, hippo: Cluster
 ) -> None:
-    op = cluster_ops.standby_request(source=hippo, name="hippo-standby", namespace="local",
+    op = standbys.standby_request(source=hippo, name="hippo-standby", namespace="local",
                                      user=None)
     op = _run_until_done(op)
     standby = Cluster.objects.get(name="hippo-standby")
     assert op.status == "succeeded" and standby.role == "standby"
     with pytest.raises(ServiceError) as err:
-        cluster_ops.promote_request(cluster=standby, confirm="hippo-standby", user=None)
-    assert err.value.message == cluster_ops.SPLIT_BRAIN.format(primary="hippo",
+        promotion.promote_request(cluster=standby, confirm="hippo-standby", user=None)
+    assert err.value.message == promotion.SPLIT_BRAIN.format(primary="hippo",
                                                                cluster="hippo-standby")
-    _run_until_done(cluster_ops.power_request(cluster=hippo, shutdown=True, user=None,
+    _run_until_done(power.power_request(cluster=hippo, shutdown=True, user=None,
                                               confirm="hippo"))
     with pytest.raises(ServiceError) as err:
-        cluster_ops.promote_request(cluster=standby, confirm="nope", user=None)
+        promotion.promote_request(cluster=standby, confirm="nope", user=None)
     assert err.value.field == "confirm"
-    op = _run_until_done(cluster_ops.promote_request(cluster=standby, confirm="hippo-standby",
+    op = _run_until_done(promotion.promote_request(cluster=standby, confirm="hippo-standby",
                                                      user=None))
     standby.refresh_from_db()
     assert op.status == "succeeded" and standby.role == "primary"
@@ -158,7 +161,7 @@ def test_a_platform_that_cannot_do_it_fails_the_operation_clearly(
     from restores.platforms.base import Platform
 
     monkeypatch.setattr(FakePlatform, "power_advance", Platform.power_advance)
-    op = _run_until_done(cluster_ops.power_request(cluster=hippo, shutdown=True, user=None,
+    op = _run_until_done(power.power_request(cluster=hippo, shutdown=True, user=None,
                                                    confirm="hippo"))
     assert op.status == "failed"
     assert op.error_reason == "The local platform cannot shut down or start clusters."

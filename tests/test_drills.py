@@ -8,12 +8,15 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from restores import drill_steps, drills, inventory, reconcile, rules, services
-from restores.models import Cluster, Operation
+from restores import inventory, rules
+from restores.models import Cluster, Operation, requests
 from restores.platforms import base
 from restores.platforms.base import PermanentError, TransientError
-from restores.platforms.targets import RestoreTarget
-from restores.services import ServiceError
+from restores.platforms.targets import RestoreTarget, target_to_json
+from restores.services import backups, drills
+from restores.services.errors import ServiceError
+from restores.steps import drills as drill_steps
+from restores.steps import loop
 from tests.factories import ClusterFactory
 from tests.fakes import T0, FakePlatform, make_backup
 
@@ -36,7 +39,7 @@ def _drill(hippo: Cluster, point: RestoreTarget = LATEST) -> Operation:
 def _run(op: Operation) -> Operation:
     Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(
         next_check_at=timezone.now())
-    reconcile.advance(str(op.id))
+    loop.advance(str(op.id))
     op.refresh_from_db()
     return op
 
@@ -58,7 +61,8 @@ def test_it_names_the_scratch_cluster_before_anything_is_applied(hippo: Cluster,
     name = f"hippo-drill-{op.id.hex[:6]}"
     assert op.kind == "drill" and op.exclusive is False and op.status == "pending"
     assert op.refs == {"trigger": str(op.id), "scratch": {"namespace": "local", "name": name}}
-    assert op.params["point"] == {"kind": "latest", "time": ""}
+    assert op.params["point"] == target_to_json(RestoreTarget())  # the one stored form
+    assert op.params["point"]["kind"] == "latest" and op.params["point"]["time"] == ""
     assert dt.datetime.fromisoformat(op.params["requested_at"]) <= timezone.now()
     assert op.events.get().message == (
         f"Drill of hippo from repo1 at latest requested: scratch cluster {name}.")
@@ -80,7 +84,7 @@ def test_it_allows_one_drill_per_cluster_at_a_time(hippo: Cluster) -> None:
 
 def test_a_backup_may_run_during_a_drill(hippo: Cluster) -> None:
     _drill(hippo)
-    backup = services.backup_request(cluster=hippo, repo_name="repo1", backup_type="incr",
+    backup = backups.backup_request(cluster=hippo, repo_name="repo1", backup_type="incr",
                                      user=None)
     assert backup.status == "pending"
     # ... and a drill may start while a backup runs.
@@ -289,7 +293,7 @@ def test_the_latest_recoverable_time_is_read_at_the_first_step(fake: FakePlatfor
 
 def test_the_clone_request_is_a_scratch_one(hippo: Cluster) -> None:
     op = _drill(hippo)
-    req = drills.scratch_request(op)
+    req = requests.scratch_request(op)
     assert req.scratch and req.source == base.ClusterRef("local", "hippo")
     assert req.target.name == op.refs["scratch"]["name"] and req.point == LATEST
 
@@ -299,7 +303,7 @@ def test_a_platform_that_keeps_failing_still_cleans_up_then_says_what_is_left(
 ) -> None:
     op = _drill(hippo)
     _run(op)
-    Operation.objects.filter(pk=op.pk).update(attempts=reconcile.MAX_TRANSIENT_FAILURES - 1)
+    Operation.objects.filter(pk=op.pk).update(attempts=loop.MAX_TRANSIENT_FAILURES - 1)
     fake.fail_next = [TransientError("API server timeout")]
     _run(op)
     assert op.status == "failed"
@@ -314,7 +318,7 @@ def test_a_deletion_that_keeps_failing_says_the_scratch_cluster_is_left(
     _run(third)
     fake.finish_clone(third.refs["trigger"], third.refs["scratch"]["name"])
     fake.destroy_error = TransientError("API server timeout")
-    Operation.objects.filter(pk=third.pk).update(attempts=reconcile.MAX_TRANSIENT_FAILURES - 1)
+    Operation.objects.filter(pk=third.pk).update(attempts=loop.MAX_TRANSIENT_FAILURES - 1)
     third.refresh_from_db()
     _run(third)
     assert third.status == "failed"

@@ -10,10 +10,13 @@ from django.test import Client
 from django.utils import timezone
 from django.utils.html import escape
 
-from restores import cluster_ops, inventory, reconcile
+from restores import inventory
 from restores.models import Backup, Cluster, Operation
 from restores.platforms.targets import RestoreTarget
-from restores.services import ServiceError
+from restores.services import inplace, power, promotion, standbys
+from restores.services.errors import ServiceError
+from restores.steps import inplace as inplace_steps
+from restores.steps import loop
 from tests.factories import OperationFactory, user_with_role
 from tests.fakes import T0, FakePlatform, make_backup
 
@@ -32,13 +35,13 @@ def hippo(fake: FakePlatform) -> Cluster:
 def step(op: Operation) -> Operation:
     Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(
         next_check_at=timezone.now())
-    reconcile.advance(str(op.id))
+    loop.advance(str(op.id))
     op.refresh_from_db()
     return op
 
 
 def restore(cluster: Cluster, **kw: object) -> Operation:
-    return cluster_ops.restore_in_place_request(
+    return inplace.restore_in_place_request(
         cluster=cluster, repo_name="repo1", point=RestoreTarget(), user=None,
         confirm=cluster.name, **kw)  # type: ignore[arg-type]
 
@@ -49,10 +52,10 @@ def restore(cluster: Cluster, **kw: object) -> Operation:
 @pytest.mark.parametrize("typed", ["hippo ", " hippo", "Hippo", "hipp", "", "hippo\n"])
 def test_a_typed_name_must_match_exactly(hippo: Cluster, typed: str) -> None:
     for request in (
-        lambda: cluster_ops.restore_in_place_request(cluster=hippo, repo_name="repo1",
+        lambda: inplace.restore_in_place_request(cluster=hippo, repo_name="repo1",
                                                      point=RestoreTarget(), user=None,
                                                      confirm=typed),
-        lambda: cluster_ops.power_request(cluster=hippo, shutdown=True, user=None,
+        lambda: power.power_request(cluster=hippo, shutdown=True, user=None,
                                           confirm=typed),
     ):
         with pytest.raises(ServiceError) as refused:
@@ -81,14 +84,14 @@ def test_an_in_place_restore_first_backs_up_the_current_state(
     op = step(op)
     trigger = op.refs["trigger"]
     assert (op.status, op.step) == ("running", "safety_backup")
-    assert fake.started == [trigger + reconcile.SAFETY_SUFFIX]
+    assert fake.started == [trigger + inplace_steps.SAFETY_SUFFIX]
     assert getattr(fake, "in_place", {}) == {}  # nothing touched while it backs up
     assert step(op).step == "safety_backup"
-    fake.finish(trigger + reconcile.SAFETY_SUFFIX)
+    fake.finish(trigger + inplace_steps.SAFETY_SUFFIX)
     op = step(op)
     label = op.refs["safety_backup"]
     assert label and fake.in_place == {trigger: "running"}
-    assert reconcile.SAFETY_BACKUP_DONE.format(label=label, repo="repo1") in list(
+    assert inplace_steps.SAFETY_BACKUP_DONE.format(label=label, repo="repo1") in list(
         op.events.values_list("message", flat=True))
     fake.in_place[trigger] = "succeeded"
     op = step(op)
@@ -103,13 +106,13 @@ def test_a_failed_backup_of_the_current_state_touches_nothing(
     fake: FakePlatform, hippo: Cluster
 ) -> None:
     op = step(restore(hippo))
-    fake.finish(op.refs["trigger"] + reconcile.SAFETY_SUFFIX, ok=False,
+    fake.finish(op.refs["trigger"] + inplace_steps.SAFETY_SUFFIX, ok=False,
                 message="[047] unable to create path")
     op = step(op)
     assert op.status == "failed"
-    assert op.error_reason == reconcile.SAFETY_BACKUP_FAILED.format(
+    assert op.error_reason == inplace_steps.SAFETY_BACKUP_FAILED.format(
         reason="[047] unable to create path")
-    assert op.error_fix == reconcile.SAFETY_BACKUP_FIX
+    assert op.error_fix == inplace_steps.SAFETY_BACKUP_FIX
     assert getattr(fake, "in_place", {}) == {}
 
 
@@ -143,12 +146,12 @@ def test_a_database_not_in_the_set_is_refused_by_the_service(hippo: Cluster) -> 
     with pytest.raises(ServiceError) as refused:
         restore(hippo, db_include=("hipo",))
     assert refused.value.field == "db_include"
-    assert refused.value.message == cluster_ops.DB_NOT_IN_SET.format(
+    assert refused.value.message == inplace.DB_NOT_IN_SET.format(
         name="hipo", label=LABEL, known="hippo, reporting")
     Backup.objects.update(databases=None)
     with pytest.raises(ServiceError) as unread:
         restore(hippo, db_include=("hippo",))
-    assert unread.value.message == cluster_ops.DB_SET_UNREAD.format(label=LABEL)
+    assert unread.value.message == inplace.DB_SET_UNREAD.format(label=LABEL)
     assert not Operation.objects.exists()
 
 
@@ -159,7 +162,7 @@ def test_the_first_step_rechecks_the_names_against_the_repo(
     op = restore(hippo, db_include=("reporting",))
     fake.databases = {LABEL: ["hippo"]}
     op = step(op)
-    assert op.status == "failed" and op.error_fix == reconcile.IN_PLACE_DB_FIX
+    assert op.status == "failed" and op.error_fix == inplace_steps.IN_PLACE_DB_FIX
     assert op.error_reason == f"reporting is not in backup set {LABEL}, which holds: hippo."
     assert fake.started == [] and getattr(fake, "in_place", {}) == {}
 
@@ -181,14 +184,14 @@ def test_the_platform_is_told_which_set_the_names_were_checked_against(
 @pytest.fixture
 def promoted(fake: FakePlatform, hippo: Cluster) -> Cluster:
     """hippo shut down, its standby hippo-sb promoted: the console's own history of it."""
-    op = cluster_ops.standby_request(source=hippo, name="hippo-sb", namespace="local", user=None)
+    op = standbys.standby_request(source=hippo, name="hippo-sb", namespace="local", user=None)
     for _ in range(3):
         op = step(op)
     standby = Cluster.objects.get(name="hippo-sb")
-    down = cluster_ops.power_request(cluster=hippo, shutdown=True, user=None, confirm="hippo")
+    down = power.power_request(cluster=hippo, shutdown=True, user=None, confirm="hippo")
     step(down)
-    promotion = cluster_ops.promote_request(cluster=standby, confirm="hippo-sb", user=None)
-    assert step(promotion).status == "succeeded"
+    promoting = promotion.promote_request(cluster=standby, confirm="hippo-sb", user=None)
+    assert step(promoting).status == "succeeded"
     inventory.platform_sync(platform_name="local")
     hippo.refresh_from_db()
     assert hippo.role == "shutdown"
@@ -199,11 +202,11 @@ def test_starting_a_former_primary_is_refused_while_its_promoted_standby_writes(
     fake: FakePlatform, hippo: Cluster, promoted: Cluster
 ) -> None:
     with pytest.raises(ServiceError) as refused:
-        cluster_ops.power_request(cluster=hippo, shutdown=False, user=None, confirm="hippo")
-    assert refused.value.message == cluster_ops.FORMER_PRIMARY.format(cluster="hippo",
+        power.power_request(cluster=hippo, shutdown=False, user=None, confirm="hippo")
+    assert refused.value.message == power.FORMER_PRIMARY.format(cluster="hippo",
                                                                       promoted="hippo-sb")
     assert refused.value.field == "acknowledge"
-    op = cluster_ops.power_request(cluster=hippo, shutdown=False, user=None, confirm="hippo",
+    op = power.power_request(cluster=hippo, shutdown=False, user=None, confirm="hippo",
                                    acknowledge_split_brain=True)
     assert op.params == {"acknowledge_split_brain": True}
     assert "Acknowledged: hippo-sb was promoted from it" in op.events.get().message
@@ -227,10 +230,10 @@ def test_the_start_page_names_the_promoted_cluster_and_asks_for_the_acknowledgem
 def test_a_primary_with_no_promoted_successor_starts_without_questions(
     fake: FakePlatform, hippo: Cluster
 ) -> None:
-    step(cluster_ops.power_request(cluster=hippo, shutdown=True, user=None, confirm="hippo"))
+    step(power.power_request(cluster=hippo, shutdown=True, user=None, confirm="hippo"))
     inventory.platform_sync(platform_name="local")
     hippo.refresh_from_db()
-    op = cluster_ops.power_request(cluster=hippo, shutdown=False, user=None, confirm="hippo")
+    op = power.power_request(cluster=hippo, shutdown=False, user=None, confirm="hippo")
     assert op.params == {"acknowledge_split_brain": False}
 
 
@@ -248,9 +251,9 @@ def test_where_the_platform_checks_the_source_no_override_is_offered(
     fake: FakePlatform, hippo: Cluster
 ) -> None:
     standby = _standby(fake)
-    assert not cluster_ops.promotion_override_offered(standby)
+    assert not promotion.promotion_override_offered(standby)
     with pytest.raises(ServiceError) as refused:
-        cluster_ops.promote_request(cluster=standby, confirm="far-sb", user=None,
+        promotion.promote_request(cluster=standby, confirm="far-sb", user=None,
                                     primary_gone=True)
     assert refused.value.field == "primary_gone"
     client = Client()
@@ -265,10 +268,10 @@ def test_where_it_cannot_the_override_is_required_offered_and_recorded(
 ) -> None:
     monkeypatch.setattr(FakePlatform, "checks_standby_source", False)
     standby = _standby(fake)
-    assert cluster_ops.promotion_override_offered(standby)
+    assert promotion.promotion_override_offered(standby)
     with pytest.raises(ServiceError) as refused:
-        cluster_ops.promote_request(cluster=standby, confirm="far-sb", user=None)
-    assert refused.value.message == cluster_ops.PRIMARY_UNSEEN.format(cluster="far-sb",
+        promotion.promote_request(cluster=standby, confirm="far-sb", user=None)
+    assert refused.value.message == promotion.PRIMARY_UNSEEN.format(cluster="far-sb",
                                                                       primary="")
     client = Client()
     client.force_login(user_with_role("dba"))
@@ -296,12 +299,12 @@ def test_a_stale_page_cannot_shut_down_a_cluster_already_down_or_restore_a_stand
     Cluster.objects.filter(pk=hippo.pk).update(role=Cluster.Role.SHUTDOWN)
     r = client.post(hippo.get_absolute_url() + "shutdown/", {"confirm": "hippo"})
     assert r.status_code == 422
-    assert cluster_ops.ALREADY_SHUT_DOWN.format(cluster="hippo") in r.content.decode()
+    assert power.ALREADY_SHUT_DOWN.format(cluster="hippo") in r.content.decode()
     Cluster.objects.filter(pk=hippo.pk).update(role=Cluster.Role.STANDBY)
     r = client.post(hippo.get_absolute_url() + "restore/",
                     {"kind": "latest", "confirm": "hippo", "safety_backup": "on"})
     assert r.status_code == 422
-    assert escape(cluster_ops.RESTORE_ON_STANDBY.format(cluster="hippo")) in r.content.decode()
+    assert escape(inplace.RESTORE_ON_STANDBY.format(cluster="hippo")) in r.content.decode()
     Cluster.objects.filter(pk=hippo.pk).update(present=False)
     r = client.post(hippo.get_absolute_url() + "backup/", {"repo": "repo1",
                                                            "backup_type": "full"})

@@ -1,4 +1,4 @@
-"""reconcile.advance: one idempotent step at a time."""
+"""loop.advance: one idempotent step at a time."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from restores import reconcile, services
 from restores.models import Backup, Cluster, Operation
 from restores.platforms.base import PermanentError, TransientError
+from restores.services import backups
+from restores.steps import backups as backups_steps
+from restores.steps import loop
 from restores.tasks import sweep_operations
 from tests.fakes import FakePlatform
 
@@ -26,7 +28,7 @@ def hippo(fake: FakePlatform) -> Cluster:
 
 
 def _request(cluster: Cluster) -> Operation:
-    return services.backup_request(cluster=cluster, repo_name="repo1", backup_type="full",
+    return backups.backup_request(cluster=cluster, repo_name="repo1", backup_type="full",
                                    user=None)
 
 
@@ -39,7 +41,7 @@ def _run(op: Operation) -> Operation:
     Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(
         next_check_at=timezone.now()
     )
-    reconcile.advance(str(op.id))
+    loop.advance(str(op.id))
     op.refresh_from_db()
     return op
 
@@ -83,14 +85,14 @@ def test_it_fails_with_the_platform_reason(fake: FakePlatform, hippo: Cluster) -
     _run(op)
     assert op.status == Operation.Status.FAILED
     assert op.error_reason == "[050] unable to acquire lock"
-    assert op.error_fix == reconcile.BACKUP_LOCKED_FIX  # the reason names the lock
+    assert op.error_fix == backups_steps.BACKUP_LOCKED_FIX  # the reason names the lock
     assert _steps(op).count("failed") == 1
 
 
 def test_it_retries_transient_errors_then_carries_on(fake: FakePlatform, hippo: Cluster) -> None:
     op = _request(hippo)
     fake.fail_next = [TransientError("connection refused")]
-    delay = reconcile.advance(str(op.id))
+    delay = loop.advance(str(op.id))
     op.refresh_from_db()
     assert op.status == Operation.Status.PENDING
     assert op.attempts == 1
@@ -106,22 +108,22 @@ def test_it_looks_again_at_the_platforms_pace_but_backs_off_from_errors(
 ) -> None:
     fake.poll_interval = dt.timedelta(milliseconds=250)
     op = _request(hippo)
-    delay = reconcile.advance(str(op.id))
+    delay = loop.advance(str(op.id))
     assert delay is not None and delay <= dt.timedelta(milliseconds=250)
     fake.fail_next = [TransientError("connection refused")]
     Operation.objects.filter(pk=op.pk).update(next_check_at=timezone.now())
-    delay = reconcile.advance(str(op.id))
+    delay = loop.advance(str(op.id))
     assert delay is not None and delay > dt.timedelta(seconds=1)
 
 
 def test_it_gives_up_after_too_many_transient_errors(fake: FakePlatform, hippo: Cluster) -> None:
     op = _request(hippo)
-    fake.fail_next = [TransientError("timeout")] * reconcile.MAX_TRANSIENT_FAILURES
-    for _ in range(reconcile.MAX_TRANSIENT_FAILURES):
+    fake.fail_next = [TransientError("timeout")] * loop.MAX_TRANSIENT_FAILURES
+    for _ in range(loop.MAX_TRANSIENT_FAILURES):
         _run(op)
     assert op.status == Operation.Status.FAILED
-    assert op.error_reason == reconcile.TRANSIENT_GAVE_UP.format(
-        count=reconcile.MAX_TRANSIENT_FAILURES, error="timeout"
+    assert op.error_reason == loop.TRANSIENT_GAVE_UP.format(
+        count=loop.MAX_TRANSIENT_FAILURES, error="timeout"
     )
 
 
@@ -139,7 +141,7 @@ def test_it_skips_a_step_another_worker_holds(fake: FakePlatform, hippo: Cluster
     Operation.objects.filter(pk=op.pk).update(
         lease_until=timezone.now() + dt.timedelta(minutes=1)
     )
-    assert reconcile.advance(str(op.id)) is None
+    assert loop.advance(str(op.id)) is None
     assert fake.started == []
 
 
@@ -147,12 +149,12 @@ def test_it_drops_a_duplicate_delivery_that_arrives_early(
     fake: FakePlatform, hippo: Cluster
 ) -> None:
     op = _request(hippo)
-    reconcile.advance(str(op.id))
+    loop.advance(str(op.id))
     Operation.objects.filter(pk=op.pk).update(
         next_check_at=timezone.now() + dt.timedelta(minutes=5)
     )
     fake.finish(str(op.id))
-    assert reconcile.advance(str(op.id)) is None
+    assert loop.advance(str(op.id)) is None
     op.refresh_from_db()
     assert op.status == Operation.Status.RUNNING
 
@@ -177,7 +179,7 @@ def test_the_sweep_resumes_only_overdue_operations(
 
 def test_an_unknown_kind_fails_with_a_clear_reason(hippo: Cluster) -> None:
     op = Operation.objects.create(cluster=hippo, kind="vacuum")
-    reconcile.advance(str(op.id))
+    loop.advance(str(op.id))
     op.refresh_from_db()
     assert op.status == Operation.Status.FAILED
     assert op.error_reason == "The console cannot run vacuum operations yet."

@@ -7,9 +7,12 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from restores import clones, inventory, reconcile, rules
+from restores import inventory, rules
 from restores.models import Backup, CloneDraft, Cluster, Operation
 from restores.platforms.base import TransientError
+from restores.services import clones
+from restores.steps import clones as clones_steps
+from restores.steps import loop
 from tests.fakes import T0, FakePlatform, make_backup
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +37,7 @@ def op(fake: FakePlatform) -> Operation:
 def _run(op: Operation) -> Operation:
     Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(
         next_check_at=timezone.now())
-    reconcile.advance(str(op.id))
+    loop.advance(str(op.id))
     op.refresh_from_db()
     return op
 
@@ -88,7 +91,7 @@ def test_a_failed_restore_says_why(fake: FakePlatform, op: Operation) -> None:
     _run(op)
     assert op.status == "failed"
     assert op.error_reason == "recovery ended before the target was reached"
-    assert op.error_fix == reconcile.CLONE_FAILED_FIX
+    assert op.error_fix == clones_steps.CLONE_FAILED_FIX
 
 
 def test_it_rechecks_the_window_before_restoring(fake: FakePlatform, op: Operation) -> None:

@@ -1,5 +1,5 @@
 """The console side of the live benchmarks (recovery, visibility, kube_sync): a fresh schema of
-the bench database, a clone made through the wizard's services and driven by reconcile.advance,
+the bench database, a clone made through the wizard's services and driven by loop.advance,
 a real Celery worker, and reading the operation page's progress poll. Registers no benchmark.
 
 Functions that touch Django import it inside (this module is imported before Django is set
@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from bench.framework import BenchError
+from restores.steps import loop
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = Path(sys.executable).parent / "celery"
@@ -115,7 +116,7 @@ def bench_user():  # type: ignore[no-untyped-def]
 def clone_submit(*, source: Any, point: Any, target: str, namespace: str) -> tuple[Any, float]:
     """Fill in the wizard (services, as its views call them) and submit it: the operation and
     the wall-clock time just before the submit, the user's click."""
-    from restores import clones
+    from restores.services import clones
 
     user = bench_user()
     draft = clones.draft_create(user=user, source=source)
@@ -129,20 +130,19 @@ def clone_submit(*, source: Any, point: Any, target: str, namespace: str) -> tup
 
 
 def drive(op_id: str, *, timeout: float) -> tuple[Any, list[tuple[float, float]]]:
-    """Run the operation's steps in this process as the worker would: reconcile.advance, then
+    """Run the operation's steps in this process as the worker would: loop.advance, then
     wait until its next_check_at (the countdown the Celery task would be scheduled with), until
     it is terminal. Returns the finished operation and each step's (start, seconds), the start
     in epoch seconds."""
     from django.utils import timezone
 
-    from restores import reconcile
     from restores.models import Operation
 
     deadline = time.monotonic() + timeout
     steps: list[tuple[float, float]] = []
     while True:
         started, t0 = time.time(), time.perf_counter()
-        reconcile.advance(op_id)
+        loop.advance(op_id)
         steps.append((started, time.perf_counter() - t0))
         op = Operation.objects.get(pk=op_id)
         if op.is_terminal:

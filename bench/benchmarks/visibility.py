@@ -7,7 +7,7 @@ process asks for the work through the services, as the views do, and polls the o
 progress region with the test Client every 100 ms, as htmx does (HX-Request, ?v=<version>: 204
 while nothing changed).
 
-- Backup: services.backup_request for an incremental backup. The change is the moment the
+- Backup: backups.backup_request for an incremental backup. The change is the moment the
   backup's job wrote its rc file (its mtime: pgBackRest has exited); seen when the page first
   answers with data-status="succeeded".
 - Promotion: a clone of `latest` through the wizard's services. The change is the server's own
@@ -31,6 +31,7 @@ from bench.benchmarks import support_console as console
 from bench.benchmarks import support_local as local
 from bench.framework import INFO, MISSED, PASS, BenchError, Context, Row, median, p95
 from bench.registry import register
+from restores.services import backups
 
 SCHEMA = "bench_visibility"
 CLUSTER = "vis"
@@ -121,11 +122,10 @@ def _explained(worker: console.Worker) -> Iterator[None]:
 
 
 def _backup(ctx: Context, bf: local.BenchFleet, client: object) -> Seen:
-    from restores import services
     from restores.models import Cluster
 
     cluster = Cluster.objects.get(platform="local", namespace=local.NAMESPACE, name=CLUSTER)
-    op = services.backup_request(cluster=cluster, repo_name="repo1", backup_type="incr",
+    op = backups.backup_request(cluster=cluster, repo_name="repo1", backup_type="incr",
                                  user=console.bench_user())
     every = console.page_poll(client, op.get_absolute_url())
     sighting = console.poll_until(client, op.get_absolute_url(), op.version,

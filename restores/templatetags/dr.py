@@ -113,7 +113,7 @@ def timeline_svg(timeline: object) -> str:
 def clone_origin(params: dict) -> str:
     """Where a clone operation's data comes from, for a cloud source (whose repo no cluster
     page shows): s3://bucket/path (stanza db)."""
-    from ..clones import cloud_source  # the wizard's reading of its stored answers
+    from restores.models.requests import cloud_source
 
     cloud = (params.get("source") or {}).get("cloud")
     return cloud_source(cloud).describe() if cloud else ""

@@ -28,11 +28,12 @@ from urllib.parse import quote
 import pytest
 import redis
 
-from restores import clones, inventory, platforms
+from restores import inventory, platforms
 from restores.models import Cluster, Operation
 from restores.platforms.base import PlatformError
 from restores.platforms.local import LocalPlatform, ensure_run_as_user, ports
 from restores.platforms.targets import RestoreTarget
+from restores.services import clones
 from tests.broker import use_broker
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from restores.models import Backup, Cluster, Operation
 from restores.platforms.pgbackrest import OPERATION_ANNOTATION
-from restores.services import CLUSTER_BUSY
+from restores.services.operations import CLUSTER_BUSY
 from tests.e2e.helpers import OPERATION_URL, log_in
 
 pytestmark = pytest.mark.e2e

@@ -12,9 +12,10 @@ import json
 import pytest
 from django.utils import timezone
 
-from restores import reconcile, tasks
+from restores import tasks
 from restores.models import Cluster, Operation
 from restores.platforms.base import ClusterRef
+from restores.steps import loop
 
 from .conftest import NAMESPACE, E2EFleet, submit_clone
 
@@ -28,7 +29,7 @@ def test_the_first_step_of_a_local_clone_launches_the_restore(
 ) -> None:
     monkeypatch.setattr(tasks, "dispatch", lambda op: None)  # no worker: the test runs it
     op = submit_clone(hippo, TARGET)
-    reconcile.advance(str(op.pk))
+    loop.advance(str(op.pk))
 
     # The platform's state: the restore job was launched, by that one step.
     jobs = e2e_fleet.root / "jobs" / TARGET

@@ -13,11 +13,11 @@ import itertools
 import pytest
 import redis
 
-from restores import drills
 from restores.models import Cluster, Operation, OperationEvent
 from restores.platforms.base import ClusterRef
 from restores.platforms.local.proc import process_alive
 from restores.platforms.targets import RestoreTarget
+from restores.services import drills
 
 from .conftest import NAMESPACE, E2EFleet, WorkerFactory
 from .test_worker_crash import (

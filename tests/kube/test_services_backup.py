@@ -1,5 +1,5 @@
 """The console's services on Kubernetes, end to end: the inventory sync and manual backups
-through `services` and `reconcile.advance`, over the real `kubernetes` client, the test API
+through `services` and `loop.advance`, over the real `kubernetes` client, the test API
 server and the PGO emulator; and the API's failure modes as an operation lives through them
 (conflicts, server errors, timeouts, an annotation PGO never consumes, a worker killed
 between the patch and the status).
@@ -18,12 +18,15 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from restores import inventory, platforms, reconcile, services
+from restores import inventory, platforms
 from restores.inventory import SyncResult
 from restores.models import Backup, Cluster, Operation, OperationEvent
 from restores.platforms.kubernetes import KubernetesPlatform
 from restores.platforms.kubernetes.api import USER_AGENT
 from restores.platforms.pgbackrest import OPERATION_ANNOTATION
+from restores.services import backups, errors
+from restores.steps import backups as backup_steps
+from restores.steps import loop
 from tests.kube.apiserver import KubeServer
 from tests.kube.emulator import BACKUP_ANN, RESTORE_ANN, PgoEmulator
 
@@ -79,7 +82,7 @@ class Console:
         """One step, as a worker runs it once the step is due."""
         Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(
             next_check_at=timezone.now())
-        reconcile.advance(str(op.id))
+        loop.advance(str(op.id))
         op.refresh_from_db()
         return op
 
@@ -199,7 +202,7 @@ def test_the_inventory_sync_fills_the_fleet_from_the_api(console: Console, kube_
 def test_a_manual_backup_runs_through_the_services_and_is_listed(console: Console,
                                                                  hippo_synced: Cluster) -> None:
     patches = console.patches()
-    op = services.backup_request(cluster=hippo_synced, repo_name="repo1", backup_type="incr",
+    op = backups.backup_request(cluster=hippo_synced, repo_name="repo1", backup_type="incr",
                                  user=None)
     trigger = op.refs["trigger"]
     op = console.step(op)
@@ -234,16 +237,16 @@ def test_a_backup_of_a_standby_is_refused(console: Console, kube_api, hippo) -> 
     console.sync()
     standby = console.cluster("sb")
     assert standby.role == Cluster.Role.STANDBY
-    with pytest.raises(services.ServiceError) as refused:
-        services.backup_request(cluster=standby, repo_name="repo1", backup_type="full",
+    with pytest.raises(errors.ServiceError) as refused:
+        backups.backup_request(cluster=standby, repo_name="repo1", backup_type="full",
                                 user=None)
-    assert refused.value.message == services.BACKUP_ON_STANDBY.format(cluster="sb")
+    assert refused.value.message == backups.BACKUP_ON_STANDBY.format(cluster="sb")
     assert not Operation.objects.exists()
 
     # A stale row that still says primary: the platform refuses, the operation fails.
     Cluster.objects.filter(pk=standby.pk).update(role=Cluster.Role.PRIMARY)
     standby.refresh_from_db()
-    op = console.run(services.backup_request(cluster=standby, repo_name="repo1",
+    op = console.run(backups.backup_request(cluster=standby, repo_name="repo1",
                                              backup_type="full", user=None))
     assert op.status == Status.FAILED
     assert op.error_reason.startswith("sb is a standby: PGO runs manual backups only on a "
@@ -254,7 +257,7 @@ def test_a_backup_of_a_standby_is_refused(console: Console, kube_api, hippo) -> 
 def test_a_failed_backup_job_fails_the_operation(console: Console,
                                                  hippo_synced: Cluster) -> None:
     console.emu.fail_backup.add("hippo")
-    op = console.run(services.backup_request(cluster=hippo_synced, repo_name="repo1",
+    op = console.run(backups.backup_request(cluster=hippo_synced, repo_name="repo1",
                                              backup_type="full", user=None))
     assert op.status == Status.FAILED
     assert op.error_reason.startswith("The backup Job failed (1 failed pod(s)); see `kubectl "
@@ -266,7 +269,7 @@ def test_a_failed_backup_job_fails_the_operation(console: Console,
 
 
 def _backup(cluster: Cluster) -> Operation:
-    return services.backup_request(cluster=cluster, repo_name="repo1", backup_type="full",
+    return backups.backup_request(cluster=cluster, repo_name="repo1", backup_type="full",
                                    user=None)
 
 
@@ -347,12 +350,12 @@ def test_a_worker_killed_after_the_patch_leaves_one_trigger(console: Console,
     it. A new worker (a fresh platform instance: no cache, no memory) runs the step again:
     the annotation already holds the operation's value, so nothing is sent twice."""
     op = _backup(hippo_synced)
-    real = reconcile.operation_transition
+    real = backup_steps.operation_transition
 
     def die(*args: Any, **kwargs: Any) -> bool:
         raise WorkerKilled
 
-    monkeypatch.setattr(reconcile, "operation_transition", die)
+    monkeypatch.setattr(backup_steps, "operation_transition", die)
     patches = console.patches()
     with pytest.raises(WorkerKilled):
         console.step(op)
@@ -361,7 +364,7 @@ def test_a_worker_killed_after_the_patch_leaves_one_trigger(console: Console,
     assert console.obj("hippo")["metadata"]["annotations"][BACKUP_ANN] == op.refs["trigger"]
     assert console.patches() == patches + 1
 
-    monkeypatch.setattr(reconcile, "operation_transition", real)
+    monkeypatch.setattr(backup_steps, "operation_transition", real)
     Operation.objects.filter(pk=op.pk).update(lease_until=None)  # the dead worker's lease ran out
     console.new_worker()
     op = console.step(op)

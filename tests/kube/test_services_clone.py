@@ -13,10 +13,11 @@ import yaml
 from django.test import Client
 from django.utils import timezone
 
-from restores import clones, reconcile
 from restores.models import CloneDraft, Cluster, Operation
 from restores.platforms.kubernetes.api import USER_AGENT
 from restores.platforms.targets import RestoreTarget
+from restores.services import clones
+from restores.steps import clones as clones_steps
 from tests.kube import test_services_backup as shared
 from tests.kube.test_services_backup import NS, Console, messages
 
@@ -182,7 +183,7 @@ def test_a_source_gone_before_pgo_restores_fails_with_its_reason(
     assert op.error_reason.startswith(
         'PGO refused the data source: PostgresCluster "hippo" does not exist. Fix: make sure '
         "the source cluster and its repo exist")
-    assert op.error_fix == reconcile.CLONE_FAILED_FIX
+    assert op.error_fix == clones_steps.CLONE_FAILED_FIX
     assert "InvalidDataSource" in op.events.get(step="failed").detail
 
 
@@ -192,7 +193,7 @@ def test_a_failed_restore_job_fails_the_clone(console: Console, hippo_synced: Cl
     assert op.status == Status.FAILED
     assert "The restore Job elephant-pgbackrest-restore failed" in op.error_reason
     assert "kubectl -n db logs job/elephant-pgbackrest-restore" in op.error_reason
-    assert op.error_fix == reconcile.CLONE_FAILED_FIX
+    assert op.error_fix == clones_steps.CLONE_FAILED_FIX
 
 
 def test_a_restore_pgo_never_starts_fails_as_stuck(console: Console,

@@ -14,10 +14,10 @@ import pytest
 import yaml
 from django.test import Client
 
-from restores import clones
 from restores.models import CloneDraft, Cluster, Operation
 from restores.platforms.kubernetes.api import USER_AGENT
 from restores.platforms.targets import RestoreTarget
+from restores.services import clones
 from tests.kube import test_services_backup as shared
 from tests.kube.test_services_backup import NS, Console, messages
 

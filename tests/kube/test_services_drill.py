@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from restores import drill_steps, drills
 from restores.models import Cluster, Operation
 from restores.platforms.base import ClusterRef, PermanentError
 from restores.platforms.kubernetes.drills import NOT_OURS
 from restores.platforms.targets import RestoreTarget
-from restores.services import ServiceError
+from restores.services import backups, drills
+from restores.services.errors import ServiceError
+from restores.steps import drills as drill_steps
 from tests.kube import test_services_backup as shared
 from tests.kube.test_services_backup import NS, Console, messages
 
@@ -69,10 +70,9 @@ def test_a_drill_restores_a_scratch_clone_verifies_it_and_deletes_it(
 
 def test_a_backup_of_the_source_may_run_during_a_drill(console: Console,
                                                        hippo_synced: Cluster) -> None:
-    from restores import services
 
     op = drill(hippo_synced)
-    backup = services.backup_request(cluster=hippo_synced, repo_name="repo1",
+    backup = backups.backup_request(cluster=hippo_synced, repo_name="repo1",
                                      backup_type="full", user=None)
     console.run(backup)
     console.run(op)

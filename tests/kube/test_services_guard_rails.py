@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from restores import cluster_ops, reconcile
 from restores.models import Cluster, Operation
 from restores.platforms.base import FORMER_PRIMARY, ClusterRef, PermanentError
 from restores.platforms.targets import RestoreTarget
-from restores.services import ServiceError
+from restores.services import inplace, power, promotion, standbys
+from restores.services.errors import ServiceError
+from restores.steps import inplace as inplace_steps
 from tests.kube import test_services_backup as shared
 from tests.kube.emulator import BACKUP_ANN, RESTORE_ANN
 from tests.kube.test_services_backup import NS, S3_REPO, Console, messages
@@ -26,13 +27,13 @@ STANDBY_OF = "dr-console/standby-of"
 def test_an_in_place_restore_first_takes_a_pgo_backup_then_restores(
     console: Console, hippo_synced: Cluster
 ) -> None:
-    op = cluster_ops.restore_in_place_request(
+    op = inplace.restore_in_place_request(
         cluster=hippo_synced, repo_name="repo1", point=RestoreTarget(), user=None,
         confirm="hippo")
     trigger = op.refs["trigger"]
     op = console.step(op)
     assert (op.status, op.step) == (Status.RUNNING, "safety_backup")
-    assert console.triggers(BACKUP_ANN) == [trigger + reconcile.SAFETY_SUFFIX]
+    assert console.triggers(BACKUP_ANN) == [trigger + inplace_steps.SAFETY_SUFFIX]
     assert console.triggers(RESTORE_ANN) == []  # nothing restored while it backs up
     op = console.run(op)
     assert op.status == Status.SUCCEEDED, messages(op)
@@ -57,11 +58,11 @@ def far_standby(console: Console, kube_api, hippo) -> Cluster:  # type: ignore[n
 def test_an_unseen_primary_needs_the_acknowledgement_which_then_promotes(
     console: Console, far_standby: Cluster
 ) -> None:
-    assert cluster_ops.promotion_override_offered(far_standby)
+    assert promotion.promotion_override_offered(far_standby)
     with pytest.raises(ServiceError) as refused:
-        cluster_ops.promote_request(cluster=far_standby, confirm="far-sb", user=None)
+        promotion.promote_request(cluster=far_standby, confirm="far-sb", user=None)
     assert refused.value.field == "primary_gone"
-    op = console.run(cluster_ops.promote_request(cluster=far_standby, confirm="far-sb",
+    op = console.run(promotion.promote_request(cluster=far_standby, confirm="far-sb",
                                                  user=None, primary_gone=True))
     assert op.status == Status.SUCCEEDED, messages(op)
     assert op.params["primary_gone"] is True
@@ -79,20 +80,20 @@ def primary(console: Console, kube_api, hippo) -> Cluster:  # type: ignore[no-un
 def test_a_former_primary_does_not_start_while_its_promoted_standby_runs(
     console: Console, primary: Cluster
 ) -> None:
-    made = console.run(cluster_ops.standby_request(source=primary, name="hippo-sb",
+    made = console.run(standbys.standby_request(source=primary, name="hippo-sb",
                                                    namespace=NS, user=None, repo_name="repo1"))
     assert made.status == Status.SUCCEEDED, messages(made)
-    down = console.run(cluster_ops.power_request(cluster=primary, shutdown=True, user=None,
+    down = console.run(power.power_request(cluster=primary, shutdown=True, user=None,
                                                  confirm="hippo"))
     assert down.status == Status.SUCCEEDED, messages(down)
     standby = console.cluster("hippo-sb")
-    assert console.run(cluster_ops.promote_request(cluster=standby, confirm="hippo-sb",
+    assert console.run(promotion.promote_request(cluster=standby, confirm="hippo-sb",
                                                    user=None)).status == Status.SUCCEEDED
     console.sync()
     primary.refresh_from_db()
     with pytest.raises(ServiceError) as refused:
-        cluster_ops.power_request(cluster=primary, shutdown=False, user=None, confirm="hippo")
-    assert refused.value.message == cluster_ops.FORMER_PRIMARY.format(cluster="hippo",
+        power.power_request(cluster=primary, shutdown=False, user=None, confirm="hippo")
+    assert refused.value.message == power.FORMER_PRIMARY.format(cluster="hippo",
                                                                       promoted="hippo-sb")
     # The platform refuses on its own too (a start that did not come through the service).
     with pytest.raises(PermanentError) as platform_refused:
@@ -101,7 +102,7 @@ def test_a_former_primary_does_not_start_while_its_promoted_standby_runs(
     assert platform_refused.value.message == FORMER_PRIMARY.format(cluster="hippo",
                                                                    promoted=f"{NS}/hippo-sb")
     assert console.obj("hippo")["spec"]["shutdown"] is True
-    started = console.run(cluster_ops.power_request(cluster=primary, shutdown=False, user=None,
+    started = console.run(power.power_request(cluster=primary, shutdown=False, user=None,
                                                     confirm="hippo",
                                                     acknowledge_split_brain=True))
     assert started.status == Status.SUCCEEDED, messages(started)

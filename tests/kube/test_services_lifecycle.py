@@ -8,10 +8,12 @@ import datetime as dt
 
 import pytest
 
-from restores import cluster_ops, reconcile, tasks
+from restores import tasks
 from restores.models import Backup, Cluster, Operation
 from restores.platforms.targets import RestoreTarget
-from restores.services import ServiceError
+from restores.services import inplace, power, promotion, standbys
+from restores.services.errors import ServiceError
+from restores.steps import common
 from tests.kube import test_services_backup as shared
 from tests.kube.emulator import RESTORE_ANN
 from tests.kube.test_services_backup import NS, S3_REPO, Console, messages
@@ -30,7 +32,7 @@ def restore(cluster: Cluster, point: RestoreTarget, **kw: object) -> Operation:
     """An in-place restore; without the backup of the current state first unless asked
     (test_services_safety_backup.py covers that on Kubernetes)."""
     kw.setdefault("safety_backup", False)
-    return cluster_ops.restore_in_place_request(
+    return inplace.restore_in_place_request(
         cluster=cluster, repo_name="repo1", point=point, user=None, confirm=cluster.name,
         **kw)  # type: ignore[arg-type]
 
@@ -101,7 +103,7 @@ def test_a_failed_in_place_restore_fails_the_operation(console: Console,
     assert op.status == Status.FAILED
     assert "The restore Job hippo-pgbackrest-restore failed" in op.error_reason
     assert "kubectl -n db logs job/hippo-pgbackrest-restore" in op.error_reason
-    assert op.error_fix == reconcile.ADVANCE_FAILED_FIX[Operation.Kind.RESTORE_IN_PLACE]
+    assert op.error_fix == common.ADVANCE_FAILED_FIX[Operation.Kind.RESTORE_IN_PLACE]
 
 
 def test_an_in_place_restore_pgo_never_starts_fails_as_stuck(console: Console,
@@ -128,7 +130,7 @@ def test_restoring_a_standby_in_place_is_refused(console: Console, kube_api, hip
     console.sync()
     with pytest.raises(ServiceError) as refused:
         restore(console.cluster("sb"), RestoreTarget())
-    assert refused.value.message == cluster_ops.RESTORE_ON_STANDBY.format(cluster="sb")
+    assert refused.value.message == inplace.RESTORE_ON_STANDBY.format(cluster="sb")
 
 
 # -- shutdown and start ---------------------------------------------------------------------
@@ -137,7 +139,7 @@ def test_restoring_a_standby_in_place_is_refused(console: Console, kube_api, hip
 def test_shutdown_and_start_are_verified(console: Console, hippo_synced: Cluster) -> None:
     # A worker that never read hippo's repos: after the shutdown it has no pod to ask.
     console.new_worker()
-    op = console.run(cluster_ops.power_request(cluster=hippo_synced, shutdown=True, user=None,
+    op = console.run(power.power_request(cluster=hippo_synced, shutdown=True, user=None,
                                                confirm=hippo_synced.name))
     assert op.status == Status.SUCCEEDED, messages(op)
     assert messages(op)[-1] == "hippo is shut down: every workload PGO runs for it is at zero."
@@ -149,10 +151,10 @@ def test_shutdown_and_start_are_verified(console: Console, hippo_synced: Cluster
     assert (hippo_synced.role, hippo_synced.state) == ("shutdown", "stopped")
     assert hippo_synced.repositories.get().backups.count() == 1  # kept from the last sync
     with pytest.raises(ServiceError, match="hippo is already shut down"):
-        cluster_ops.power_request(cluster=hippo_synced, shutdown=True, user=None,
+        power.power_request(cluster=hippo_synced, shutdown=True, user=None,
                                   confirm=hippo_synced.name)
 
-    op = console.run(cluster_ops.power_request(cluster=hippo_synced, shutdown=False,
+    op = console.run(power.power_request(cluster=hippo_synced, shutdown=False,
                                                user=None, confirm=hippo_synced.name))
     assert op.status == Status.SUCCEEDED, messages(op)
     assert messages(op)[-1] == "hippo is running and ready."
@@ -175,7 +177,7 @@ def primary(console: Console, kube_api, hippo) -> Cluster:  # type: ignore[no-un
 def test_a_standby_is_created_and_promoted_only_once_the_primary_is_down(
     console: Console, primary: Cluster
 ) -> None:
-    op = console.run(cluster_ops.standby_request(source=primary, name="hippo-sb", namespace=NS,
+    op = console.run(standbys.standby_request(source=primary, name="hippo-sb", namespace=NS,
                                                  user=None, repo_name="repo1"))
     assert op.status == Status.SUCCEEDED, messages(op)
     assert messages(op)[-1] == "hippo-sb is a standby: its leader replays from db/hippo."
@@ -185,27 +187,27 @@ def test_a_standby_is_created_and_promoted_only_once_the_primary_is_down(
     standby = console.cluster("hippo-sb")
     assert (standby.role, standby.state) == ("standby", "standby")
     with pytest.raises(ServiceError, match="A cluster named hippo-sb already exists"):
-        cluster_ops.standby_request(source=primary, name="hippo-sb", namespace=NS, user=None)
+        standbys.standby_request(source=primary, name="hippo-sb", namespace=NS, user=None)
 
     # The console's guard: hippo runs as a primary.
     with pytest.raises(ServiceError) as refused:
-        cluster_ops.promote_request(cluster=standby, confirm="hippo-sb", user=None)
-    assert refused.value.message == cluster_ops.SPLIT_BRAIN.format(primary="hippo",
+        promotion.promote_request(cluster=standby, confirm="hippo-sb", user=None)
+    assert refused.value.message == promotion.SPLIT_BRAIN.format(primary="hippo",
                                                                    cluster="hippo-sb")
     # Told the primary is gone while the console sees it running: no override is offered
     # where the console can check (the platform's own guard: test_platform_lifecycle.py).
     with pytest.raises(ServiceError) as refused:
-        cluster_ops.promote_request(cluster=standby, confirm="hippo-sb", user=None,
+        promotion.promote_request(cluster=standby, confirm="hippo-sb", user=None,
                                     primary_gone=True)
-    assert refused.value.message == cluster_ops.OVERRIDE_NOT_OFFERED.format(
+    assert refused.value.message == promotion.OVERRIDE_NOT_OFFERED.format(
         cluster="hippo-sb", primary=" hippo")
-    assert not cluster_ops.promotion_override_offered(standby)
+    assert not promotion.promotion_override_offered(standby)
     assert console.obj("hippo-sb")["spec"]["standby"]["enabled"] is True
 
-    down = console.run(cluster_ops.power_request(cluster=primary, shutdown=True, user=None,
+    down = console.run(power.power_request(cluster=primary, shutdown=True, user=None,
                                                  confirm=primary.name))
     assert down.status == Status.SUCCEEDED, messages(down)
-    op = console.run(cluster_ops.promote_request(cluster=standby, confirm="hippo-sb",
+    op = console.run(promotion.promote_request(cluster=standby, confirm="hippo-sb",
                                                  user=None))
     assert op.status == Status.SUCCEEDED, messages(op)
     assert messages(op)[-1] == "hippo-sb was promoted: its leader reports role primary."

@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from restores import drills, inventory, platforms, reconcile
+from restores import inventory, platforms
 from restores.models import Cluster, Operation
 from restores.platforms.base import CloneRequest, ClusterRef, PermanentError
 from restores.platforms.local import LocalPlatform
 from restores.platforms.targets import RestoreTarget
+from restores.services import drills
+from restores.steps import loop
 from tests.platforms.test_local_clone import flush_wal, run_clone
 
 pytestmark = pytest.mark.integration
@@ -129,7 +131,7 @@ def test_a_drill_through_the_console_restores_verifies_and_deletes(
             for _ in range(2):
                 Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(
                     next_check_at=timezone.now())
-                reconcile.advance(str(op.id))
+                loop.advance(str(op.id))
             op.refresh_from_db()
             n += 1
             time.sleep(0.2)

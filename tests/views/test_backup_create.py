@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from restores import services
 from restores.models import Operation, Repository
+from restores.services import operations
 
 pytestmark = pytest.mark.django_db
 
@@ -57,7 +57,7 @@ def test_a_busy_cluster_is_refused_with_a_clear_message(
     client.post(URL, {"repo": "repo1", "backup_type": "full"}, **hx)
     r = client.post(URL, {"repo": "repo1", "backup_type": "incr"}, **hx)
     assert r.status_code == 422
-    expected = services.CLUSTER_BUSY.format(cluster="hippo", kind="backup", status="pending")
+    expected = operations.CLUSTER_BUSY.format(cluster="hippo", kind="backup", status="pending")
     assert expected in r.content.decode()
     assert Operation.objects.count() == 1
 

@@ -10,8 +10,9 @@ import yaml
 from django.test import Client
 from django.utils import timezone
 
-from restores import clones, rules
+from restores import rules
 from restores.models import Backup, CloneDraft, Cluster, Operation, Repository
+from restores.services import clones
 from tests.factories import BackupFactory, ClusterFactory, RepositoryFactory
 from tests.fakes import FakePlatform
 from tests.kube.apiserver import crd

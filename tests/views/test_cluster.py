@@ -7,8 +7,8 @@ from django.test import Client
 from django.utils import timezone
 
 from restores.models import Backup, Cluster, Repository
+from restores.models.transitions import Status, operation_transition
 from restores.selectors import BACKUPS_SHOWN
-from restores.transitions import Status, operation_transition
 from tests.factories import BackupFactory, OperationFactory
 
 pytestmark = pytest.mark.django_db

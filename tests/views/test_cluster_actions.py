@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from restores import cluster_ops
 from restores.models import Cluster, Operation, Repository
+from restores.services import power, promotion
 from tests.fakes import FakePlatform
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,7 @@ def test_a_shutdown_needs_the_typed_name_and_says_what_stops(
 def test_start_is_refused_on_a_running_cluster(client: Client, repo: Repository, hx) -> None:  # type: ignore[no-untyped-def]
     r = client.post(BASE + "start/", {"confirm": "hippo"}, **hx)
     assert r.status_code == 422
-    assert cluster_ops.ALREADY_RUNNING.format(cluster="hippo") in r.content.decode()
+    assert power.ALREADY_RUNNING.format(cluster="hippo") in r.content.decode()
     assert not Operation.objects.exists()
 
 
@@ -47,7 +47,7 @@ def test_promotion_needs_the_typed_name_and_a_standby(client: Client, repo: Repo
                                                       hx) -> None:  # type: ignore[no-untyped-def]
     r = client.post(BASE + "promote/", {"confirm": "hippo"}, **hx)
     assert r.status_code == 422
-    assert cluster_ops.NOT_A_STANDBY.format(cluster="hippo") in r.content.decode()
+    assert promotion.NOT_A_STANDBY.format(cluster="hippo") in r.content.decode()
     Cluster.objects.filter(pk=repo.cluster.pk).update(role="standby")
     r = client.post(BASE + "promote/", {"confirm": "hipo"}, **hx)
     assert r.status_code == 422 and 'id="error-confirm"' in r.content.decode()

@@ -13,8 +13,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from restores import drills, forms
+from restores import forms
 from restores.models import Cluster, Operation, Repository
+from restores.platforms.targets import target_from_json, target_to_json
+from restores.services import drills
 from tests.factories import ClusterFactory, OperationFactory, UserFactory
 from tests.fakes import T0, FakePlatform
 
@@ -40,8 +42,9 @@ def test_it_starts_a_drill_and_sends_htmx_to_the_operation(client: Client, hippo
 def test_a_time_is_read_as_utc(client: Client, hippo: Cluster) -> None:
     r = client.post(URL, {"repo": "repo1", "kind": "time", "at": "2026-11-24T09:30:00"})
     assert r.status_code == 302
-    assert Operation.objects.get().params["point"] == {
-        "kind": "time", "time": "2026-11-24T09:30:00+00:00"}
+    point = Operation.objects.get().params["point"]
+    assert (point["kind"], point["time"]) == ("time", "2026-11-24T09:30:00+00:00")
+    assert point == target_to_json(target_from_json(point))  # the one stored form
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from restores.models import Operation, Repository
-from restores.transitions import Status, operation_transition
+from restores.models.transitions import Status, operation_transition
 from tests.factories import ClusterFactory, OperationFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from ...audit import chain_verify
+from restores.models.auditlog import chain_verify
 
 
 class Command(BaseCommand):

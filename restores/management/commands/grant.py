@@ -10,9 +10,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...grants import grant_create
-from ...models import Grant
-from ...services import ServiceError
+from restores.models import Grant
+from restores.services.errors import ServiceError
+from restores.services.grants import grant_create
 
 
 def grant_arguments(parser: Any) -> None:

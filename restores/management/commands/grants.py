@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from ...models import Grant
+from restores.models import Grant
 
 
 class Command(BaseCommand):

@@ -10,9 +10,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
-from ...grants import grant_delete
-from ...models import Grant
-from .grant import grant_arguments
+from restores.management.commands.grant import grant_arguments
+from restores.models import Grant
+from restores.services.grants import grant_delete
 
 
 class Command(BaseCommand):

@@ -17,9 +17,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import access, audit
-from .models import Cluster, Operation
-from .transitions import Level, Status, operation_transition
+from restores.models import Cluster, Operation
+from restores.models import auditlog as audit
+from restores.models.transitions import Level, Status, operation_transition
+from restores.services import access
 
 User = access.User
 
@@ -72,7 +73,7 @@ def _expire(op: Operation) -> None:
 def operation_approve(*, operation: Operation, user: User) -> Operation:
     """Approve a waiting operation as a second admin; it is then dispatched. ServiceError
     (from services) when it cannot be approved, AccessDenied without the role."""
-    from .services import ServiceError
+    from restores.services.errors import ServiceError
 
     access.require_cluster(user, "approve", operation.cluster)
     with transaction.atomic():
@@ -95,7 +96,7 @@ def operation_approve(*, operation: Operation, user: User) -> Operation:
 
 def _approve(op: Operation, user: User) -> None:
     """Pending again, with who approved it, audited; its first step is sent on commit."""
-    from .tasks import dispatch
+    from restores.tasks import dispatch
 
     name = user.get_username() if user is not None else audit.SYSTEM
     operation_transition(
@@ -109,7 +110,7 @@ def _approve(op: Operation, user: User) -> None:
 
 def operation_reject(*, operation: Operation, user: User, reason: str) -> Operation:
     """Reject a waiting operation (an admin; the requester may withdraw their own)."""
-    from .services import ServiceError
+    from restores.services.errors import ServiceError
 
     reason = reason.strip()
     own = (user is not None and operation.requested_by_id is not None

@@ -5,19 +5,17 @@ cluster); cloud.py: the other source, a cloud repo with no live cluster; submit.
 review, the submit, and the clone request an operation is rebuilt from.
 """
 
-from ..platforms.targets import RestoreTarget
-from ..services import ServiceError  # the wizard's refusals, as views and tests catch them
-from .cloud import (
+from restores.platforms.targets import RestoreTarget
+from restores.services.clones.cloud import (
     CLOUD_DB_UNCHECKED,
     CLOUD_FIELDS,
     CLOUD_NEEDS_KUBERNETES,
     CLOUD_UNCHECKED,
     CloudAnswers,
     check_cloud,
-    cloud_source,
     draft_save_cloud_source,
 )
-from .drafts import (
+from restores.services.clones.drafts import (
     CLOUD_SAME_NAMESPACE,
     DB_INCLUDE_WARNING,
     DB_NOT_IN_SET,
@@ -44,18 +42,16 @@ from .drafts import (
     draft_save_target,
     draft_verdict,
     point_verdict,
-    repo_window,
     require_draft_access,
-    restore_job_spec,
 )
-from .submit import (
+from restores.services.clones.submit import (
     Review,
     draft_request,
     draft_review,
     draft_submit,
-    operation_request,
     pgo_manifest,
 )
+from restores.services.errors import ServiceError
 
 __all__ = [
     "CLOUD_DB_UNCHECKED", "CLOUD_FIELDS", "CLOUD_NEEDS_KUBERNETES", "CLOUD_SAME_NAMESPACE",
@@ -63,10 +59,10 @@ __all__ = [
     "NAME_INVALID", "NAME_SAME_AS_SOURCE", "NAME_TAKEN", "SOURCE_GONE", "SOURCE_NO_BACKUP",
     "SOURCE_NO_REPO", "STEP_NOT_READY", "CloudAnswers", "RestoreTarget", "Review", "ServiceError",
     "TargetAnswers", "base_backup", "check_cloud", "check_source", "check_target",
-    "cloud_source", "draft_create", "draft_platform", "draft_point", "draft_ready_for_point",
+    "draft_create", "draft_platform", "draft_point", "draft_ready_for_point",
     "draft_repo", "draft_request", "draft_review", "draft_save_cloud_source",
     "draft_save_point", "draft_save_source", "draft_save_target", "draft_submit",
-    "draft_verdict", "operation_request", "pgo_manifest", "point_verdict", "repo_window",
-    "require_draft_access", "restore_job_spec",
+    "draft_verdict", "pgo_manifest", "point_verdict",
+    "require_draft_access",
 ]
 

@@ -14,8 +14,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import audit
-from .models import Operation, OperationEvent
+from restores.models import auditlog
+from restores.models.operations import Operation, OperationEvent
 
 Status = Operation.Status
 Level = OperationEvent.Level
@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 
 # The audit entry each end of an operation writes (an operation that never ran, cancelled or
 # expired, is recorded by the service that ended it).
-TERMINAL_ACTIONS = {Status.SUCCEEDED: audit.OPERATION_SUCCEEDED,
-                    Status.FAILED: audit.OPERATION_FAILED,
-                    Status.CANCELLED: audit.OPERATION_CANCELLED}
+TERMINAL_ACTIONS = {Status.SUCCEEDED: auditlog.OPERATION_SUCCEEDED,
+                    Status.FAILED: auditlog.OPERATION_FAILED,
+                    Status.CANCELLED: auditlog.OPERATION_CANCELLED}
 
 
 def operation_transition(
@@ -72,7 +72,7 @@ def operation_transition(
         op.version += 1
         action = TERMINAL_ACTIONS.get(status) if audit_action is None else audit_action
         if action:
-            audit.audit_record(action=action, operation=op, params=audit.operation_params(op),
+            auditlog.audit_record(action=action, operation=op, params=auditlog.operation_params(op),
                                result=message[:2000])
     if status == Status.FAILED:
         log.warning("operation %s failed: %s of %s/%s/%s: %s", op.pk, op.kind,

@@ -23,8 +23,10 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, transaction
 
-from .models import AuditEntry, Cluster, Operation
-from .platforms.secrets import scrub
+from restores.models.audit import AuditEntry
+from restores.models.inventory import Cluster
+from restores.models.operations import Operation
+from restores.platforms.secrets import scrub
 
 GENESIS = "0" * 64
 SYSTEM = "system"

@@ -23,18 +23,24 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import inventory, rules
-from .clones import repo_window
-from .drills import point_from_json, scratch_ref, scratch_request, utc_text
-from .models import Backup, Cluster, Operation
-from .platforms.base import ClusterRef, PermanentError, Platform, PlatformError, Verification
-from .transitions import (
+from restores import inventory, rules
+from restores.models import Backup, Cluster, Operation
+from restores.models.requests import repo_window, scratch_ref, scratch_request, utc_text
+from restores.models.transitions import (
     Level,
     Status,
     operation_observe,
     operation_schedule,
     operation_transition,
 )
+from restores.platforms.base import (
+    ClusterRef,
+    PermanentError,
+    Platform,
+    PlatformError,
+    Verification,
+)
+from restores.platforms.targets import target_from_json
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +88,7 @@ def _guarded(op: Operation, platform: Platform, phase: Any) -> None:
     """Run a phase that may leave a scratch cluster behind: a permanent error, or a
     transient one that has failed too often, goes to the clean-up instead of failing the
     drill with the scratch cluster still there."""
-    from .reconcile import MAX_TRANSIENT_FAILURES  # reconcile imports this module
+    from restores.steps.loop import MAX_TRANSIENT_FAILURES
 
     try:
         phase(op, platform)
@@ -108,7 +114,7 @@ def _guarded(op: Operation, platform: Platform, phase: Any) -> None:
 
 def _start(op: Operation, platform: Platform) -> None:
     repo = _fresh_repo(op, platform)
-    point = point_from_json(op.params["point"])
+    point = target_from_json(op.params["point"])
     if repo is None:
         _fail(op, reason=f"{op.cluster.name} no longer has a repo named {op.params['repo']}.",
               fix=DRILL_WINDOW_MOVED_FIX)

@@ -15,15 +15,20 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from .. import platforms, rules
-from ..models import CloneDraft, Cluster, Operation
-from ..platforms import manifests
-from ..platforms.base import ClonePlan, CloneRequest, ClusterRef, PlatformError
-from ..platforms.restore_options import pgo_restore_options
-from ..platforms.targets import InvalidRestoreOptions, RestoreTarget
-from ..services import ServiceError, operation_create
-from .cloud import CLOUD_DB_UNCHECKED, CLOUD_UNCHECKED, CloudAnswers, check_cloud, cloud_source
-from .drafts import (
+from restores import platforms, rules
+from restores.models import CloneDraft, Cluster, Operation
+from restores.models.requests import clone_request, restore_job_spec
+from restores.platforms import manifests
+from restores.platforms.base import ClonePlan, CloneRequest, PlatformError
+from restores.platforms.restore_options import pgo_restore_options
+from restores.platforms.targets import InvalidRestoreOptions, RestoreTarget
+from restores.services.clones.cloud import (
+    CLOUD_DB_UNCHECKED,
+    CLOUD_UNCHECKED,
+    CloudAnswers,
+    check_cloud,
+)
+from restores.services.clones.drafts import (
     DRAFT_CHANGED,
     NAME_TAKEN,
     STEP_NOT_READY,
@@ -36,12 +41,13 @@ from .drafts import (
     draft_point,
     draft_verdict,
     require_draft_access,
-    restore_job_spec,
 )
+from restores.services.errors import ServiceError
+from restores.services.operations import operation_create
 
 
 def draft_request(draft: CloneDraft, *, operation_id: str = "preview") -> CloneRequest:
-    return _request(operation_id, _draft_params(draft))
+    return clone_request(operation_id, _draft_params(draft))
 
 
 def _draft_params(draft: CloneDraft) -> dict[str, Any]:
@@ -55,50 +61,6 @@ def _draft_params(draft: CloneDraft) -> dict[str, Any]:
                   "name": source.name}
     return {"source": origin, "repo": draft.repo_name, "point": draft.point,
             "target": draft.target}
-
-
-def _request(operation_id: str, params: dict[str, Any]) -> CloneRequest:
-    point = draft_point(CloneDraft(point=params["point"]))
-    assert point is not None
-    t, origin = params["target"], params["source"]
-    cloud = origin.get("cloud")
-    return CloneRequest(
-        operation_id=operation_id,
-        source=None if cloud else ClusterRef(origin["namespace"], origin["name"]),
-        repo=params["repo"],
-        target=ClusterRef(t["namespace"], t["name"]),
-        point=point,
-        db_include=tuple(t.get("db_include") or ()),
-        process_max=t.get("process_max"),
-        storage=t.get("storage") or "1Gi",
-        cloud=cloud_source(cloud) if cloud else None,
-        postgres_version=int(cloud["postgres_version"]) if cloud else None,
-        backups_to_cloud=bool(cloud and cloud.get("backups_to_cloud")),
-        **_scheduling(t.get("restore_job") or {}),
-    )
-
-
-def _scheduling(job: dict[str, Any]) -> dict[str, Any]:
-    """CloneRequest's Kubernetes fields from the stored restore Job answers, in the shapes of
-    the Kubernetes API (what KubernetesPlatform reads back into the manifest's restore Job):
-    node labels as a required node affinity with one `In` expression each."""
-    spec = restore_job_spec(job)
-    if spec is None:
-        return {}
-    affinity = None
-    if spec.node_labels:
-        match = [{"key": k, "operator": "In", "values": [v]} for k, v in spec.node_labels]
-        affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": match}]}}}
-    return {
-        "resources": {"requests": dict(spec.requests), "limits": dict(spec.limits)},
-        "affinity": affinity,
-        "tolerations": tuple(
-            {"key": t.key, "operator": t.operator, "value": t.value, "effect": t.effect,
-             **({"tolerationSeconds": t.seconds} if t.seconds is not None else {})}
-            for t in spec.tolerations
-        ),
-    }
 
 
 def pgo_manifest(draft: CloneDraft) -> dict[str, Any]:
@@ -221,8 +183,3 @@ def _request_message(request: CloneRequest, answers: TargetAnswers, point: Resto
     }[point.kind]
     origin = request.source.name if request.source else request.origin
     return f"Clone of {origin} into {answers.name} at {where} requested."
-
-
-def operation_request(op: Operation) -> CloneRequest:
-    """Rebuild the clone request an operation was created with."""
-    return _request(op.refs["trigger"], op.params)

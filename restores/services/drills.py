@@ -8,20 +8,20 @@ report's selectors are in drill_report.py.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
-from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.utils import timezone
 
-from . import access, platforms, rules
-from .clones import repo_window
-from .models import Cluster, Operation
-from .platforms import manifests
-from .platforms.base import CloneRequest, ClusterRef, Platform, PlatformError
-from .platforms.targets import RestoreTarget
-from .services import ServiceError, operation_create
+from restores import platforms, rules
+from restores.models import Cluster, Operation
+from restores.models.requests import repo_window, utc_text
+from restores.platforms import manifests
+from restores.platforms.base import ClusterRef, Platform, PlatformError
+from restores.platforms.targets import RestoreTarget, target_to_json
+from restores.services import access
+from restores.services.errors import ServiceError
+from restores.services.operations import operation_create
 
 User = AbstractBaseUser | AnonymousUser | None
 
@@ -52,19 +52,6 @@ def scratch_name(cluster_name: str, operation_id: uuid.UUID) -> str:
     """`<cluster>-drill-<6 hex of the operation id>`, the cluster's name shortened to fit."""
     suffix = f"{SCRATCH_INFIX}{operation_id.hex[:6]}"
     return cluster_name[: SCRATCH_NAME_MAX - len(suffix)].rstrip("-") + suffix
-
-
-def utc_text(at: dt.datetime) -> str:
-    return f"{at.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
-
-
-def point_json(point: RestoreTarget) -> dict[str, Any]:
-    return {"kind": point.kind, "time": point.time.isoformat() if point.time else ""}
-
-
-def point_from_json(data: dict[str, Any]) -> RestoreTarget:
-    when = dt.datetime.fromisoformat(data["time"]) if data.get("time") else None
-    return RestoreTarget(kind=data["kind"], time=when)
 
 
 def drill_request(*, cluster: Cluster, repo_name: str, point: RestoreTarget,
@@ -100,7 +87,7 @@ def drill_request(*, cluster: Cluster, repo_name: str, point: RestoreTarget,
         return operation_create(
             cluster=cluster, kind=Operation.Kind.DRILL, user=user, operation_id=op_id,
             exclusive=False,
-            params={"repo": repo_name, "point": point_json(point),
+            params={"repo": repo_name, "point": target_to_json(point),
                     "requested_at": now.isoformat()},
             refs={"scratch": {"namespace": scratch.namespace, "name": scratch.name}},
             message=f"Drill of {cluster.name} from {repo_name} at {where} requested: scratch "
@@ -132,22 +119,3 @@ def _check_scratch(platform: Platform, scratch: ClusterRef) -> None:
     if taken:
         raise ServiceError(SCRATCH_NAME_TAKEN.format(name=scratch.name,
                                                      namespace=scratch.namespace))
-
-
-def scratch_ref(op: Operation) -> ClusterRef:
-    scratch = op.refs["scratch"]
-    return ClusterRef(scratch["namespace"], scratch["name"])
-
-
-def scratch_request(op: Operation) -> CloneRequest:
-    """The clone a drill makes: the source's repo at the drill's point, into its scratch
-    cluster, which never writes to any repo."""
-    return CloneRequest(
-        operation_id=op.refs["trigger"],
-        source=ClusterRef(op.cluster.namespace, op.cluster.name),
-        repo=op.params["repo"],
-        target=scratch_ref(op),
-        point=point_from_json(op.params["point"]),
-        storage=op.params.get("storage") or "1Gi",
-        scratch=True,
-    )

@@ -7,12 +7,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .. import access, platforms
-from ..models import CloneDraft
-from ..platforms import manifests
-from ..platforms.base import ClusterRef, PermanentError, PlatformError
-from ..services import ServiceError
-from .drafts import User, _later, _require_open, _save, require_draft_access
+from restores import platforms
+from restores.models import CloneDraft
+from restores.models.requests import cloud_source
+from restores.platforms import manifests
+from restores.platforms.base import ClusterRef, PermanentError, PlatformError
+from restores.services import access
+from restores.services.clones.drafts import User, _later, _require_open, _save, require_draft_access
+from restores.services.errors import ServiceError
 
 CLOUD_NEEDS_KUBERNETES = (
     "A cloud repo with no live cluster is restored by PGO: enable the kubernetes platform "
@@ -54,24 +56,6 @@ CLOUD_FIELDS = {  # a builder message naming one of these belongs next to that f
     "PostgreSQL version": "postgres_version", "repo name": "repo_name",
     "setting": "global_options", "credential": "global_options",
 }
-
-
-def cloud_source(data: dict[str, Any]) -> manifests.CloudSource:
-    """The data source a stored cloud answer describes (the manifest builder checks it)."""
-    kind, bucket = data["storage"], data["bucket"]
-    storage = {
-        "s3": lambda: {"s3": manifests.S3(bucket, data.get("endpoint", ""),
-                                          data.get("region", ""))},
-        "gcs": lambda: {"gcs": manifests.GCS(bucket)},
-        "azure": lambda: {"azure": manifests.Azure(bucket)},
-    }[kind]()
-    repo = manifests.RepoSpec(data.get("repo_name") or "repo1", path=data.get("path") or None,
-                              **storage)
-    return manifests.CloudSource(
-        repo=repo, stanza=data.get("stanza") or "db",
-        configuration_secret=data.get("configuration_secret") or None,
-        global_options=tuple((k, v) for k, v in data.get("global_options") or ()),
-    )
 
 
 def check_cloud(answers: CloudAnswers) -> manifests.CloudSource:

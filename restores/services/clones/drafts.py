@@ -14,13 +14,20 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import F
 from django.utils import timezone
 
-from .. import access, platforms, rules
-from ..models import Backup, CloneDraft, Cluster, Repository
-from ..platforms import manifests
-from ..platforms.base import ClusterRef, PermanentError, PlatformError
-from ..platforms.restore_options import pgo_restore_options
-from ..platforms.targets import InvalidRestoreOptions, RestoreTarget
-from ..services import ServiceError
+from restores import platforms, rules
+from restores.models import Backup, CloneDraft, Cluster, Repository
+from restores.models.requests import repo_window
+from restores.platforms import manifests
+from restores.platforms.base import ClusterRef, PermanentError, PlatformError
+from restores.platforms.restore_options import pgo_restore_options
+from restores.platforms.targets import (
+    InvalidRestoreOptions,
+    RestoreTarget,
+    target_from_json,
+    target_to_json,
+)
+from restores.services import access
+from restores.services.errors import ServiceError
 
 SOURCE_GONE = "{cluster} is no longer reported by its platform; pick another source."
 SOURCE_NO_REPO = "{cluster} has no repo named {repo}."
@@ -53,18 +60,7 @@ def _now() -> dt.datetime:
 
 def draft_point(draft: CloneDraft) -> RestoreTarget | None:
     """The stored restore point, or None when the point step has not been answered."""
-    data = draft.point
-    if not data.get("kind"):
-        return None
-    return RestoreTarget(
-        kind=data["kind"],
-        time=dt.datetime.fromisoformat(data["time"]) if data.get("time") else None,
-        lsn=data.get("lsn") or None,
-        xid=int(data["xid"]) if data.get("xid") else None,
-        name=data.get("name") or None,
-        label=data.get("label") or None,
-        exclusive=bool(data.get("exclusive")),
-    )
+    return target_from_json(draft.point) if draft.point.get("kind") else None
 
 
 def draft_repo(draft: CloneDraft) -> Repository | None:
@@ -82,15 +78,6 @@ def draft_platform(draft: CloneDraft) -> str | None:
 
 def draft_ready_for_point(draft: CloneDraft) -> bool:
     return bool(draft.cloud) or draft_repo(draft) is not None
-
-
-def repo_window(repo: Repository) -> rules.Window:
-    backups = [
-        rules.BackupPoint(b.label, b.stopped_at, b.lsn_stop, b.error)
-        for b in repo.backups.order_by("stopped_at")
-    ]
-    return rules.Window(repo.name, repo.earliest_recovery, repo.latest_recovery,
-                        repo.latest_wal, backups)
 
 
 def point_verdict(repo: Repository, point: RestoreTarget) -> rules.Verdict:
@@ -200,16 +187,7 @@ def draft_save_point(*, draft: CloneDraft, point: RestoreTarget, display: dict[s
         if not verdict.ok:
             field, message = verdict.errors[0]
             raise ServiceError(message, field=field)
-    stored = {
-        **display,
-        "kind": point.kind,
-        "time": point.time.isoformat() if point.time else "",
-        "lsn": point.lsn or "",
-        "xid": str(point.xid) if point.xid else "",
-        "name": point.name or "",
-        "label": point.label or "",
-        "exclusive": point.exclusive,
-    }
+    stored = {**display, **target_to_json(point)}
     _save(draft, reached=_later("point"), point=stored)
 
 
@@ -223,25 +201,6 @@ class TargetAnswers:
     # Kubernetes only: {"requests": [[cpu|memory, qty]], "limits": [...],
     # "node_labels": [[key, value]], "toleration": "key=value:Effect"}
     restore_job: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-def restore_job_spec(answers: dict[str, Any]) -> manifests.RestoreJob | None:
-    """The restore Job's size and placement as the manifest builder takes them."""
-    if not answers or not any(answers.values()):
-        return None
-    tolerations: tuple[manifests.Toleration, ...] = ()
-    if answers.get("toleration"):
-        taint, effect = answers["toleration"].rsplit(":", 1)
-        key, _, value = taint.partition("=")
-        operator = "Equal" if value else "Exists"
-        tolerations = (manifests.Toleration(key=key, operator=operator, value=value,
-                                            effect=effect),)
-    return manifests.RestoreJob(
-        requests=tuple((k, v) for k, v in answers.get("requests") or ()),
-        limits=tuple((k, v) for k, v in answers.get("limits") or ()),
-        node_labels=tuple((k, v) for k, v in answers.get("node_labels") or ()),
-        tolerations=tolerations,
-    )
 
 
 def base_backup(draft: CloneDraft) -> Backup | None:

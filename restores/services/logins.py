@@ -10,7 +10,7 @@ from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from . import audit
+from restores.models import auditlog as audit
 
 
 @receiver(user_logged_in, dispatch_uid="dr_audit_login")

@@ -24,7 +24,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 
-from .models import Cluster, Grant, Operation
+from restores.models import Cluster, Grant, Operation
 
 User = AbstractBaseUser | AnonymousUser | None
 

@@ -9,8 +9,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 
-from . import access, audit
-from .models import Grant
+from restores.models import Grant
+from restores.models import auditlog as audit
+from restores.services import access
 
 User = access.User
 
@@ -31,7 +32,7 @@ def _describe(grant: Grant) -> dict[str, Any]:
 def grant_create(*, role: str, user: User, username: str = "", group: str = "",
                  platform: str = "", namespace: str = "", create_group: bool = False) -> Grant:
     """Give a user, or a group's members, `role` on platform/namespace ("" = all)."""
-    from .services import ServiceError
+    from restores.services.errors import ServiceError
 
     if bool(username) == bool(group):
         raise ServiceError(GRANT_NEEDS_ONE)
