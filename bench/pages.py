@@ -25,6 +25,7 @@ from django.test.utils import CaptureQueriesContext
 from bench.framework import BenchError
 from bench.urls import BASELINE_PATH
 from restores.models import Grant
+from restores.selectors.clusters import cluster_fingerprints
 
 PAGE, POLL, BASELINE = "page", "poll", "baseline"
 GOAL_MS = {PAGE: 150.0, POLL: 20.0}
@@ -76,7 +77,6 @@ def targets() -> list[Target]:
     """The requests the benchmark times and counts, chosen from what the database holds."""
     from django.urls import reverse
 
-    from restores import selectors
     from restores.models import Operation
 
     cluster = busiest_cluster()
@@ -86,7 +86,7 @@ def targets() -> list[Target]:
     fleet = reverse("restores:fleet")
     cluster_url = cluster.get_absolute_url()
     op_url = op.get_absolute_url()
-    now = selectors.cluster_fingerprints(cluster)
+    now = cluster_fingerprints(cluster)
     about_cluster = (f"{cluster.namespace}/{cluster.name}: {cluster.n_backups:,} backups "
                      f"in {cluster.n_repos} repo(s)")
     about_op = f"{op.get_kind_display()} of {op.cluster.name}, {op.status}, {op.n_events} events"

@@ -9,4 +9,4 @@ urlpatterns = [
     path("", include("restores.urls")),
 ]
 
-handler403 = "restores.views.denied"
+handler403 = "restores.views.errors.denied"

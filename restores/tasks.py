@@ -5,60 +5,20 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from typing import Any
 
 import redis
 import redis.lock
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 
 from restores import inventory, platforms
-from restores.models import Backup, Cluster, Operation, OperationEvent
+from restores.models import Backup, Cluster
 from restores.models import auditlog as audit
-from restores.models.transitions import operation_observe
 from restores.platforms.base import ClusterRef, PlatformError
 from restores.services import approvals
 from restores.steps import loop
 
 log = logging.getLogger(__name__)
-
-
-BROKER_DOWN = (
-    "Queued: the worker cannot be reached right now ({error}). The operation starts when it "
-    "can be, within DR_SWEEP_INTERVAL seconds of the broker coming back."
-)
-
-
-def send_quietly(task: Any, *args: Any) -> bool:
-    """Send a task, or log why it could not be sent: a request never fails because the
-    broker is down (whatever the task does is done again later, by the sweep or a sync)."""
-    try:
-        task.delay(*args)
-    except Exception as exc:  # kombu raises several kinds when the broker is unreachable
-        log.warning("could not send %s%r to the broker: %s", task.name, args, exc)
-        return False
-    return True
-
-
-def _send_first_step(op_id: str) -> None:
-    try:
-        advance_operation.delay(op_id)
-    except Exception as exc:
-        # The operation is committed and pending: the beat's sweep starts it once the broker
-        # answers again. Say so on its page instead of failing the request.
-        log.warning("operation %s is queued: the broker is unreachable (%s)", op_id, exc)
-        op = Operation.objects.filter(pk=op_id).first()
-        if op is not None:
-            operation_observe(op, message=BROKER_DOWN.format(error=str(exc)[:200]),
-                              level=OperationEvent.Level.WARNING)
-
-
-def dispatch(op: Operation) -> None:
-    """Run the operation's first step once the transaction that created it commits."""
-    op_id = str(op.id)
-    transaction.on_commit(lambda: _send_first_step(op_id))
 
 
 # acks_late: a step is idempotent, so a message redelivered after a worker died is safe.
@@ -111,20 +71,6 @@ def sync_inventory() -> None:
                 with contextlib.suppress(redis.RedisError):  # expired meanwhile: nothing held
                     lock.release()
         log.info("inventory %s: %s", name, result)
-
-
-# How fresh the repos and backups of a cluster must be before a page asks for a new sync.
-SYNC_FRESH = dt.timedelta(seconds=5)
-
-
-def cluster_sync_soon(cluster: Cluster | None) -> None:
-    """Ask for a fresh inventory of `cluster` unless its repos were read a moment ago (the
-    fleet sync writes every status but reads repos only when due: synced_at is no guide)."""
-    if cluster is None:
-        return
-    if cluster.repos_synced_at and timezone.now() - cluster.repos_synced_at < SYNC_FRESH:
-        return
-    send_quietly(sync_cluster, cluster.pk)
 
 
 @shared_task(name="restores.sync_cluster", ignore_result=True)

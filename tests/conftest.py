@@ -14,7 +14,13 @@ def dispatched(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     sent: list[str] = []
     if request.node.get_closest_marker("e2e") is None:
         from restores import tasks
+        from restores.services import dispatch
 
+        def send(task: str, *args: object) -> None:
+            # what a request sends: an operation's id, or the name of the task
+            sent.append(str(args[0]) if task == dispatch.ADVANCE else task)
+
+        monkeypatch.setattr(dispatch, "send", send)
         monkeypatch.setattr(tasks.advance_operation, "delay", sent.append)
         monkeypatch.setattr(
             tasks.advance_operation, "apply_async", lambda args, **kw: sent.append(args[0])

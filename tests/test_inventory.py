@@ -13,6 +13,7 @@ from django.utils import timezone
 from restores import inventory, tasks
 from restores.models import Backup, Cluster, Repository
 from restores.platforms.base import TransientError
+from restores.services import dispatch
 from tests.fakes import T0, FakePlatform, make_backup
 
 pytestmark = pytest.mark.django_db
@@ -135,12 +136,12 @@ def test_a_page_asks_for_a_sync_unless_the_repos_were_just_read(
     fake.add("hippo", fingerprint="a")
     inventory.platform_sync(platform_name="local")
     hippo = Cluster.objects.get(name="hippo")
-    tasks.cluster_sync_soon(hippo)
+    dispatch.cluster_sync_soon(hippo)
     assert dispatched == []
     # The status was written a moment ago, the repos long ago: a sync is due.
     Cluster.objects.update(synced_at=timezone.now(),
                            repos_synced_at=timezone.now() - dt.timedelta(minutes=4))
-    tasks.cluster_sync_soon(Cluster.objects.get(name="hippo"))
+    dispatch.cluster_sync_soon(Cluster.objects.get(name="hippo"))
     assert dispatched == ["restores.sync_cluster"]
 
 

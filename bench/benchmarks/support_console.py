@@ -158,14 +158,14 @@ def drive(op_id: str, *, timeout: float) -> tuple[Any, list[tuple[float, float]]
 def no_dispatch() -> Iterator[None]:
     """operation_create sends the first step to Celery once committed; the recovery benchmark
     drives the steps itself, so nothing must reach a broker (or a console's worker on it)."""
-    from restores import tasks
+    from restores.services import dispatch
 
-    original = tasks.dispatch
-    tasks.dispatch = lambda op: None  # type: ignore[assignment]
+    original = dispatch.send
+    dispatch.send = lambda task, *args: None  # type: ignore[assignment]
     try:
         yield
     finally:
-        tasks.dispatch = original  # type: ignore[assignment]
+        dispatch.send = original  # type: ignore[assignment]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,6 +21,7 @@ from restores.models import Cluster, Operation
 from restores.models import auditlog as audit
 from restores.models.transitions import Level, Status, operation_transition
 from restores.services import access
+from restores.services.dispatch import dispatch
 
 User = access.User
 
@@ -96,8 +97,6 @@ def operation_approve(*, operation: Operation, user: User) -> Operation:
 
 def _approve(op: Operation, user: User) -> None:
     """Pending again, with who approved it, audited; its first step is sent on commit."""
-    from restores.tasks import dispatch
-
     name = user.get_username() if user is not None else audit.SYSTEM
     operation_transition(
         op, status=Status.PENDING, step="approved", message=APPROVED.format(user=name),

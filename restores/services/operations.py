@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from restores.models import Cluster, Operation, OperationEvent
 from restores.models import auditlog as audit
 from restores.services import access, approvals
+from restores.services.dispatch import dispatch
 from restores.services.errors import ServiceError
 
 User = AbstractBaseUser | AnonymousUser | None
@@ -55,8 +56,6 @@ def operation_create(
     caller, when names derived from it must be checked before the create.
     `exclusive=False`: an operation that does not change its cluster (a drill).
     """
-    from restores.tasks import dispatch
-
     access.require_cluster(user, access.KIND_ACTION[kind], cluster)
     requested_by = user if user is not None and user.is_authenticated else None
     waits = user is not None and approvals.approval_required(kind, cluster)

@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 if TYPE_CHECKING:
-    from restores.drill_report import DrilledCluster
     from restores.models import Backup
+    from restores.selectors.drills import DrilledCluster
 
 register = template.Library()
 

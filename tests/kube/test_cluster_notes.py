@@ -9,9 +9,9 @@ import html
 import pytest
 from django.test import Client
 
-from restores import selectors
 from restores.models import Cluster
 from restores.platforms.base import WARNINGS_KEPT
+from restores.selectors.clusters import cluster_fingerprints
 from tests.kube import test_services_backup as shared
 from tests.kube.test_services_backup import NS, Console
 
@@ -61,14 +61,14 @@ def test_the_sync_keeps_conditions_and_the_newest_warnings(console: Console, kub
     assert 'id="cluster-conditions" open' not in page  # ready: folded
 
     # A sync that finds nothing new leaves the page's status fingerprint as it was.
-    before = selectors.cluster_fingerprints(Cluster.objects.get(pk=row.pk)).status
+    before = cluster_fingerprints(Cluster.objects.get(pk=row.pk)).status
     console.sync()
-    assert selectors.cluster_fingerprints(Cluster.objects.get(pk=row.pk)).status == before
+    assert cluster_fingerprints(Cluster.objects.get(pk=row.pk)).status == before
     _event(console, "hippo", "Newer", at="2026-11-25T02:00:00Z")
     console.sync()
     after = Cluster.objects.get(pk=row.pk)
     assert after.warnings[0]["reason"] == "Newer"
-    assert selectors.cluster_fingerprints(after).status != before
+    assert cluster_fingerprints(after).status != before
 
 
 def test_a_failed_restore_shows_its_condition_unfolded(console: Console, kube_api, hippo,

@@ -8,12 +8,12 @@ import json
 import pytest
 from django.test import Client
 
+from restores.forms.clones import GLOBAL_LINE_CREDENTIAL
 from restores.models import AuditEntry, CloneDraft, Operation
 from restores.platforms import manifests
 from restores.platforms.base import PermanentError
 from restores.platforms.secrets import is_credential, scrub
 from restores.services import clones
-from restores.wizard_forms import GLOBAL_LINE_CREDENTIAL
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from restores.models import Backup, Cluster, Repository
 from restores.models.transitions import Status, operation_transition
-from restores.selectors import BACKUPS_SHOWN
+from restores.selectors.clusters import BACKUPS_SHOWN
 from tests.factories import BackupFactory, OperationFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from restores import forms
+from restores.forms.drills import DRILL_TIME_NEEDED
 from restores.models import Cluster, Operation, Repository
 from restores.platforms.targets import target_from_json, target_to_json
 from restores.services import drills
@@ -50,7 +50,7 @@ def test_a_time_is_read_as_utc(client: Client, hippo: Cluster) -> None:
 @pytest.mark.parametrize(
     ("data", "field", "message"),
     [
-        ({"repo": "repo1", "kind": "time"}, "at", forms.DRILL_TIME_NEEDED),
+        ({"repo": "repo1", "kind": "time"}, "at", DRILL_TIME_NEEDED),
         ({"repo": "repo1", "kind": "time", "at": "2026-11-24T12:00:00"}, "at",
          "is after the last archived WAL of repo1"),
         ({"repo": "repo1", "kind": "time", "at": "yesterday"}, "at", "Enter a valid date/time."),

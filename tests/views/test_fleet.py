@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 
 from restores.models import Repository
+from restores.selectors.fleet import FLEET_PAGE_SIZE
 from tests.factories import BackupFactory, ClusterFactory, OperationFactory, RepositoryFactory
 
 pytestmark = pytest.mark.django_db
@@ -60,12 +61,11 @@ def test_its_query_count_does_not_grow_with_the_fleet(
 
 
 def test_it_pages_and_filters_a_large_fleet(client: Client, hx) -> None:  # type: ignore[no-untyped-def]
-    from restores import selectors
 
-    for n in range(selectors.FLEET_PAGE_SIZE + 5):
+    for n in range(FLEET_PAGE_SIZE + 5):
         ClusterFactory(name=f"pg-{n:04d}", namespace="team-a" if n % 2 else "team-b")
     first = client.get("/").content.decode()
-    assert first.count("data-cluster=") == selectors.FLEET_PAGE_SIZE
+    assert first.count("data-cluster=") == FLEET_PAGE_SIZE
     assert "105 clusters · page 1 of 2" in first
     second = client.get("/?page=2").content.decode()
     assert second.count("data-cluster=") == 5

@@ -76,6 +76,27 @@ def draft_platform(draft: CloneDraft) -> str | None:
     return draft.source.platform if draft.source is not None else None
 
 
+def cloud_source_enabled() -> bool:
+    """A cloud repo with no live cluster is restored by PGO: offered with Kubernetes only."""
+    return "kubernetes" in platforms.enabled()
+
+
+def target_form_options(draft: CloneDraft, backup: Backup | None) -> dict[str, Any]:
+    """What the target step's form offers: the base set's databases, a namespace fixed where
+    there is no choice, the Kubernetes fields, and the platform's bound on parallelism."""
+    platform_name = draft_platform(draft)
+    assert platform_name is not None
+    namespace = draft.source.namespace if draft.source else draft.cloud["namespace"]
+    return {
+        "databases": backup.databases if backup else None,
+        # local: one namespace; a cloud source: the Secret's namespace
+        "namespace_fixed": namespace if platform_name == "local" or draft.cloud else None,
+        "kubernetes": platform_name == "kubernetes",
+        "process_max_limit": platforms.get(platform_name).process_max_limit,
+        "typed_databases": bool(draft.cloud),
+    }
+
+
 def draft_ready_for_point(draft: CloneDraft) -> bool:
     return bool(draft.cloud) or draft_repo(draft) is not None
 

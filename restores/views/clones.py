@@ -13,13 +13,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from restores import platforms, selectors
+from restores.forms.clones import CloudSourceForm, SourceForm, TargetForm
+from restores.forms.parsing import whole_number
+from restores.forms.points import PointForm
 from restores.models import CloneDraft, Cluster, requests
-from restores.parsing import whole_number
+from restores.selectors.clusters import repo_timeline
 from restores.services import access, clones
+from restores.services.dispatch import cluster_sync_soon, set_databases_soon
 from restores.services.errors import ServiceError
-from restores.tasks import backup_databases_fetch, cluster_sync_soon, send_quietly
-from restores.wizard_forms import CloudSourceForm, PointForm, SourceForm, TargetForm
 
 TEMPLATE = "restores/clone.html"
 STEPS = [s.value for s in CloneDraft.STEPS]
@@ -84,7 +85,7 @@ def _render(request: HttpRequest, draft: CloneDraft, step: str, context: dict[st
 
 def _cloud_form(draft: CloneDraft, data: Any = None) -> CloudSourceForm | None:
     """The cloud-repo source form, when the Kubernetes platform is enabled."""
-    if "kubernetes" not in platforms.enabled():
+    if not clones.cloud_source_enabled():
         return None
     return CloudSourceForm(data, initial=CloudSourceForm.initial_from(draft.cloud),
                            namespaces=list(settings.DR_KUBE_NAMESPACES))
@@ -150,7 +151,7 @@ def _point_context(draft: CloneDraft, form: PointForm) -> dict[str, Any]:
     # The window the rules check against comes from the last sync: refresh it soon, so a
     # WAL switch a minute ago is taken into account.
     cluster_sync_soon(draft.source)
-    return {"form": form, "repo": repo, "timeline": selectors.repo_timeline(repo, backups),
+    return {"form": form, "repo": repo, "timeline": repo_timeline(repo, backups),
             "poll_interval": settings.DR_POLL_INTERVAL}
 
 
@@ -199,22 +200,10 @@ def _point_field(field: str | None) -> str | None:
 
 
 def _target(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
-    source, platform_name = draft.source, clones.draft_platform(draft)
-    assert platform_name is not None
     backup = clones.base_backup(draft)
-    if backup is not None and backup.databases is None:
-        send_quietly(backup_databases_fetch, backup.pk)
-    databases = backup.databases if backup else None
-    platform = platforms.get(platform_name)
-    namespace = source.namespace if source else draft.cloud["namespace"]
-    options = {
-        "databases": databases,
-        # local: one namespace; a cloud source: the Secret's namespace
-        "namespace_fixed": namespace if platform_name == "local" or draft.cloud else None,
-        "kubernetes": platform_name == "kubernetes",
-        "process_max_limit": platform.process_max_limit,
-        "typed_databases": bool(draft.cloud),
-    }
+    set_databases_soon(backup)
+    options = clones.target_form_options(draft, backup)
+    namespace = draft.source.namespace if draft.source else draft.cloud["namespace"]
     initial = {"namespace": namespace, "storage": "1Gi", **draft.target,
                **_job_initial(draft.target.get("restore_job") or {})}
     if draft.cloud:

@@ -9,11 +9,13 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from restores import drill_report, selectors
-from restores.forms import DrillForm
-from restores.parsing import page_number
+from restores.forms.drills import DrillForm
+from restores.forms.parsing import page_number
+from restores.selectors.clusters import cluster_fingerprints
+from restores.selectors.drills import OUTCOMES, DrillFilter, csv_rows, drill_page
 from restores.services import access, drills, errors
-from restores.views import _answer, _cluster_for, _partial, cluster_context
+from restores.views.clusters import cluster_context
+from restores.views.common import answer_with_operation, cluster_for, partial
 
 # The service's field names, as the form calls them.
 FORM_FIELD = {"time": "at", "kind": "kind", "repo": "repo"}
@@ -21,7 +23,7 @@ FORM_FIELD = {"time": "at", "kind": "kind", "repo": "repo"}
 
 @require_POST
 def drill_create(request: HttpRequest, platform: str, namespace: str, name: str) -> HttpResponse:
-    cluster = _cluster_for(request, platform, namespace, name, "drill")
+    cluster = cluster_for(request, platform, namespace, name, "drill")
     form = DrillForm(request.POST, cluster=cluster)
     if form.is_valid():
         try:
@@ -30,10 +32,10 @@ def drill_create(request: HttpRequest, platform: str, namespace: str, name: str)
         except errors.ServiceError as exc:
             form.add_error(FORM_FIELD.get(exc.field or ""), exc.message)
         else:
-            return _answer(request, op)
-    template = _partial(request, "restores/cluster.html", "drill-form")
+            return answer_with_operation(request, op)
+    template = partial(request, "restores/cluster.html", "drill-form")
     context = cluster_context(request, cluster,
-                              fingerprints=selectors.cluster_fingerprints(cluster),
+                              fingerprints=cluster_fingerprints(cluster),
                               drill_form=form)
     return render(request, template, context, status=422)
 
@@ -42,14 +44,14 @@ def drill_create(request: HttpRequest, platform: str, namespace: str, name: str)
 @vary_on_headers("HX-Request")
 def drill_list(request: HttpRequest) -> HttpResponse:
     """The audit report: every drill run (filtered, paged) and each cluster's last success."""
-    selection = drill_report.DrillFilter.from_query(request.GET)
+    selection = DrillFilter.from_query(request.GET)
     scope = (access.cluster_filter(request.user, prefix="cluster__"),
              access.cluster_filter(request.user))
-    report = drill_report.drill_page(selection, page=page_number(request.GET.get("page")),
+    report = drill_page(selection, page=page_number(request.GET.get("page")),
                                      scope=scope)
-    template = _partial(request, "restores/drills.html", "drill-table")
+    template = partial(request, "restores/drills.html", "drill-table")
     return render(request, template, {"report": report,
-                                      "outcomes": list(drill_report.OUTCOMES)})
+                                      "outcomes": list(OUTCOMES)})
 
 
 class _Echo:
@@ -60,10 +62,10 @@ class _Echo:
 @require_GET
 def drill_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The same rows as the report, every page, as CSV."""
-    selection = drill_report.DrillFilter.from_query(request.GET)
+    selection = DrillFilter.from_query(request.GET)
     writer = csv.writer(_Echo())
     base_url = request.build_absolute_uri("/").rstrip("/")
-    rows = drill_report.csv_rows(selection, base_url=base_url,
+    rows = csv_rows(selection, base_url=base_url,
                                  scope=access.cluster_filter(request.user, prefix="cluster__"))
     response = StreamingHttpResponse((writer.writerow(row) for row in rows),
                                      content_type="text/csv; charset=utf-8")

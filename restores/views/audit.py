@@ -11,9 +11,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from restores import audit_report
+from restores.forms.parsing import page_number
 from restores.models import auditlog as audit
-from restores.parsing import page_number
+from restores.selectors.audit import AuditFilter, audit_page, csv_rows
 from restores.services import access
 
 
@@ -31,8 +31,8 @@ def _scope(request: HttpRequest):  # type: ignore[no-untyped-def]
 @vary_on_headers("HX-Request")
 def audit_list(request: HttpRequest) -> HttpResponse:
     scope = _scope(request)
-    selection = audit_report.AuditFilter.from_query(request.GET)
-    report = audit_report.audit_page(selection, scope=scope,
+    selection = AuditFilter.from_query(request.GET)
+    report = audit_page(selection, scope=scope,
                                      page=page_number(request.GET.get("page")))
     template = "restores/audit.html#audit-table" if request.htmx else "restores/audit.html"
     return render(request, template, {"report": report, "actions": audit.ACTIONS,
@@ -42,9 +42,9 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def audit_csv(request: HttpRequest) -> StreamingHttpResponse:
     scope = _scope(request)
-    selection = audit_report.AuditFilter.from_query(request.GET)
+    selection = AuditFilter.from_query(request.GET)
     writer = csv.writer(_Echo())
-    rows = audit_report.csv_rows(selection, scope=scope)
+    rows = csv_rows(selection, scope=scope)
     response = StreamingHttpResponse((writer.writerow(row) for row in rows),
                                      content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="audit.csv"'

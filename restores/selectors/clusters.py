@@ -1,4 +1,6 @@
-"""Selectors: the reads behind each page, with a query count that does not grow with the fleet."""
+"""The cluster page's reads: each repo with its backups and timeline, the operations, the
+fingerprints of its live regions, the last passed drill. A constant number of queries
+whatever the number of backups."""
 
 from __future__ import annotations
 
@@ -13,19 +15,13 @@ from django.db.models import (
     Count,
     F,
     Max,
-    OuterRef,
-    Prefetch,
-    Q,
-    QuerySet,
-    Subquery,
     Sum,
     Window,
 )
 from django.db.models.functions import RowNumber
-from django.urls import reverse
 from django.utils import timezone
 
-from restores.models import Backup, Cluster, Operation, OperationEvent, Repository
+from restores.models import Backup, Cluster, Operation, Repository
 
 
 class BackupMark(NamedTuple):
@@ -77,90 +73,7 @@ def repo_timeline(repo: Repository, backups: Sequence[Backup | BackupMark]) -> T
     return Timeline(start, end, left, width, markers)
 
 
-def _newest_backup(field: str) -> Subquery:
-    newest = Backup.objects.filter(repository=OuterRef("pk"), error=False).order_by("-stopped_at")
-    return Subquery(newest.values(field)[:1])
-
-
-def _repos_with_last_backup() -> Prefetch:
-    repos = Repository.objects.annotate(last_backup_at=_newest_backup("stopped_at")).order_by(
-        "name"
-    )
-    return Prefetch("repositories", queryset=repos)
-
-
-def _active_operations() -> Prefetch:
-    active = Operation.objects.filter(status__in=Operation.ACTIVE).order_by("-created_at")
-    return Prefetch("operations", queryset=active, to_attr="active_operations")
-
-
-@dataclasses.dataclass(frozen=True)
-class FleetRow:
-    cluster: Cluster
-    url: str
-    repos: list[Repository]
-    last_backup_at: dt.datetime | None
-    active: list[Operation]
-
-
-@dataclasses.dataclass(frozen=True)
-class FleetPage:
-    rows: list[FleetRow]
-    total: int  # clusters matching the filter
-    page: int
-    pages: int
-    query: str
-    busy_only: bool
-
-
-FLEET_PAGE_SIZE = 100
-
-
-def _fleet_clusters(query: str, busy_only: bool, scope: Q) -> QuerySet[Cluster]:
-    clusters = Cluster.objects.filter(scope, present=True)
-    if query:
-        clusters = clusters.filter(Q(name__icontains=query) | Q(namespace__icontains=query))
-    if busy_only:
-        clusters = clusters.filter(operations__status__in=Operation.ACTIVE).distinct()
-    return clusters.order_by("platform", "namespace", "name")
-
-
-def fleet_overview(*, query: str = "", busy_only: bool = False, page: int = 1,
-                   scope: Q | None = None) -> FleetPage:
-    """One page of the fleet (the clusters `scope` lets the user see) with each cluster's
-    repo windows, last good backup and operations in flight.
-
-    Four queries whatever the fleet's size: a count, one page of clusters, their repos (with
-    the newest backup by subquery), their active operations.
-    """
-    clusters = _fleet_clusters(query, busy_only, scope if scope is not None else Q())
-    total = clusters.count()
-    pages = max(1, -(-total // FLEET_PAGE_SIZE))
-    page = min(max(page, 1), pages)
-    start = (page - 1) * FLEET_PAGE_SIZE
-    chosen = clusters.prefetch_related(_repos_with_last_backup(), _active_operations())
-    base = reverse("restores:fleet")  # one reverse(), not one per row
-    rows = []
-    for cluster in chosen[start : start + FLEET_PAGE_SIZE]:
-        repos = list(cluster.repositories.all())
-        stamps = [r.last_backup_at for r in repos if r.last_backup_at]  # type: ignore[attr-defined]
-        url = f"{base}clusters/{cluster.platform}/{cluster.namespace}/{cluster.name}/"
-        rows.append(
-            FleetRow(cluster, url, repos, max(stamps) if stamps else None,
-                     cluster.active_operations)  # type: ignore[attr-defined]
-        )
-    return FleetPage(rows, total, page, pages, query, busy_only)
-
-
-def fleet_fingerprint() -> str:
-    """Changes whenever anything the Fleet page shows may have changed."""
-    clusters = Cluster.objects.aggregate(n=Count("id"), synced=Max("synced_at"))
-    repos = Repository.objects.aggregate(synced=Max("synced_at"))
-    ops = Operation.objects.aggregate(updated=Max("updated_at"), n=Count("id"))
-    return _digest([clusters, repos, ops])
-
-
-def _digest(parts: object) -> str:
+def digest(parts: object) -> str:
     return hashlib.sha1(repr(parts).encode(), usedforsecurity=False).hexdigest()[:16]
 
 
@@ -249,11 +162,7 @@ def cluster_fingerprints(cluster: Cluster) -> ClusterFingerprints:
         .values_list(*_shown(Repository), "n", "newest", "ids")
     )
     state = [getattr(cluster, name) for name in _shown(Cluster)]
-    return ClusterFingerprints(status=_digest([state, ops]), backups=_digest(repos))
-
-
-def operation_events(op: Operation) -> list[OperationEvent]:
-    return list(op.events.order_by("at", "id"))
+    return ClusterFingerprints(status=digest([state, ops]), backups=digest(repos))
 
 
 def age(at: dt.datetime | None) -> dt.timedelta | None:
@@ -265,53 +174,3 @@ def last_successful_drill(cluster: Cluster) -> Operation | None:
     return (cluster.operations.filter(kind=Operation.Kind.DRILL,
                                       status=Operation.Status.SUCCEEDED)
             .order_by("-finished_at").first())
-
-
-def standbys_of(cluster: Cluster) -> list[Cluster]:
-    """Present clusters the console made as standbys of `cluster` that still follow it:
-    what stops following when it is shut down."""
-    made = Operation.objects.filter(
-        kind=Operation.Kind.CREATE_STANDBY, cluster__platform=cluster.platform,
-        params__source__namespace=cluster.namespace, params__source__name=cluster.name,
-    ).values("cluster_id")
-    return list(Cluster.objects.filter(pk__in=made, present=True, role=Cluster.Role.STANDBY)
-                .order_by("name"))
-
-
-@dataclasses.dataclass(frozen=True)
-class DowntimeEstimate:
-    seconds: float
-    basis: str  # how it was reached, in words
-
-    @property
-    def duration(self) -> dt.timedelta:
-        return dt.timedelta(seconds=self.seconds)
-
-
-# A conservative restore rate for a first estimate, before this cluster has a measured one.
-ASSUMED_RESTORE_BYTES_PER_SECOND = 50 * 1024 * 1024
-ASSUMED_FIXED_SECONDS = 20.0
-
-
-def in_place_estimate(cluster: Cluster, newest: Backup | None) -> DowntimeEstimate | None:
-    """How long an in-place restore keeps `cluster` down: its last one's measured downtime,
-    or the newest backup's size at a conservative restore rate."""
-    last = (cluster.operations.filter(kind__in=(Operation.Kind.RESTORE_IN_PLACE,
-                                                Operation.Kind.RESTORE_DATABASE),
-                                      status=Operation.Status.SUCCEEDED,
-                                      result__has_key="downtime_seconds")
-            .order_by("-finished_at").values_list("result", "finished_at").first())
-    if last:
-        try:
-            seconds = float(last[0]["downtime_seconds"])
-        except (TypeError, ValueError):
-            seconds = 0.0
-        if seconds > 0:
-            when = f"{last[1]:%Y-%m-%d %H:%M} UTC"
-            return DowntimeEstimate(seconds, f"the last in-place restore of {cluster.name} "
-                                             f"({when}) kept it down that long")
-    if newest is None:
-        return None
-    seconds = ASSUMED_FIXED_SECONDS + newest.database_size / ASSUMED_RESTORE_BYTES_PER_SECOND
-    return DowntimeEstimate(seconds, "an estimate from the newest backup's size at 50 MiB/s; "
-                                     "WAL replay to a later point adds to it")
