@@ -279,6 +279,10 @@ DR_TWO_PERSON_KINDS = envlist("DR_TWO_PERSON_KINDS",
                               "restore_in_place,restore_database,promote,shutdown")
 DR_APPROVAL_TTL = envint("DR_APPROVAL_TTL", "3600", minimum=60)
 
+# The one wait a request makes on a platform (services/live.py: is a name free, the review's
+# dry run), in seconds.
+DR_LIVE_CHECK_TIMEOUT = envint("DR_LIVE_CHECK_TIMEOUT", "10", minimum=1)
+
 # --- Platforms --------------------------------------------------------------------------------
 # Comma-separated: local, kubernetes.
 DR_PLATFORMS = envlist("DR_PLATFORMS", "local")

@@ -19,7 +19,7 @@ from restores.models.requests import repo_window, utc_text
 from restores.platforms import manifests
 from restores.platforms.base import ClusterRef, Platform, PlatformError
 from restores.platforms.targets import RestoreTarget, target_to_json
-from restores.services import access
+from restores.services import access, live
 from restores.services.errors import ServiceError
 from restores.services.operations import operation_create
 
@@ -113,7 +113,8 @@ def _check_scratch(platform: Platform, scratch: ClusterRef) -> None:
     taken = Cluster.objects.filter(platform=platform.name, namespace=scratch.namespace,
                                    name=scratch.name).exists()
     try:
-        taken = taken or platform.cluster_exists(scratch)
+        taken = taken or live.ask(platform.name, "is the scratch name free",
+                                  lambda p: p.cluster_exists(scratch))
     except PlatformError as exc:
         raise ServiceError(exc.message) from None
     if taken:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from restores import platforms
 from restores.models import Cluster, Operation
 from restores.platforms import manifests
 from restores.platforms.base import ClusterRef, PlatformError
-from restores.services import access
+from restores.services import access, live
 from restores.services.errors import ServiceError
 from restores.services.operations import User, operation_create, require_present
 
@@ -38,7 +37,8 @@ def standby_request(
     except PlatformError as exc:
         raise ServiceError(exc.message, field="name") from None
     try:
-        exists = platforms.get(source.platform).cluster_exists(ClusterRef(namespace, name))
+        exists = live.ask(source.platform, "is the name free",
+                          lambda p: p.cluster_exists(ClusterRef(namespace, name)))
     except PlatformError as exc:  # e.g. a namespace the console does not manage
         raise ServiceError(exc.message, field="namespace") from None
     if exists:

@@ -31,6 +31,9 @@ from restores.platforms.targets import RestoreTarget
 
 log = logging.getLogger(__name__)
 
+# Transient failures in a row before an operation is failed instead of retried.
+MAX_TRANSIENT_FAILURES = 30
+
 Step = Callable[[Operation, Platform], None]
 
 

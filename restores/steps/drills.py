@@ -41,6 +41,7 @@ from restores.platforms.base import (
     Verification,
 )
 from restores.platforms.targets import target_from_json
+from restores.steps.common import MAX_TRANSIENT_FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,6 @@ def _guarded(op: Operation, platform: Platform, phase: Any) -> None:
     """Run a phase that may leave a scratch cluster behind: a permanent error, or a
     transient one that has failed too often, goes to the clean-up instead of failing the
     drill with the scratch cluster still there."""
-    from restores.steps.loop import MAX_TRANSIENT_FAILURES
 
     try:
         phase(op, platform)

@@ -30,7 +30,7 @@ from restores.platforms.base import (
 )
 from restores.steps.backups import backup_step
 from restores.steps.clones import clone_step
-from restores.steps.common import Step, advancing, fail
+from restores.steps.common import MAX_TRANSIENT_FAILURES, Step, advancing, fail
 from restores.steps.drills import drill_step
 from restores.steps.inplace import in_place_step
 from restores.steps.power import power_call
@@ -46,8 +46,6 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 180
 
 
-# Transient failures in a row before an operation is failed instead of retried.
-MAX_TRANSIENT_FAILURES = 30
 
 
 # A delivery that arrives this much before the stored next check is a duplicate: drop it.

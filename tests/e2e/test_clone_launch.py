@@ -12,9 +12,9 @@ import json
 import pytest
 from django.utils import timezone
 
-from restores import tasks
 from restores.models import Cluster, Operation
 from restores.platforms.base import ClusterRef
+from restores.services import dispatch
 from restores.steps import loop
 
 from .conftest import NAMESPACE, E2EFleet, submit_clone
@@ -27,7 +27,7 @@ TARGET = "narwhal"
 def test_the_first_step_of_a_local_clone_launches_the_restore(
     hippo: Cluster, e2e_fleet: E2EFleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tasks, "dispatch", lambda op: None)  # no worker: the test runs it
+    monkeypatch.setattr(dispatch, "send", lambda task, *args: None)  # no worker: we run it
     op = submit_clone(hippo, TARGET)
     loop.advance(str(op.pk))
 

@@ -41,31 +41,21 @@ from pathlib import Path
 from typing import Any
 
 from ..base import ClonePlan, CloneRequest, JobStatus, PermanentError, TransientError
-from ..pgbackrest import explain_error
 from . import clone_steps as steps
-from .backrest import REPOS, Backrest
+from . import operations as ops
+from .backrest import REPOS
 from .database import query
-from .fleet import ClusterRecord, Fleet, validate_cluster_name
+from .fleet import ClusterRecord, validate_cluster_name
 from .operations import cluster_lock
-from .proc import Runner
+from .phases import DONE, FAILED, Handler, PhaseMachine
 
 RESTORE_SUFFIX = "-restore"
 BACKUP_SUFFIX = "-first-backup"
-# A server not running this long after `pg_ctl start`, with no FATAL line, is started again.
-START_GRACE_SECONDS = 15.0
-START_ATTEMPTS = 3
 IN_PROGRESS = ("restoring", "recovering", "configuring", "backing-up")
 
 
-class Cloner:
-    def __init__(
-        self, fleet: Fleet, runner: Runner, backrest: Backrest, *, namespace: str, port_base: int
-    ) -> None:
-        self.fleet = fleet
-        self.runner = runner
-        self.backrest = backrest
-        self.namespace = namespace
-        self.port_base = port_base
+class Cloner(PhaseMachine):
+    noun = "clone"
 
     # -- validation and the plan ----------------------------------------------------------
 
@@ -128,13 +118,7 @@ class Cloner:
                 f"{record.name} is being cloned by operation {req.operation_id} with other "
                 "parameters (source, repo, point or databases)."
             )
-        with self._lock(record.name, blocking=False) as held:
-            # Read again under the lock: a concurrent call may have moved it on meanwhile.
-            record = self.fleet.record(record.name) or record
-            progress = self._progress(record.name)
-            if not held:
-                return self._report(record, progress, busy=True)
-            return self._step(req, record, progress)
+        return self.drive(req, record.name, req.operation_id)
 
     def _create(self, req: CloneRequest, source: ClusterRecord) -> ClusterRecord | None:
         """Piece 1: the target's record, or None when something already has the name."""
@@ -161,93 +145,61 @@ class Cloner:
                 return None
             return record
 
-    def _step(self, req: CloneRequest, record: ClusterRecord, progress: dict) -> JobStatus:
-        if record.state not in IN_PROGRESS:  # failed, or done ("")
-            return self._report(record, progress)
-        try:
-            if record.state == "restoring":
-                return self._restore(req, record, progress)
-            if record.state == "recovering":
-                return self._recover(req, record, progress)
-            if not self._running(record):  # promoted, then stopped (a reboot, a DBA)
-                steps.start_no_wait(self.runner, self.fleet, record)
-                return JobStatus("running", f"{record.name} was not running: starting it again.")
-            if record.state == "configuring":
-                return self._configure(req, record, progress)
-            return self._first_backup(req, record, progress)
-        except PermanentError as exc:
-            return self._fail(record, progress, exc.message, exc.detail)
+    def phase_of(self, record: ClusterRecord, progress: dict[str, Any]) -> str:
+        if record.state == "failed":
+            return FAILED
+        if record.state == "" and "result" in progress:
+            return DONE
+        return record.state
+
+    def handlers(self) -> dict[str, Handler]:
+        return {"restoring": self._restore, "recovering": self._recover,
+                "configuring": self._independent, "backing-up": self._independent}
+
+    def _independent(self, req: CloneRequest, record: ClusterRecord,
+                     progress: dict) -> JobStatus:
+        if not self._running(record):  # promoted, then stopped (a reboot, a DBA)
+            steps.start_no_wait(self.runner, self.fleet, record)
+            return JobStatus("running", f"{record.name} was not running: starting it again.")
+        if record.state == "configuring":
+            return self._configure(req, record, progress)
+        return self._first_backup(req, record, progress)
 
     # piece 2 -------------------------------------------------------------------------------
 
     def _restore(self, req: CloneRequest, record: ClusterRecord, progress: dict) -> JobStatus:
-        jobs, target = self.backrest.jobs, record.name
-        job_id = req.operation_id + RESTORE_SUFFIX
-        pgdata = self.fleet.pgdata(target)
-        view = jobs.view(target, job_id)
-        if view is None or view.record is None or not view.record.pid:
-            # Not launched. Launches happen only under this clone's lock, so a claim without
-            # a pid is a launcher that died: jobs.start relaunches it after a grace period,
-            # which is safe only while nothing has been restored.
-            if view is not None and pgdata.exists() and any(pgdata.iterdir()):
-                return self._fail(
-                    record,
-                    progress,
-                    f"{pgdata} is not empty, but the restore that wrote it was not recorded: "
-                    f"an earlier attempt was interrupted. Destroy {target} and clone again.",
-                )
-            self.fleet.make_dir(pgdata, 0o700)
-            pgdata.chmod(0o700)
-            argv = steps.restore_argv(self.fleet, req, port=record.port, now=_now())
-            summary = (
-                f"Started pgBackRest: restore of {req.source.name}'s {req.repo} into {target}."
-            )
+        target = record.name
+        outcome = self.restore_job(
+            target, req.operation_id + RESTORE_SUFFIX,
+            argv=lambda: steps.restore_argv(self.fleet, req, port=record.port, now=_now()),
+            summary=f"Started pgBackRest: restore of {req.source.name}'s {req.repo} into {target}.",
+            running=f"pgBackRest is restoring {req.source.name}'s {req.repo} into {target}",
             # The job starts the server as soon as the restore succeeds, as a DBA would type
             # the two commands: no step's poll between them. The recovering step below finds
             # it running (or starts it, should that start have failed).
-            then = steps.start_argv(self.runner, self.fleet, record)
-            return JobStatus("running", jobs.start(target, job_id, argv, summary, then).summary)
-        if view.rc is None and view.alive:
-            return JobStatus(
-                "running",
-                f"pgBackRest is restoring {req.source.name}'s {req.repo} into {target} "
-                f"(pid {view.record.pid}).",
-            )
-        if view.rc is None:
-            message = "The restore process ended without reporting a result."
-            return self._fail(record, progress, message, view.log[-4000:])
-        if view.rc != 0:
-            why = explain_error(view.log) or f"pgBackRest exited with code {view.rc}."
-            return self._fail(record, progress, f"The restore failed. {why}", view.log[-4000:])
-        rc_path = self.fleet.jobs_dir(target) / f"{job_id}.rc"
-        progress["restore"] = {
-            "started_at": view.record.created_at,
-            "ended_at": rc_path.stat().st_mtime,
-            "bytes": steps.disk_usage(pgdata),
-        }
-        self._save(record.name, progress)
+            then=lambda: steps.start_argv(self.runner, self.fleet, record),
+        )
+        if isinstance(outcome, JobStatus):
+            return outcome
+        progress["restore"] = {**outcome.timings,
+                               "bytes": steps.disk_usage(self.fleet.pgdata(target))}
+        self.save(record.name, req.operation_id, progress)
         record = self._set_state(record, "recovering")
         return self._recover(req, record, progress)
 
     # pieces 3 and 4 --------------------------------------------------------------------------
 
     def _recover(self, req: CloneRequest, record: ClusterRecord, progress: dict) -> JobStatus:
-        start = progress.get("start")
-        if start is None:
-            return self._start_server(record, progress, attempts=0)
-        if not self._running(record):
-            log = self.fleet.server_log(record.name)
-            tail = steps.log_since(log, max(start["log_offset"], steps.log_size(log) - 4000))
-            fatal = steps.server_fatal(steps.log_since(log, start["log_offset"]))
-            if fatal:
-                why = steps.explain_fatal(fatal, source=req.source.name, repo=req.repo)
-                return self._fail(record, progress, why, tail)
-            if time.time() - start["at"] < START_GRACE_SECONDS:
-                return JobStatus("running", f"PostgreSQL {record.name} is starting.")
-            if start["attempts"] >= START_ATTEMPTS:
-                message = f"PostgreSQL {record.name} does not stay up, and its log says no FATAL."
-                return self._fail(record, progress, message, tail)
-            return self._start_server(record, progress, attempts=start["attempts"])
+        status, why = ops.watch_start(
+            self.runner, self.fleet, record, progress,
+            lambda: self.save(record.name, req.operation_id, progress),
+            lambda fatal: steps.explain_fatal(fatal, source=req.source.name, repo=req.repo),
+            log_from_start=True, started="; replaying WAL.",
+        )
+        if why:
+            raise PermanentError(why, detail=progress.get("start", {}).get("tail", ""))
+        if status is not None:
+            return status
         try:
             ((in_recovery,),) = query(self.fleet, record, "select pg_is_in_recovery()")
         except TransientError:
@@ -255,7 +207,7 @@ class Cloner:
         if in_recovery:
             return JobStatus("running", f"{record.name} is replaying WAL.")
         progress.setdefault("promoted_at", time.time())
-        self._save(record.name, progress)
+        self.save(record.name, req.operation_id, progress)
         if req.scratch:
             return self._scratch_done(record, progress)
         self._set_state(record, "configuring")
@@ -266,23 +218,9 @@ class Cloner:
         restore turned archive_mode off), no first backup; it never writes to any repo."""
         progress["result"] = {**steps.result(record, progress, ""), "scratch": "true",
                               "promoted_at": f"{progress['promoted_at']:.3f}"}
-        self._save(record.name, progress)
+        self.save(record.name, "", progress)
         self.fleet.save_record(dataclasses.replace(record, state="", initialized=True))
-        return self._report(self.fleet.record(record.name) or record, progress)
-
-    def _start_server(self, record: ClusterRecord, progress: dict, *, attempts: int) -> JobStatus:
-        """Piece 3: pg_ctl start without waiting, unless it runs already (the restore job
-        started it, or a call that died after starting it). Only log lines from here on can
-        say why it stopped: from the start of the new cluster's log the first time (the
-        restore job's start wrote there already)."""
-        offset = 0 if attempts == 0 else steps.log_size(self.fleet.server_log(record.name))
-        if not self._running(record):
-            steps.start_no_wait(self.runner, self.fleet, record)
-        progress["start"] = {"at": time.time(), "log_offset": offset, "attempts": attempts + 1}
-        self._save(record.name, progress)
-        return JobStatus(
-            "running", f"Started PostgreSQL {record.name} on port {record.port}; replaying WAL."
-        )
+        return self.report(self.fleet.record(record.name) or record, progress)
 
     # pieces 5 and 6 --------------------------------------------------------------------------
 
@@ -295,13 +233,13 @@ class Cloner:
             fleet.write_file(fleet.config_path(record.name), fleet.pgbackrest_conf(record))
             if req.db_include and "dropped" not in progress:
                 progress["dropped"] = steps.databases_to_drop(fleet, record, req.db_include)
-                self._save(record.name, progress)
+                self.save(record.name, "", progress)
             steps.drop_databases(fleet, record, progress.get("dropped", ()))
             steps.make_independent(fleet, record)
             if steps.setting(fleet, record, "archive_mode") != "on":
                 steps.restart(self.runner, fleet, record)
             progress["settings"] = True
-            self._save(record.name, progress)
+            self.save(record.name, "", progress)
             return JobStatus(
                 "running", f"{record.name} archives into its own repo now; creating its stanza."
             )
@@ -318,48 +256,42 @@ class Cloner:
         self.backrest.backup_start(record, repo="repo1", backup_type="full", operation_id=job_id)
         status = self.backrest.backup_status(record, repo="repo1", operation_id=job_id)
         if status.state == "failed":
-            return self._fail(
-                record, progress, f"The first backup failed. {status.message}", status.detail
-            )
+            raise PermanentError(f"The first backup failed. {status.message}",
+                                 detail=status.detail)
         if status.state != "succeeded":
             return JobStatus("running", f"Taking {record.name}'s first full backup.")
         progress["result"] = steps.result(record, progress, status.result["label"])
-        self._save(record.name, progress)
+        self.save(record.name, "", progress)
         self.fleet.save_record(dataclasses.replace(record, state="", initialized=True))
-        return self._report(self.fleet.record(record.name) or record, progress)
+        return self.report(self.fleet.record(record.name) or record, progress)
 
     # -- reporting ----------------------------------------------------------------------------
 
-    def _report(self, record: ClusterRecord, progress: dict, busy: bool = False) -> JobStatus:
-        """The clone's status from its files alone."""
-        if record.state == "failed":
-            failure = progress.get("failure", {})
-            return JobStatus("failed", failure.get("message", ""), detail=failure.get("detail", ""))
-        if record.state == "" and "result" in progress:
-            result = progress["result"]
-            dropped = result.get("dropped_databases")
-            if result.get("scratch"):
-                message = (
-                    f"{record.name} is a scratch primary on port {record.port}, restored from "
-                    f"{_source_name(record)}'s {_clone_repo(record)}, with archiving off."
-                )
-                return JobStatus("succeeded", message, dict(result))
+    def succeeded(self, record: ClusterRecord, progress: dict[str, Any]) -> JobStatus:
+        result = progress["result"]
+        if result.get("scratch"):
             message = (
-                f"{record.name} is a new primary on port {record.port}, restored from "
-                f"{_source_name(record)}'s {_clone_repo(record)}, with its own first full backup "
-                f"{result['first_backup']}."
+                f"{record.name} is a scratch primary on port {record.port}, restored from "
+                f"{_source_name(record)}'s {_clone_repo(record)}, with archiving off."
             )
-            if dropped:
-                message += f" Dropped the databases not included: {dropped}."
             return JobStatus("succeeded", message, dict(result))
-        prefix = "Another call is advancing this clone. " if busy else ""
-        return JobStatus("running", prefix + self.describe(record)[1])
+        message = (
+            f"{record.name} is a new primary on port {record.port}, restored from "
+            f"{_source_name(record)}'s {_clone_repo(record)}, with its own first full backup "
+            f"{result['first_backup']}."
+        )
+        if result.get("dropped_databases"):
+            message += f" Dropped the databases not included: {result['dropped_databases']}."
+        return JobStatus("succeeded", message, dict(result))
+
+    def words(self, record: ClusterRecord, progress: dict[str, Any]) -> str:
+        return self.describe(record)[1]
 
     def describe(self, record: ClusterRecord) -> tuple[str, str]:
         """(state word, sentence) of a clone in progress or failed, for cluster status."""
         source = f"{_source_name(record)}'s {_clone_repo(record)}"
         if record.state == "failed":
-            failure = self._progress(record.name).get("failure", {})
+            failure = self.load(record.name).get("failure", {})
             return "failed", f"The clone failed: {failure.get('message', 'see the operation')}"
         sentences = {
             "restoring": ("restoring", f"Restoring a backup from {source}."),
@@ -369,33 +301,27 @@ class Cloner:
         }
         return sentences.get(record.state, (record.state, f"Cloning from {source}."))
 
-    def _fail(
-        self, record: ClusterRecord, progress: dict, message: str, detail: str = ""
-    ) -> JobStatus:
-        progress["failure"] = {"message": message, "detail": detail, "at": time.time()}
-        self._save(record.name, progress)
+    def mark_failed(self, record: ClusterRecord, operation_id: str,
+                    progress: dict[str, Any]) -> None:
+        self.save(record.name, operation_id, progress)
         self._set_state(record, "failed")
-        return JobStatus("failed", message, detail=detail)
 
     # -- files ----------------------------------------------------------------------------------
-
-    def _lock(self, name: str, *, blocking: bool) -> contextlib.AbstractContextManager[bool]:
-        """The cluster's lock (operations.cluster_lock): True when held."""
-        return cluster_lock(self.fleet, name, blocking=blocking)
 
     def hold(self, name: str) -> contextlib.AbstractContextManager[bool]:
         """Wait for any advance of this clone to finish and keep others out (for destroy)."""
         if not self.fleet.cluster_dir(name).is_dir():
             return contextlib.nullcontext(True)
-        return self._lock(name, blocking=True)
+        return cluster_lock(self.fleet, name, blocking=True)
 
-    def _progress(self, name: str) -> dict[str, Any]:
+    def load(self, name: str, operation_id: str = "") -> dict[str, Any]:
+        """clone.json: one clone per target name, whatever the operation."""
         try:
             return json.loads((self.fleet.cluster_dir(name) / "clone.json").read_text())
         except (OSError, ValueError):
             return {}
 
-    def _save(self, name: str, progress: dict[str, Any]) -> None:
+    def save(self, name: str, operation_id: str, progress: dict[str, Any]) -> None:
         self.fleet.write_file(self.fleet.cluster_dir(name) / "clone.json", json.dumps(progress))
 
     def _set_state(self, record: ClusterRecord, state: str) -> ClusterRecord:

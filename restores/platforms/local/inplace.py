@@ -39,14 +39,14 @@ from typing import Any
 from psycopg import sql as pgsql
 
 from ..base import InPlaceRestoreRequest, JobStatus, PermanentError, TransientError
-from ..pgbackrest import explain_error
 from ..restore_options import local_restore_argv
 from . import clone_steps as steps
 from . import operations as ops
-from .backrest import REPOS, Backrest
+from .backrest import REPOS
 from .database import query
-from .fleet import STANZA, ClusterRecord, Fleet
-from .proc import PGBACKREST, Runner
+from .fleet import STANZA, ClusterRecord
+from .phases import FAILED, Handler, PhaseMachine
+from .proc import PGBACKREST
 
 KIND = "in-place"
 BUSY_KIND = "restore-in-place"
@@ -61,12 +61,8 @@ WORDS = {
 }
 
 
-class InPlaceRestorer:
-    def __init__(self, fleet: Fleet, runner: Runner, backrest: Backrest, *, namespace: str) -> None:
-        self.fleet = fleet
-        self.runner = runner
-        self.backrest = backrest
-        self.namespace = namespace
+class InPlaceRestorer(PhaseMachine):
+    noun = "restore"
 
     # -- entry -----------------------------------------------------------------------------
 
@@ -78,24 +74,17 @@ class InPlaceRestorer:
         name = req.cluster.name
         if self.fleet.record(name) is None:
             raise PermanentError(f"There is no local cluster {name!r} to restore.")
-        with ops.cluster_lock(self.fleet, name, blocking=False) as held:
-            progress = self._load(name, req.operation_id)
-            if not held:
-                return self._report(name, progress, busy=True)
-            record = self.fleet.record(name)
-            if record is None:
-                raise PermanentError(f"The local cluster {name!r} was destroyed.")
-            if not progress:
-                return self._begin(req, record)
-            if progress["request"] != _request(req):
-                raise PermanentError(
-                    f"Operation {req.operation_id} is restoring {name} with other parameters "
-                    "(repo, point, databases or process-max)."
-                )
-            return self._step(req, record, progress)
+        return self.drive(req, name, req.operation_id, lambda record: self._begin(req, record))
 
-    def _begin(self, req: InPlaceRestoreRequest, record: ClusterRecord) -> JobStatus:
-        """Refuse what cannot be restored in place, claim the cluster, start the first piece."""
+    def check_progress(self, req: InPlaceRestoreRequest, progress: dict[str, Any]) -> None:
+        if progress["request"] != _request(req):
+            raise PermanentError(
+                f"Operation {req.operation_id} is restoring {req.cluster.name} with other "
+                "parameters (repo, point, databases or process-max)."
+            )
+
+    def _begin(self, req: InPlaceRestoreRequest, record: ClusterRecord) -> dict[str, Any]:
+        """Refuse what cannot be restored in place, claim the cluster: the first piece."""
         name = record.name
         if record.is_standby:
             raise PermanentError(
@@ -132,8 +121,8 @@ class InPlaceRestorer:
             "requested_at": time.time(),
             "command": shlex.join(argv),
         }
-        self._save(name, req.operation_id, progress)
-        return self._step(req, record, progress)
+        self.save(name, req.operation_id, progress)
+        return progress
 
     def _check_databases(self, req: InPlaceRestoreRequest, record: ClusterRecord) -> None:
         """Every --db-include name must be in the set the restore starts from, read from the
@@ -178,22 +167,15 @@ class InPlaceRestorer:
         config = self.fleet.config_path(req.cluster.name)
         return [PGBACKREST, f"--config={config}", f"--stanza={STANZA}", *options, "restore"]
 
-    # -- the pieces ------------------------------------------------------------------------
+    # -- the phases ------------------------------------------------------------------------
 
-    def _step(self, req: InPlaceRestoreRequest, record: ClusterRecord, progress: dict) -> JobStatus:
-        phase = progress["phase"]
-        if phase not in PHASES:
-            return self._report(record.name, progress)
-        try:
-            if phase == "stopping":
-                return self._stop(req, record, progress)
-            if phase == "restoring":
-                return self._restore(req, record, progress)
-            if phase in ("starting", "recovering"):
-                return self._recover(req, record, progress)
-            return self._clean(req, record, progress)
-        except PermanentError as exc:
-            return self._fail(req, record, progress, exc.message, exc.detail)
+    def phase_of(self, record: ClusterRecord, progress: dict[str, Any]) -> str:
+        return str(progress.get("phase", ""))
+
+    def handlers(self) -> dict[str, Handler]:
+        return {"stopping": self._stop, "restoring": self._restore,
+                "starting": self._recover, "recovering": self._recover,
+                "cleaning": self._clean}
 
     def _stop(self, req: InPlaceRestoreRequest, record: ClusterRecord, progress: dict) -> JobStatus:
         if ops.running(self.runner, self.fleet, record):
@@ -201,59 +183,41 @@ class InPlaceRestorer:
             ops.stop_fast(self.runner, self.fleet, record)
         left = ops.unarchived_segments(self.fleet, record)
         if left:
-            return self._fail(
-                req,
-                record,
-                progress,
+            raise PermanentError(
                 f"{record.name} is stopped, but {len(left)} WAL file(s) were not archived "
                 f"({left[0]}{'…' if len(left) > 1 else ''}): the restore would erase them and "
                 "the transactions in them. Nothing was restored. Fix archiving (pgbackrest "
-                "check), start the cluster so it archives them, and restore again.",
+                "check), start the cluster so it archives them, and restore again."
             )
         progress["stopped_at"] = time.time()
         progress["phase"] = "restoring"
-        self._save(record.name, req.operation_id, progress)
+        self.save(record.name, req.operation_id, progress)
         return self._restore(req, record, progress)
 
     def _restore(
         self, req: InPlaceRestoreRequest, record: ClusterRecord, progress: dict
     ) -> JobStatus:
-        jobs, name = self.backrest.jobs, record.name
-        job_id = req.operation_id + RESTORE_JOB
-        view = jobs.view(name, job_id)
-        if view is None or view.record is None or not view.record.pid:
-            if ops.running(self.runner, self.fleet, record):
-                # Started behind our back before the restore began: stop it again (pgBackRest
-                # would refuse anyway, [038]).
-                progress["phase"] = "stopping"
-                self._save(name, req.operation_id, progress)
-                return JobStatus("running", f"{name} was started meanwhile: stopping it again.")
-            argv = shlex.split(progress["command"])
-            summary = f"Started pgBackRest: in-place restore of {name} from its {req.repo}."
-            return JobStatus("running", jobs.start(name, job_id, argv, summary).summary)
-        if view.rc is None and view.alive:
-            return JobStatus(
-                "running", f"pgBackRest is restoring {name} in place (pid {view.record.pid})."
-            )
-        stopped = (
-            f" {name} is stopped, and its data directory may be partly restored: restore "
-            "again before starting it."
+        name = record.name
+        view = self.backrest.jobs.view(name, req.operation_id + RESTORE_JOB)
+        if (view is None or view.record is None or not view.record.pid) and ops.running(
+                self.runner, self.fleet, record):
+            # Started behind our back before the restore began: stop it again (pgBackRest
+            # would refuse anyway, [038]).
+            progress["phase"] = "stopping"
+            self.save(name, req.operation_id, progress)
+            return JobStatus("running", f"{name} was started meanwhile: stopping it again.")
+        outcome = self.restore_job(
+            name, req.operation_id + RESTORE_JOB, argv=lambda: shlex.split(progress["command"]),
+            summary=f"Started pgBackRest: in-place restore of {name} from its {req.repo}.",
+            running=f"pgBackRest is restoring {name} in place", fresh_data=False,
+            failed_suffix=(f" {name} is stopped, and its data directory may be partly "
+                           "restored: restore again before starting it."),
         )
-        if view.rc is None:
-            raise PermanentError(
-                "The restore process ended without reporting a result." + stopped,
-                detail=view.log[-4000:],
-            )
-        if view.rc != 0:
-            why = explain_error(view.log) or f"pgBackRest exited with code {view.rc}."
-            raise PermanentError(f"The restore failed. {why}{stopped}", detail=view.log[-4000:])
-        rc_path = self.fleet.jobs_dir(name) / f"{job_id}.rc"
-        progress["restore"] = {
-            "started_at": view.record.created_at,
-            "ended_at": rc_path.stat().st_mtime,
-        }
+        if isinstance(outcome, JobStatus):
+            return outcome
+        progress["restore"] = outcome.timings
         progress["phase"] = "starting"
-        self._save(name, req.operation_id, progress)
+        self.save(name, req.operation_id, progress)
         return self._recover(req, record, progress)
 
     def _recover(
@@ -265,7 +229,7 @@ class InPlaceRestorer:
             self.fleet,
             record,
             progress,
-            lambda: self._save(name, req.operation_id, progress),
+            lambda: self.save(name, req.operation_id, progress),
             lambda fatal: steps.explain_fatal(fatal, source=name, repo=req.repo),
         )
         if why:
@@ -279,12 +243,12 @@ class InPlaceRestorer:
             return JobStatus("running", f"{name} is starting and replaying WAL.")
         if progress["phase"] != "recovering":
             progress["phase"] = "recovering"
-            self._save(name, req.operation_id, progress)
+            self.save(name, req.operation_id, progress)
         if in_recovery:
             return JobStatus("running", f"{name} is replaying WAL.")
         progress.setdefault("promoted_at", time.time())  # not again after a restart
         progress["phase"] = "cleaning"
-        self._save(name, req.operation_id, progress)
+        self.save(name, req.operation_id, progress)
         return JobStatus("running", f"{name} is promoted; removing the recovery settings.")
 
     def _clean(
@@ -294,7 +258,7 @@ class InPlaceRestorer:
         if not ops.running(self.runner, fleet, record):  # promoted, then stopped by someone
             progress.pop("start", None)
             progress["phase"] = "starting"
-            self._save(name, req.operation_id, progress)
+            self.save(name, req.operation_id, progress)
             return self._recover(req, record, progress)
         for setting in steps.RECOVERY_SETTINGS:
             statement = pgsql.SQL("alter system reset {}").format(pgsql.Identifier(setting))
@@ -302,7 +266,7 @@ class InPlaceRestorer:
         query(fleet, record, "select pg_reload_conf()")
         if req.db_include and "dropped" not in progress:
             progress["dropped"] = steps.databases_to_drop(fleet, record, req.db_include)
-            self._save(name, req.operation_id, progress)
+            self.save(name, req.operation_id, progress)
         steps.drop_databases(fleet, record, progress.get("dropped", ()))
         # The promotion's end-of-recovery checkpoint is on the new timeline only once a
         # checkpoint ran: before it a backup fails with [058] (pitfall 3).
@@ -324,57 +288,44 @@ class InPlaceRestorer:
         }
         progress["phase"] = "done"
         progress["ended_at"] = time.time()
-        self._save(name, req.operation_id, progress)
+        self.save(name, req.operation_id, progress)
         self._release(name, req.operation_id)
-        return self._report(name, progress)
+        return self.report(record, progress)
 
     # -- reporting and files -----------------------------------------------------------------
 
-    def _report(self, name: str, progress: dict, busy: bool = False) -> JobStatus:
-        phase = progress.get("phase")
-        if phase == "failed":
-            failure = progress.get("failure", {})
-            return JobStatus("failed", failure.get("message", ""), detail=failure.get("detail", ""))
-        if phase == "done":
-            result = progress["result"]
-            message = (
-                f"{name} is restored in place and running as a primary on timeline "
-                f"{result['timeline']}; archiving into its repo works."
-            )
-            if result["dropped_databases"]:
-                message += f" Dropped the databases not included: {result['dropped_databases']}."
-            return JobStatus("succeeded", message, dict(result), detail=progress.get("command", ""))
-        prefix = "Another call is advancing this restore. " if busy else ""
-        return JobStatus("running", prefix + WORDS.get(str(phase), "Starting the restore."))
+    def succeeded(self, record: ClusterRecord, progress: dict[str, Any]) -> JobStatus:
+        result = progress["result"]
+        message = (
+            f"{record.name} is restored in place and running as a primary on timeline "
+            f"{result['timeline']}; archiving into its repo works."
+        )
+        if result["dropped_databases"]:
+            message += f" Dropped the databases not included: {result['dropped_databases']}."
+        return JobStatus("succeeded", message, dict(result), detail=progress.get("command", ""))
+
+    def words(self, record: ClusterRecord, progress: dict[str, Any]) -> str:
+        return WORDS.get(str(progress.get("phase")), "Starting the restore.")
 
     def describe(self, busy: dict[str, Any], name: str) -> str:
-        progress = self._load(name, str(busy.get("operation_id")))
+        progress = self.load(name, str(busy.get("operation_id")))
         return WORDS.get(str(progress.get("phase")), "Being restored in place.")
 
-    def _fail(
-        self,
-        req: InPlaceRestoreRequest,
-        record: ClusterRecord,
-        progress: dict,
-        message: str,
-        detail: str = "",
-    ) -> JobStatus:
-        progress["failure"] = {"message": message, "detail": detail, "at": time.time()}
-        progress["failed_in"] = progress.get("phase")
-        progress["phase"] = "failed"
-        self._save(record.name, req.operation_id, progress)
-        self._release(record.name, req.operation_id)
-        return JobStatus("failed", message, detail=detail)
+    def mark_failed(self, record: ClusterRecord, operation_id: str,
+                    progress: dict[str, Any]) -> None:
+        progress["phase"] = FAILED
+        self.save(record.name, operation_id, progress)
+        self._release(record.name, operation_id)
 
     def _release(self, name: str, operation_id: str) -> None:
         record = self.fleet.record(name)
         if record is not None and (record.busy or {}).get("operation_id") == operation_id:
             self.fleet.save_record(dataclasses.replace(record, busy=None))
 
-    def _load(self, name: str, operation_id: str) -> dict[str, Any]:
+    def load(self, name: str, operation_id: str) -> dict[str, Any]:
         return ops.load_progress(self.fleet, name, operation_id, KIND)
 
-    def _save(self, name: str, operation_id: str, progress: dict[str, Any]) -> None:
+    def save(self, name: str, operation_id: str, progress: dict[str, Any]) -> None:
         ops.save_progress(self.fleet, name, operation_id, KIND, progress)
 
 

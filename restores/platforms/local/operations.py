@@ -134,15 +134,21 @@ def watch_start(
     progress: dict[str, Any],
     save: Callable[[], None],
     explain: Callable[[str], str],
+    *,
+    log_from_start: bool = False,
+    started: str = ".",
 ) -> tuple[JobStatus | None, str]:
     """Start the server without waiting (once, then again after a stop that logged no
     FATAL, at most START_ATTEMPTS times) and watch it. Returns (status, "") while it is
     starting: a running JobStatus to report; (None, "") once it runs; (None, why) when it
     stopped with a FATAL line (`explain` turns that line into a sentence) or does not stay
-    up. progress["start"]["tail"] then holds the end of the server log."""
+    up. progress["start"]["tail"] then holds the end of the server log. `log_from_start`:
+    the first start's lines are read from the log's beginning (a restore job that started the
+    server wrote there already); `started` ends the sentence that says it was started."""
     start = progress.get("start")
     if start is None:
-        return _start(runner, fleet, record, progress, save, attempts=0), ""
+        return _start(runner, fleet, record, progress, save, attempts=0,
+                      offset=0 if log_from_start else None, started=started), ""
     if running(runner, fleet, record):
         return None, ""
     log = fleet.server_log(record.name)
@@ -154,7 +160,8 @@ def watch_start(
         return JobStatus("running", f"PostgreSQL {record.name} is starting."), ""
     if start["attempts"] >= START_ATTEMPTS:
         return None, f"PostgreSQL {record.name} does not stay up, and its log says no FATAL."
-    return _start(runner, fleet, record, progress, save, attempts=start["attempts"]), ""
+    return _start(runner, fleet, record, progress, save, attempts=start["attempts"],
+                  started=started), ""
 
 
 def _start(
@@ -165,15 +172,18 @@ def _start(
     save: Callable[[], None],
     *,
     attempts: int,
+    offset: int | None = None,
+    started: str = ".",
 ) -> JobStatus:
     """pg_ctl start -W unless it runs already (a call that died after starting it). Only
-    log lines from here on can say why it stopped."""
-    offset = steps.log_size(fleet.server_log(record.name))
+    log lines from here on (from `offset`) can say why it stopped."""
+    if offset is None:
+        offset = steps.log_size(fleet.server_log(record.name))
     if not running(runner, fleet, record):
         steps.start_no_wait(runner, fleet, record)
     progress["start"] = {"at": time.time(), "log_offset": offset, "attempts": attempts + 1}
     save()
-    return JobStatus("running", f"Started PostgreSQL {record.name} on port {record.port}.")
+    return JobStatus("running", f"Started PostgreSQL {record.name} on port {record.port}{started}")
 
 
 def timeline(fleet: Fleet, record: ClusterRecord) -> int:

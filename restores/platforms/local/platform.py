@@ -13,6 +13,7 @@ import shlex
 import shutil
 import time
 from pathlib import Path
+from typing import TypeVar
 
 from ..base import (
     FORMER_PRIMARY,
@@ -39,11 +40,14 @@ from .clone import IN_PROGRESS, Cloner
 from .database import connect_hint, load_demo_data, query
 from .fleet import CONF_MARKER, ClusterRecord, Fleet, validate_cluster_name
 from .inplace import InPlaceRestorer
+from .phases import PhaseMachine
 from .proc import PGBACKREST, Runner, find_pg_bindir, resolve_account
+from .promotion import Promoter
 from .standby import Standbys
 from .verify import verify as verify_restore
 
 POLL_SECONDS = 0.5
+M = TypeVar("M", bound=PhaseMachine)
 # How soon an operation looks again at a restore, backup or server of this host: checking
 # costs a few file reads and a pg_ctl status, and every restore waits for it twice (its end,
 # the promotion). settings.DR_LOCAL_POLL_MS sets it for the console.
@@ -95,31 +99,26 @@ class LocalPlatform(Platform):
     def _backrest(self) -> Backrest:
         return Backrest(self._fleet, self._runner)
 
+    def _machine(self, kind: type[M]) -> M:
+        """The fleet's phase machine of one kind (clone, standby, in-place, promotion)."""
+        return kind(self._fleet, self._runner, self._backrest, namespace=self.namespace,
+                    port_base=self.port_base)
+
     @functools.cached_property
     def _cloner(self) -> Cloner:
-        return Cloner(
-            self._fleet,
-            self._runner,
-            self._backrest,
-            namespace=self.namespace,
-            port_base=self.port_base,
-        )
+        return self._machine(Cloner)
 
     @functools.cached_property
     def _inplace(self) -> InPlaceRestorer:
-        return InPlaceRestorer(
-            self._fleet, self._runner, self._backrest, namespace=self.namespace
-        )
+        return self._machine(InPlaceRestorer)
 
     @functools.cached_property
     def _standbys(self) -> Standbys:
-        return Standbys(
-            self._fleet,
-            self._runner,
-            self._backrest,
-            namespace=self.namespace,
-            port_base=self.port_base,
-        )
+        return self._machine(Standbys)
+
+    @functools.cached_property
+    def _promoter(self) -> Promoter:
+        return self._machine(Promoter)
 
     @functools.cached_property
     def _pg_version(self) -> str:
@@ -216,7 +215,7 @@ class LocalPlatform(Platform):
         if busy.get("kind") == "restore-in-place":
             return "restoring", self._inplace.describe(busy, record.name)
         if busy.get("kind") == "promote":
-            return "promoting", self._standbys.describe_promotion(busy, record.name)
+            return "promoting", self._promoter.describe(busy, record.name)
         return None
 
     def _power_refusal(self, record: ClusterRecord) -> str | None:
@@ -516,7 +515,7 @@ class LocalPlatform(Platform):
         """Promote a standby into an independent primary with its own stanza, repo and
         first full backup (standby.py explains why); failed while its source still runs as
         a primary (split brain)."""
-        return self._standbys.promote(ref, operation_id)
+        return self._promoter.promote(ref, operation_id)
 
     def backup_wait(
         self,

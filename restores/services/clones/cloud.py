@@ -12,7 +12,7 @@ from restores.models import CloneDraft
 from restores.models.requests import cloud_source
 from restores.platforms import manifests
 from restores.platforms.base import ClusterRef, PermanentError, PlatformError
-from restores.services import access
+from restores.services import access, live
 from restores.services.clones.drafts import User, _later, _require_open, _save, require_draft_access
 from restores.services.errors import ServiceError
 
@@ -77,7 +77,8 @@ def check_cloud(answers: CloudAnswers) -> manifests.CloudSource:
             field = "namespace"
         raise ServiceError(exc.message, field=field) from None
     try:
-        platforms.get("kubernetes").cluster_exists(ClusterRef(answers.namespace, "probe"))
+        live.ask("kubernetes", "may the console use the namespace",
+                 lambda p: p.cluster_exists(ClusterRef(answers.namespace, "probe")))
     except PlatformError as exc:
         field = "namespace" if isinstance(exc, PermanentError) else None
         raise ServiceError(exc.message, field=field) from None

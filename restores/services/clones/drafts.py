@@ -26,7 +26,7 @@ from restores.platforms.targets import (
     target_from_json,
     target_to_json,
 )
-from restores.services import access
+from restores.services import access, live
 from restores.services.errors import ServiceError
 
 SOURCE_GONE = "{cluster} is no longer reported by its platform; pick another source."
@@ -251,7 +251,8 @@ def check_target(draft: CloneDraft, answers: TargetAnswers) -> None:
     ).exists()
     ref = ClusterRef(answers.namespace, answers.name)
     try:
-        exists = taken or platforms.get(platform).cluster_exists(ref)
+        exists = taken or live.ask(platform, "is the name free",
+                                   lambda p: p.cluster_exists(ref))
     except PlatformError as exc:  # a namespace the Kubernetes platform does not manage, or
         # the API did not answer: said on the form rather than as a server error
         field = "namespace" if isinstance(exc, PermanentError) else None

@@ -15,13 +15,14 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from restores import platforms, rules
+from restores import rules
 from restores.models import CloneDraft, Cluster, Operation
 from restores.models.requests import clone_request, restore_job_spec
 from restores.platforms import manifests
 from restores.platforms.base import ClonePlan, CloneRequest, PlatformError
 from restores.platforms.restore_options import pgo_restore_options
 from restores.platforms.targets import InvalidRestoreOptions, RestoreTarget
+from restores.services import live
 from restores.services.clones.cloud import (
     CLOUD_DB_UNCHECKED,
     CLOUD_UNCHECKED,
@@ -105,7 +106,8 @@ def draft_review(draft: CloneDraft) -> Review:
     if draft.cloud and draft.target.get("db_include"):
         warnings += (CLOUD_DB_UNCHECKED,)
     try:
-        plan = platforms.get(platform).clone_plan(draft_request(draft))
+        request = draft_request(draft)
+        plan = live.ask(platform, "the dry run", lambda p: p.clone_plan(request))
         # On Kubernetes the plan carries the exact body the platform will create.
         manifest = plan.manifest or pgo_manifest(draft)
     except (PlatformError, InvalidRestoreOptions) as exc:
