@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from restores.forms.repos import offer_repos
 from restores.models import Backup, Cluster
 
 
@@ -18,12 +19,4 @@ class BackupForm(forms.Form):
 
     def __init__(self, *args: object, cluster: Cluster, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        names = list(cluster.repositories.order_by("name").values_list("name", flat=True))
-        field = self.fields["repo"]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = [(n, n) for n in names]
-        field.error_messages["invalid_choice"] = (
-            f"{cluster.name} has no such repo. Choose one of: {', '.join(names) or 'none'}."
-        )
-        if names:
-            field.initial = names[0]
+        offer_repos(self, cluster)

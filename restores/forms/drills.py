@@ -6,6 +6,7 @@ import datetime as dt
 
 from django import forms
 
+from restores.forms.repos import offer_repos
 from restores.models import Cluster
 from restores.platforms.targets import RestoreTarget
 
@@ -30,17 +31,8 @@ class DrillForm(forms.Form):
         # Its own ids: the backup form on the same page has a `repo` field too.
         kwargs.setdefault("auto_id", "drill_%s")
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        names = list(cluster.repositories.filter(backups__isnull=False).distinct()
-                     .order_by("name").values_list("name", flat=True))
-        field = self.fields["repo"]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = [(n, n) for n in names]
-        field.error_messages["invalid_choice"] = (
-            f"{cluster.name} has no such repo with a backup. Choose one of: "
-            f"{', '.join(names) or 'none'}."
-        )
-        if names:
-            field.initial = names[0]
+        offer_repos(self, cluster, with_backups=True, refusal=(
+            "{cluster} has no such repo with a backup. Choose one of: {names}."))
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from restores.forms.repos import offer_repos
 from restores.models import Cluster
 
 
@@ -14,10 +15,7 @@ class StandbyForm(forms.Form):
 
     def __init__(self, *args: object, cluster: Cluster, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        names = list(cluster.repositories.order_by("name").values_list("name", flat=True))
-        field = self.fields["repo"]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = [(n, n) for n in names]
+        offer_repos(self, cluster)
         self.fields["namespace"].initial = cluster.namespace
         self.fields["name"].initial = f"{cluster.name}-standby"[:63]
         if cluster.platform == "local":

@@ -12,12 +12,7 @@ from restores import rules
 from restores.models.inventory import Repository
 from restores.models.operations import Operation
 from restores.platforms import manifests
-from restores.platforms.base import (
-    CloneRequest,
-    ClusterRef,
-    InPlaceRestoreRequest,
-    StandbyRequest,
-)
+from restores.platforms.base import CloneRequest, ClusterRef, InPlaceRestoreRequest, StandbyRequest
 from restores.platforms.targets import target_from_json
 
 

@@ -11,13 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from django.db.models import (
-    Count,
-    F,
-    Max,
-    Sum,
-    Window,
-)
+from django.db.models import Count, F, Max, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 

@@ -7,15 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from django.db.models import (
-    Count,
-    Max,
-    OuterRef,
-    Prefetch,
-    Q,
-    QuerySet,
-    Subquery,
-)
+from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.urls import reverse
 
 from restores.models import Backup, Cluster, Operation, Repository

@@ -7,13 +7,8 @@ from typing import Any
 
 from restores.models import Backup, Operation
 from restores.models.requests import operation_ref
-from restores.models.transitions import (
-    Status,
-    operation_transition,
-)
-from restores.platforms.base import (
-    Platform,
-)
+from restores.models.transitions import Status, operation_transition
+from restores.platforms.base import Platform
 from restores.steps.common import follow, poll
 
 BACKUP_FAILED_FIX = "Read the reason above, fix its cause, and back up again."

@@ -5,14 +5,8 @@ from __future__ import annotations
 
 from restores.models import Cluster, Operation
 from restores.models.requests import clone_request_of
-from restores.models.transitions import (
-    Status,
-    operation_transition,
-)
-from restores.platforms.base import (
-    CloneRequest,
-    Platform,
-)
+from restores.models.transitions import Status, operation_transition
+from restores.platforms.base import CloneRequest, Platform
 from restores.steps.common import fail, follow, point_recheck, poll
 
 CLONE_FAILED_FIX = (

@@ -12,7 +12,7 @@ from typing import Any
 from django.utils import timezone
 
 from restores import inventory, rules
-from restores.models import Cluster, Operation
+from restores.models import Cluster, Operation, Repository
 from restores.models.requests import repo_window
 from restores.models.transitions import (
     Level,
@@ -21,12 +21,7 @@ from restores.models.transitions import (
     operation_schedule,
     operation_transition,
 )
-from restores.platforms.base import (
-    ClusterRef,
-    JobStatus,
-    Platform,
-    PlatformError,
-)
+from restores.platforms.base import ClusterRef, JobStatus, Platform, PlatformError
 from restores.platforms.targets import RestoreTarget
 
 log = logging.getLogger(__name__)
@@ -76,19 +71,25 @@ def follow(
                          message=message, detail=job.detail)
 
 
+def fresh_repo(cluster: Cluster, platform: Platform, repo_name: str) -> Repository | None:
+    """The repo as the platform reports it now (stored first), or the last sync's copy when
+    the platform cannot answer now (a shut-down PGO cluster has no pod to ask)."""
+    try:
+        repos = platform.repos(ClusterRef(cluster.namespace, cluster.name))
+    except PlatformError as exc:
+        log.warning("re-reading the repos of %s failed, using the stored window: %s",
+                    cluster, exc.message)
+    else:
+        inventory.repos_store(cluster=cluster, repos=repos)
+    return cluster.repositories.filter(name=repo_name).first()
+
+
 def point_recheck(cluster: Cluster, platform: Platform, repo_name: str,
                    point: RestoreTarget) -> str:
     """Read `cluster`'s repos now (and store them), and check `point` against that window:
     the reason it cannot be reached, or "". When the repos cannot be read now (a shut-down
     PGO cluster has no pod to ask), the last stored window is the check."""
-    try:
-        repos = platform.repos(ClusterRef(cluster.namespace, cluster.name))
-    except PlatformError as exc:
-        log.warning("re-reading the repos of %s failed, checking the stored window: %s",
-                    cluster, exc.message)
-    else:
-        inventory.repos_store(cluster=cluster, repos=repos)
-    repo = cluster.repositories.filter(name=repo_name).first()
+    repo = fresh_repo(cluster, platform, repo_name)
     if repo is None:
         return f"{cluster.name} no longer has a repo named {repo_name}."
     verdict = rules.check_point(point, repo_window(repo), now=timezone.now())

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from restores import inventory, rules
+from restores import rules
 from restores.models import Backup, Cluster, Operation
 from restores.models.requests import repo_window, scratch_ref, scratch_request, utc_text
 from restores.models.transitions import (
@@ -41,7 +41,7 @@ from restores.platforms.base import (
     Verification,
 )
 from restores.platforms.targets import target_from_json
-from restores.steps.common import MAX_TRANSIENT_FAILURES
+from restores.steps.common import MAX_TRANSIENT_FAILURES, fresh_repo
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def _guarded(op: Operation, platform: Platform, phase: Any) -> None:
 
 
 def _start(op: Operation, platform: Platform) -> None:
-    repo = _fresh_repo(op, platform)
+    repo = fresh_repo(op.cluster, platform, op.params["repo"])
     point = target_from_json(op.params["point"])
     if repo is None:
         _fail(op, reason=f"{op.cluster.name} no longer has a repo named {op.params['repo']}.",
@@ -138,20 +138,6 @@ def _start(op: Operation, platform: Platform) -> None:
                                 refs=refs):
         return
     _guarded(op, platform, _restoring)
-
-
-def _fresh_repo(op: Operation, platform: Platform) -> Any:
-    """The drill's repo as the platform reports it now (stored first): its window, and the
-    latest recoverable time that ends the RPO. The last sync's copy if it cannot answer."""
-    cluster = op.cluster
-    try:
-        repos = platform.repos(ClusterRef(cluster.namespace, cluster.name))
-    except PlatformError as exc:
-        log.warning("re-reading the repos of %s failed, using the stored window: %s",
-                    cluster, exc.message)
-    else:
-        inventory.repos_store(cluster=cluster, repos=repos)
-    return cluster.repositories.filter(name=op.params["repo"]).first()
 
 
 # --- restoring ------------------------------------------------------------------------------

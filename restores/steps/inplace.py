@@ -9,13 +9,8 @@ from django.utils import timezone
 from restores import inventory, rules
 from restores.models import Operation, requests
 from restores.models.requests import in_place_request, operation_ref
-from restores.models.transitions import (
-    Status,
-    operation_transition,
-)
-from restores.platforms.base import (
-    Platform,
-)
+from restores.models.transitions import Status, operation_transition
+from restores.platforms.base import Platform
 from restores.platforms.targets import target_from_json
 from restores.steps.common import (
     ADVANCE_FAILED_FIX,

@@ -24,10 +24,7 @@ from restores.models.transitions import (
     operation_release,
     operation_schedule,
 )
-from restores.platforms.base import (
-    PermanentError,
-    PlatformError,
-)
+from restores.platforms.base import PermanentError, PlatformError
 from restores.steps.backups import backup_step
 from restores.steps.clones import clone_step
 from restores.steps.common import MAX_TRANSIENT_FAILURES, Step, advancing, fail

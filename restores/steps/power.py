@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from restores.models import Operation
 from restores.models.requests import operation_ref
-from restores.platforms.base import (
-    JobStatus,
-    Platform,
-)
+from restores.platforms.base import JobStatus, Platform
 
 
 def power_call(op: Operation, platform: Platform) -> JobStatus:

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from restores.models import Operation
 from restores.models.requests import standby_request
-from restores.platforms.base import (
-    JobStatus,
-    Platform,
-)
+from restores.platforms.base import JobStatus, Platform
 
 
 def standby_call(op: Operation, platform: Platform) -> JobStatus:

@@ -21,6 +21,7 @@ from restores.selectors.clusters import repo_timeline
 from restores.services import access, clones
 from restores.services.dispatch import cluster_sync_soon, set_databases_soon
 from restores.services.errors import ServiceError
+from restores.views.common import REFUSED, service_call
 
 TEMPLATE = "restores/clone.html"
 STEPS = [s.value for s in CloneDraft.STEPS]
@@ -104,14 +105,10 @@ def _source(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
     if request.POST.get("_preview"):  # the source changed: offer its repos
         form.errors.clear()
         return _render(request, draft, "source", context)
-    if form.is_valid():
-        try:
-            clones.draft_save_source(draft=draft, cluster=form.cleaned_data["source"],
-                                     repo_name=form.cleaned_data["repo"], user=request.user)
-        except ServiceError as exc:
-            form.add_error(exc.field, exc.message)
-        else:
-            return _go(request, _step_url(draft, "point"))
+    if form.is_valid() and service_call(form, lambda: clones.draft_save_source(
+            draft=draft, cluster=form.cleaned_data["source"],
+            repo_name=form.cleaned_data["repo"], user=request.user)) is not REFUSED:
+        return _go(request, _step_url(draft, "point"))
     return _render(request, draft, "source", context, status=422)
 
 
@@ -130,11 +127,8 @@ def _cloud_source(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
             postgres_version=d["postgres_version"], global_options=d["global_options"],
             backups_to_cloud=d["backups_to_cloud"],
         )
-        try:
-            clones.draft_save_cloud_source(draft=draft, answers=answers, user=request.user)
-        except ServiceError as exc:
-            cloud_form.add_error(exc.field, exc.message)
-        else:
+        if service_call(cloud_form, lambda: clones.draft_save_cloud_source(
+                draft=draft, answers=answers, user=request.user)) is not REFUSED:
             return _go(request, _step_url(draft, "point"))
     form = SourceForm(initial={"source": draft.source_id, "repo": draft.repo_name},
                       source=draft.source, user=request.user)
@@ -173,14 +167,11 @@ def _point(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
         return _render(request, draft, "point", context)
     form = PointForm(request.POST, **kw)
     preview = bool(request.POST.get("_preview"))
-    if form.is_valid() and form.target is not None and not preview:
-        try:
-            clones.draft_save_point(draft=draft, point=form.target, display=form.display(),
-                                    user=request.user)
-        except ServiceError as exc:
-            form.add_error(_point_field(exc.field), exc.message)
-        else:
-            return _go(request, _step_url(draft, "target"))
+    target = form.target if form.is_valid() else None
+    if target is not None and not preview and service_call(form, lambda: clones.draft_save_point(
+            draft=draft, point=target, display=form.display(), user=request.user),
+            {"time": "clock"}) is not REFUSED:
+        return _go(request, _step_url(draft, "target"))
     context = _point_context(draft, form)
     if repo and form.is_valid() and form.target is not None:
         context["verdict"] = clones.point_verdict(repo, form.target)
@@ -193,10 +184,6 @@ def _stored_point(draft: CloneDraft) -> dict[str, Any]:
     if data.get("exclusive") is False:
         data.pop("exclusive")
     return data
-
-
-def _point_field(field: str | None) -> str | None:
-    return {"time": "clock"}.get(field or "", field)
 
 
 def _target(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
@@ -219,11 +206,8 @@ def _target(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
             process_max=d.get("process_max"), db_include=tuple(d.get("db_include") or ()),
             restore_job=form.restore_job(),
         )
-        try:
-            clones.draft_save_target(draft=draft, answers=answers, user=request.user)
-        except ServiceError as exc:
-            form.add_error(exc.field, exc.message)
-        else:
+        if service_call(form, lambda: clones.draft_save_target(
+                draft=draft, answers=answers, user=request.user)) is not REFUSED:
             return _go(request, _step_url(draft, "review"))
     return _render(request, draft, "target", _target_context(form, backup, draft),
                    status=422)

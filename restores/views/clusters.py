@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django import forms
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -10,7 +13,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from restores.forms.backups import BackupForm
 from restores.forms.drills import DrillForm
-from restores.models import Cluster
+from restores.models import Cluster, Operation
 from restores.selectors.clusters import (
     ClusterFingerprints,
     cluster_fingerprints,
@@ -18,7 +21,14 @@ from restores.selectors.clusters import (
     cluster_repos,
     last_successful_drill,
 )
-from restores.views.common import allowed_actions, cluster_for
+from restores.views.common import (
+    REFUSED,
+    allowed_actions,
+    answer_with_operation,
+    cluster_for,
+    partial,
+    service_call,
+)
 
 
 def cluster_context(
@@ -74,3 +84,18 @@ def _cluster_poll(request: HttpRequest, cluster: Cluster,
     if backups_changed:
         context["panels"] = cluster_repos(cluster, all_backups=all_backups)
     return render(request, "restores/cluster.html#poll", context)
+
+
+def card_form(request: HttpRequest, cluster: Cluster, form: forms.Form,
+              submit: Callable[[], Operation], *, region: str, form_name: str,
+              fields: dict[str, str | None] | None = None) -> HttpResponse:
+    """A form of a card on the cluster page (back up now, run a drill): a valid POST the
+    service accepts goes to the operation; anything else re-renders the card (422)."""
+    if form.is_valid():
+        op = service_call(form, submit, fields)
+        if op is not REFUSED:
+            return answer_with_operation(request, op)
+    context = cluster_context(request, cluster, fingerprints=cluster_fingerprints(cluster),
+                              **{form_name: form})
+    return render(request, partial(request, "restores/cluster.html", region), context,
+                  status=422)

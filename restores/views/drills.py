@@ -11,11 +11,10 @@ from django.views.decorators.vary import vary_on_headers
 
 from restores.forms.drills import DrillForm
 from restores.forms.parsing import page_number
-from restores.selectors.clusters import cluster_fingerprints
 from restores.selectors.drills import OUTCOMES, DrillFilter, csv_rows, drill_page
-from restores.services import access, drills, errors
-from restores.views.clusters import cluster_context
-from restores.views.common import answer_with_operation, cluster_for, partial
+from restores.services import access, drills
+from restores.views.clusters import card_form
+from restores.views.common import cluster_for, partial
 
 # The service's field names, as the form calls them.
 FORM_FIELD = {"time": "at", "kind": "kind", "repo": "repo"}
@@ -25,19 +24,9 @@ FORM_FIELD = {"time": "at", "kind": "kind", "repo": "repo"}
 def drill_create(request: HttpRequest, platform: str, namespace: str, name: str) -> HttpResponse:
     cluster = cluster_for(request, platform, namespace, name, "drill")
     form = DrillForm(request.POST, cluster=cluster)
-    if form.is_valid():
-        try:
-            op = drills.drill_request(cluster=cluster, repo_name=form.cleaned_data["repo"],
-                                      point=form.target, user=request.user)
-        except errors.ServiceError as exc:
-            form.add_error(FORM_FIELD.get(exc.field or ""), exc.message)
-        else:
-            return answer_with_operation(request, op)
-    template = partial(request, "restores/cluster.html", "drill-form")
-    context = cluster_context(request, cluster,
-                              fingerprints=cluster_fingerprints(cluster),
-                              drill_form=form)
-    return render(request, template, context, status=422)
+    return card_form(request, cluster, form, lambda: drills.drill_request(
+        cluster=cluster, repo_name=form.cleaned_data["repo"], point=form.target,
+        user=request.user), region="drill-form", form_name="drill_form", fields=FORM_FIELD)
 
 
 @require_GET

@@ -6,9 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from restores.models import auditlog as audit
-from restores.services import (
-    access,
-)
+from restores.services import access
 
 
 def denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -13,10 +13,7 @@ from restores.forms.inplace import InPlaceOptionsForm
 from restores.forms.points import PointForm
 from restores.platforms.targets import InvalidRestoreOptions
 from restores.selectors.inplace import in_place_estimate
-from restores.services import (
-    errors,
-    inplace,
-)
+from restores.services import errors, inplace
 from restores.services.dispatch import cluster_sync_soon, set_databases_soon
 from restores.views.common import answer_with_operation, cluster_for, partial, posted
 

@@ -15,11 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 from restores.forms.approvals import RejectForm
 from restores.models import Operation
 from restores.selectors.operations import operation_events
-from restores.services import (
-    access,
-    approvals,
-    errors,
-)
+from restores.services import access, approvals, errors
 from restores.views.common import answer_with_operation, partial
 
 

@@ -18,12 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from restores.platforms.base import (
-    CloneRequest,
-    ClusterRef,
-    JobStatus,
-    PermanentError,
-)
+from restores.platforms.base import CloneRequest, ClusterRef, JobStatus, PermanentError
 from restores.platforms.local import LocalPlatform
 from restores.platforms.local.proc import process_alive
 from restores.platforms.targets import RestoreTarget

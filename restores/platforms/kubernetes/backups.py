@@ -9,6 +9,7 @@ import json
 import threading
 from typing import Any
 
+from .. import pgbackrest
 from ..base import (
     Applied,
     BackupType,
@@ -19,17 +20,6 @@ from ..base import (
     TransientError,
 )
 from ..manifests import BACKUP_ANNOTATION, manual_backup_patch
-from ..pgbackrest import (
-    OPERATION_ANNOTATION,
-    RepoInfo,
-    backup_for_operation,
-    explain_error,
-    newest_archived_time,
-    parse_info,
-    recoverable_window,
-    repo_index,
-    wal_timeline_dir,
-)
 from ..restore_options import SYSTEM_DATABASES
 from ..targets import LABEL_RE
 from . import state
@@ -94,7 +84,7 @@ class BackupsMixin(KubeCore):
     def _info(self, ref: ClusterRef, pod: str, *args: str) -> dict[str, Any]:
         code, out, err = self._pgbackrest(ref, pod, "info", "--output=json", *args)
         if code != 0:
-            error = explain_error(err) or err.strip() or f"exit code {code}"
+            error = pgbackrest.explain_error(err) or err.strip() or f"exit code {code}"
             raise TransientError(INFO_FAILED.format(pod=pod, error=error), detail=err)
         try:
             stanzas = json.loads(out)
@@ -121,7 +111,7 @@ class BackupsMixin(KubeCore):
                     message=r.status_message, when=cached.at, name=ref.name))
                 for r in cached.repos
             ]
-        stanza = parse_info([self._info(ref, pod)])[0]
+        stanza = pgbackrest.parse_info([self._info(ref, pod)])[0]
         found = [
             RepoInventory(
                 name=repo.name,
@@ -129,8 +119,8 @@ class BackupsMixin(KubeCore):
                 status_code=repo.status_code,
                 status_message=repo.status_message,
                 backups=repo.backups,
-                window=recoverable_window(repo, latest_archived_at=self._archived_at(ref, pod,
-                                                                                    repo)),
+                window=pgbackrest.recoverable_window(
+                    repo, latest_archived_at=self._archived_at(ref, pod, repo)),
                 backup_running=stanza.backup_running,
             )
             for repo in stanza.repos
@@ -139,18 +129,21 @@ class BackupsMixin(KubeCore):
             self._cache[ref] = _Cached(self.now().astimezone(dt.UTC), tuple(found))
         return found
 
-    def _archived_at(self, ref: ClusterRef, pod: str, repo: RepoInfo) -> dt.datetime | None:
+    def _archived_at(self, ref: ClusterRef, pod: str,
+                     repo: pgbackrest.RepoInfo) -> dt.datetime | None:
         """When the newest WAL segment reached the repo (`repo-ls` of its timeline dir, which
         pgBackRest forwards to the repo host). None when it cannot tell: the window then ends
         at the newest backup's stop, a safe lower bound."""
         if not repo.archive_max:
             return None
-        path = f"archive/{STANZA}/{repo.archive_id}/{wal_timeline_dir(repo.archive_max)}"
+        path = f"archive/{STANZA}/{repo.archive_id}/{pgbackrest.wal_timeline_dir(repo.archive_max)}"
         code, out, _ = self._pgbackrest(
             ref, pod, f"--stanza={STANZA}", f"--repo={repo.key}", "repo-ls", "--output=json", path
         )
         try:
-            return newest_archived_time(json.loads(out), repo.archive_max) if code == 0 else None
+            if code != 0:
+                return None
+            return pgbackrest.newest_archived_time(json.loads(out), repo.archive_max)
         except (ValueError, TypeError, AttributeError):
             return None
 
@@ -164,7 +157,7 @@ class BackupsMixin(KubeCore):
         pod = self._leader_name(ref)
         if pod is None:
             raise TransientError(NO_POD.format(name=ref.name))
-        stanza = self._info(ref, pod, f"--set={label}", f"--repo={repo_index(repo)}")
+        stanza = self._info(ref, pod, f"--set={label}", f"--repo={pgbackrest.repo_index(repo)}")
         sets = [b for b in stanza.get("backup") or () if b.get("label") == label]
         if not sets:
             raise PermanentError(NO_SET.format(name=ref.name, repo=repo, label=label))
@@ -178,7 +171,8 @@ class BackupsMixin(KubeCore):
     ) -> Applied:
         """spec.backups.pgbackrest.manual and the trigger annotation (= operation_id) in ONE
         conditional merge patch; nothing at all when the annotation already holds the id."""
-        options = [f"--type={backup_type}", f"--annotation={OPERATION_ANNOTATION}={operation_id}"]
+        options = [f"--type={backup_type}",
+                   f"--annotation={pgbackrest.OPERATION_ANNOTATION}={operation_id}"]
         if backup_type not in KINDS:
             raise PermanentError(f"{backup_type!r} is not a backup type (full, diff or incr).")
         patch_body = manual_backup_patch(repo, options, operation_id)  # validates everything
@@ -267,9 +261,9 @@ class BackupsMixin(KubeCore):
         label = ""
         try:  # the set carries the operation's annotation (--annotation in manual.options)
             pod = self._leader_name(ref)
-            stanza = parse_info([self._info(ref, pod)])[0] if pod else None
+            stanza = pgbackrest.parse_info([self._info(ref, pod)])[0] if pod else None
             found = stanza.repo(repo) if stanza else None
-            backup = backup_for_operation(found.backups, operation_id) if found else None
+            backup = pgbackrest.backup_for_operation(found.backups, operation_id) if found else None
             label = backup.label if backup else ""
         except (TransientError, PermanentError):
             pass  # the Job succeeded; the next inventory sync lists the set

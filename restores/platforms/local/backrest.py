@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from .. import pgbackrest
 from ..base import (
     Applied,
     Backup,
@@ -17,18 +18,6 @@ from ..base import (
     PermanentError,
     RepoInventory,
     TransientError,
-)
-from ..pgbackrest import (
-    RepoInfo,
-    StanzaInfo,
-    backup_for_operation,
-    backup_options,
-    explain_error,
-    newest_archived_time,
-    parse_info,
-    recoverable_window,
-    repo_index,
-    wal_timeline_dir,
 )
 from ..restore_options import SYSTEM_DATABASES
 from ..targets import LABEL_RE
@@ -60,12 +49,12 @@ class Backrest:
 
     # -- inventory -----------------------------------------------------------------------
 
-    def info(self, record: ClusterRecord) -> StanzaInfo | None:
+    def info(self, record: ClusterRecord) -> pgbackrest.StanzaInfo | None:
         """The parsed `info` of the cluster's stanza, None if pgBackRest knows none."""
         argv = [*self.command(record), "info", "--output=json"]
         proc = self.runner.run(argv, what="pgbackrest info", timeout=60)
         try:
-            stanzas = parse_info(json.loads(proc.stdout))
+            stanzas = pgbackrest.parse_info(json.loads(proc.stdout))
         except (ValueError, KeyError, TypeError) as exc:
             raise TransientError(
                 f"Unreadable pgbackrest info output: {exc}", detail=proc.stdout
@@ -83,7 +72,8 @@ class Backrest:
                 status_code=repo.status_code,
                 status_message=repo.status_message,
                 backups=repo.backups,
-                window=recoverable_window(repo, latest_archived_at=self._archived_at(record, repo)),
+                window=pgbackrest.recoverable_window(
+                    repo, latest_archived_at=self._archived_at(record, repo)),
                 # pgBackRest reports the backup lock per stanza; the repos share it.
                 backup_running=stanza.backup_running,
             )
@@ -100,7 +90,7 @@ class Backrest:
             *self.command(record),
             "info",
             f"--set={label}",
-            f"--repo={repo_index(repo)}",
+            f"--repo={pgbackrest.repo_index(repo)}",
             "--output=json",
         ]
         proc = self.runner.run(argv, what="pgbackrest info --set", timeout=60)
@@ -116,16 +106,16 @@ class Backrest:
             raise PermanentError(f"{record.name}'s {repo} has no backup set {label}.")
         return sorted(names - SYSTEM_DATABASES)
 
-    def _archived_at(self, record: ClusterRecord, repo: RepoInfo) -> dt.datetime | None:
+    def _archived_at(self, record: ClusterRecord, repo: pgbackrest.RepoInfo) -> dt.datetime | None:
         """When the repo's newest WAL segment was archived: its mtime in the repo. `info`
         has no archive timestamps, so list the segment's timeline directory."""
         if not repo.archive_max:
             return None
         # repo-ls takes a path relative to the repo root, and --repo picks the repo.
-        path = f"archive/{STANZA}/{repo.archive_id}/{wal_timeline_dir(repo.archive_max)}"
+        path = f"archive/{STANZA}/{repo.archive_id}/{pgbackrest.wal_timeline_dir(repo.archive_max)}"
         argv = [*self.command(record), f"--repo={repo.key}", "repo-ls", "--output=json", path]
         proc = self.runner.run(argv, what="pgbackrest repo-ls", timeout=60)
-        return newest_archived_time(json.loads(proc.stdout), repo.archive_max)
+        return pgbackrest.newest_archived_time(json.loads(proc.stdout), repo.archive_max)
 
     # -- backups -------------------------------------------------------------------------
 
@@ -135,7 +125,8 @@ class Backrest:
         """Launch the backup in the background and return at once. Idempotent per
         operation_id: a repeated call returns the first call's Applied."""
         # Validates type, repo name and operation id (also used as a file name) first.
-        options = backup_options(repo=repo, backup_type=backup_type, operation_id=operation_id)
+        options = pgbackrest.backup_options(repo=repo, backup_type=backup_type,
+                                            operation_id=operation_id)
         check_repo(record, repo)
         argv = [*self.command(record), *options, "backup"]
         kind = {"full": "full", "diff": "differential", "incr": "incremental"}[backup_type]
@@ -151,7 +142,8 @@ class Backrest:
         if view.rc is None and view.alive:
             return JobStatus("running", f"pgBackRest is running (pid {view.record.pid}).")
         if view.rc not in (None, 0):
-            explained = explain_error(view.log) or f"pgBackRest exited with code {view.rc}."
+            explained = (pgbackrest.explain_error(view.log)
+                         or f"pgBackRest exited with code {view.rc}.")
             return _failed(view, explained)
         # rc 0, or the process is gone without an rc (killed): the repo has the last word.
         backup = self.find_backup(record, repo, operation_id)
@@ -169,12 +161,12 @@ class Backrest:
     def find_backup(self, record: ClusterRecord, repo: str, operation_id: str) -> Backup | None:
         stanza = self.info(record)
         found = stanza.repo(repo) if stanza else None
-        return backup_for_operation(found.backups, operation_id) if found else None
+        return pgbackrest.backup_for_operation(found.backups, operation_id) if found else None
 
 
 def check_repo(record: ClusterRecord, repo: str) -> None:
     """PermanentError unless `repo` is a repo this cluster has."""
-    repo_index(repo)  # PermanentError for names that are not repo1..repo4
+    pgbackrest.repo_index(repo)  # PermanentError for names that are not repo1..repo4
     if repo not in REPOS:
         raise PermanentError(
             f"{record.name} has no {repo}; local clusters have {', '.join(REPOS)}."

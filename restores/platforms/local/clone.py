@@ -37,24 +37,22 @@ import datetime as dt
 import json
 import shlex
 import time
-from pathlib import Path
 from typing import Any
 
 from ..base import ClonePlan, CloneRequest, JobStatus, PermanentError, TransientError
 from . import clone_steps as steps
-from . import operations as ops
 from .backrest import REPOS
 from .database import query
 from .fleet import ClusterRecord, validate_cluster_name
 from .operations import cluster_lock
-from .phases import DONE, FAILED, Handler, PhaseMachine
+from .phases import Handler, NewClusterMachine
 
 RESTORE_SUFFIX = "-restore"
 BACKUP_SUFFIX = "-first-backup"
 IN_PROGRESS = ("restoring", "recovering", "configuring", "backing-up")
 
 
-class Cloner(PhaseMachine):
+class Cloner(NewClusterMachine):
     noun = "clone"
 
     # -- validation and the plan ----------------------------------------------------------
@@ -106,7 +104,8 @@ class Cloner(PhaseMachine):
         if record is None:
             # Only a clone that has not started needs its source now: once restored, a
             # clone finishes even if the source is gone.
-            record = self._create(req, self._source(req))
+            record, _ = self.create_record(req.target.name, req.operation_id, self._source(req),
+                                           made_by=_operation, clone_of=steps.clone_of(req))
             if record is None:
                 return JobStatus("failed", steps.taken(req.target.name))
             # On to the restore in this same call, under the lock like any later call: a
@@ -119,38 +118,6 @@ class Cloner(PhaseMachine):
                 "parameters (source, repo, point or databases)."
             )
         return self.drive(req, record.name, req.operation_id)
-
-    def _create(self, req: CloneRequest, source: ClusterRecord) -> ClusterRecord | None:
-        """Piece 1: the target's record, or None when something already has the name."""
-        fleet = self.fleet
-        with fleet.lock():
-            existing = fleet.record(req.target.name)
-            if existing is not None:
-                return existing if _operation(existing) == req.operation_id else None
-            # An empty cluster directory is what a call that died before writing the record
-            # leaves behind; it holds nothing to protect.
-            cluster_dir = fleet.cluster_dir(req.target.name)
-            in_the_way = fleet.in_the_way(req.target.name)
-            if in_the_way and (in_the_way != [cluster_dir] or _holds_files(cluster_dir)):
-                return None
-            record = dataclasses.replace(
-                fleet.new_record(
-                    req.target.name, port_base=self.port_base, pg_version=source.pg_version
-                ),
-                state="restoring",
-                clone_of=steps.clone_of(req),
-            )
-            fleet.make_dir(fleet.cluster_dir(record.name))
-            if not fleet.create_record(record):
-                return None
-            return record
-
-    def phase_of(self, record: ClusterRecord, progress: dict[str, Any]) -> str:
-        if record.state == "failed":
-            return FAILED
-        if record.state == "" and "result" in progress:
-            return DONE
-        return record.state
 
     def handlers(self) -> dict[str, Handler]:
         return {"restoring": self._restore, "recovering": self._recover,
@@ -190,9 +157,8 @@ class Cloner(PhaseMachine):
     # pieces 3 and 4 --------------------------------------------------------------------------
 
     def _recover(self, req: CloneRequest, record: ClusterRecord, progress: dict) -> JobStatus:
-        status, why = ops.watch_start(
-            self.runner, self.fleet, record, progress,
-            lambda: self.save(record.name, req.operation_id, progress),
+        status, why = self.watch_start(
+            record, req.operation_id, progress,
             lambda fatal: steps.explain_fatal(fatal, source=req.source.name, repo=req.repo),
             log_from_start=True, started="; replaying WAL.",
         )
@@ -301,13 +267,6 @@ class Cloner(PhaseMachine):
         }
         return sentences.get(record.state, (record.state, f"Cloning from {source}."))
 
-    def mark_failed(self, record: ClusterRecord, operation_id: str,
-                    progress: dict[str, Any]) -> None:
-        self.save(record.name, operation_id, progress)
-        self._set_state(record, "failed")
-
-    # -- files ----------------------------------------------------------------------------------
-
     def hold(self, name: str) -> contextlib.AbstractContextManager[bool]:
         """Wait for any advance of this clone to finish and keep others out (for destroy)."""
         if not self.fleet.cluster_dir(name).is_dir():
@@ -351,8 +310,3 @@ def _source_name(record: ClusterRecord) -> str:
 
 def _clone_repo(record: ClusterRecord) -> str:
     return str((record.clone_of or {}).get("repo", "?"))
-
-
-def _holds_files(directory: Path) -> bool:
-    """Anything in directory but the temporary files Fleet.create_record writes."""
-    return any(not p.name.startswith(".cluster.json.") for p in directory.iterdir())

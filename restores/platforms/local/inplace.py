@@ -63,6 +63,7 @@ WORDS = {
 
 class InPlaceRestorer(PhaseMachine):
     noun = "restore"
+    kind = KIND
 
     # -- entry -----------------------------------------------------------------------------
 
@@ -224,12 +225,8 @@ class InPlaceRestorer(PhaseMachine):
         self, req: InPlaceRestoreRequest, record: ClusterRecord, progress: dict
     ) -> JobStatus:
         name = record.name
-        status, why = ops.watch_start(
-            self.runner,
-            self.fleet,
-            record,
-            progress,
-            lambda: self.save(name, req.operation_id, progress),
+        status, why = self.watch_start(
+            record, req.operation_id, progress,
             lambda fatal: steps.explain_fatal(fatal, source=name, repo=req.repo),
         )
         if why:
@@ -278,19 +275,14 @@ class InPlaceRestorer(PhaseMachine):
             [*self.backrest.command(record), "check"], what="pgbackrest check", timeout=120
         )
         restore = progress["restore"]
-        progress["result"] = {
+        return self.finish(record, req.operation_id, progress, {
             "timeline": str(tli),
             "restore_seconds": f"{max(restore['ended_at'] - restore['started_at'], 0):.1f}",
             "recovery_seconds": f"{progress['promoted_at'] - progress['start']['at']:.1f}",
             # From the shutdown until it accepted writes again.
             "downtime_seconds": f"{progress['promoted_at'] - progress['stopped_at']:.1f}",
             "dropped_databases": ", ".join(progress.get("dropped", ())),
-        }
-        progress["phase"] = "done"
-        progress["ended_at"] = time.time()
-        self.save(name, req.operation_id, progress)
-        self._release(name, req.operation_id)
-        return self.report(record, progress)
+        })
 
     # -- reporting and files -----------------------------------------------------------------
 
@@ -315,18 +307,8 @@ class InPlaceRestorer(PhaseMachine):
                     progress: dict[str, Any]) -> None:
         progress["phase"] = FAILED
         self.save(record.name, operation_id, progress)
-        self._release(record.name, operation_id)
+        self.release(record.name, operation_id)
 
-    def _release(self, name: str, operation_id: str) -> None:
-        record = self.fleet.record(name)
-        if record is not None and (record.busy or {}).get("operation_id") == operation_id:
-            self.fleet.save_record(dataclasses.replace(record, busy=None))
-
-    def load(self, name: str, operation_id: str) -> dict[str, Any]:
-        return ops.load_progress(self.fleet, name, operation_id, KIND)
-
-    def save(self, name: str, operation_id: str, progress: dict[str, Any]) -> None:
-        ops.save_progress(self.fleet, name, operation_id, KIND, progress)
 
 
 def _request(req: InPlaceRestoreRequest) -> dict[str, Any]:

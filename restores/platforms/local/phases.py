@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..base import JobStatus, PermanentError
@@ -52,6 +53,8 @@ class PhaseMachine:
     """Shared by Cloner, Standbys, InPlaceRestorer and Promoter."""
 
     noun = "job"  # "Another call is advancing this <noun>."
+    # Its progress file: jobs/<cluster>/<operation id>-<kind>.progress (operations.py).
+    kind = ""
 
     def __init__(self, fleet: Fleet, runner: Runner, backrest: Backrest, *, namespace: str,
                  port_base: int = 0) -> None:
@@ -72,10 +75,10 @@ class PhaseMachine:
         raise NotImplementedError
 
     def load(self, name: str, operation_id: str) -> dict[str, Any]:
-        raise NotImplementedError
+        return ops.load_progress(self.fleet, name, operation_id, self.kind)
 
     def save(self, name: str, operation_id: str, progress: dict[str, Any]) -> None:
-        raise NotImplementedError
+        ops.save_progress(self.fleet, name, operation_id, self.kind, progress)
 
     def mark_failed(self, record: ClusterRecord, operation_id: str,
                     progress: dict[str, Any]) -> None:
@@ -122,6 +125,22 @@ class PhaseMachine:
             except PermanentError as exc:
                 return self.fail(record, operation_id, progress, exc.message, exc.detail)
 
+    def finish(self, record: ClusterRecord, operation_id: str, progress: dict[str, Any],
+               result: dict[str, str]) -> JobStatus:
+        """The last piece is done: the result recorded, the cluster released."""
+        progress["result"] = result
+        progress["phase"] = DONE
+        progress["ended_at"] = time.time()
+        self.save(record.name, operation_id, progress)
+        self.release(record.name, operation_id)
+        return self.report(self.fleet.record(record.name) or record, progress)
+
+    def release(self, name: str, operation_id: str) -> None:
+        """Give the cluster back once the job ended (its record's `busy`, if it set one)."""
+        record = self.fleet.record(name)
+        if record is not None and (record.busy or {}).get("operation_id") == operation_id:
+            self.fleet.save_record(dataclasses.replace(record, busy=None))
+
     def fail(self, record: ClusterRecord, operation_id: str, progress: dict[str, Any],
              message: str, detail: str = "") -> JobStatus:
         progress["failure"] = {"message": message, "detail": detail, "at": time.time()}
@@ -139,6 +158,13 @@ class PhaseMachine:
             return self.succeeded(record, progress)
         prefix = f"Another call is advancing this {self.noun}. " if busy else ""
         return JobStatus("running", prefix + self.words(record, progress))
+
+    def watch_start(self, record: ClusterRecord, operation_id: str, progress: dict[str, Any],
+                    explain: Callable[[str], str], **options: Any) -> tuple[JobStatus | None, str]:
+        """operations.watch_start for this job: its progress saved as the start is recorded."""
+        return ops.watch_start(self.runner, self.fleet, record, progress,
+                               lambda: self.save(record.name, operation_id, progress), explain,
+                               **options)
 
     def restore_job(self, name: str, job_id: str, *, argv: Callable[[], Sequence[str]],
                     summary: str, running: str, then: Callable[[], Sequence[str]] | None = None,
@@ -172,3 +198,51 @@ class PhaseMachine:
                                  detail=view.log[-4000:])
         rc_path = self.fleet.jobs_dir(name) / f"{job_id}.rc"
         return Restored(view.record.created_at, rc_path.stat().st_mtime)
+
+
+class NewClusterMachine(PhaseMachine):
+    """A machine that makes a new cluster (a clone, a standby): its phase is the record's
+    `state` (restoring → … → "" once done, or failed), and its first piece is the record."""
+
+    def phase_of(self, record: ClusterRecord, progress: dict[str, Any]) -> str:
+        if record.state == FAILED:
+            return FAILED
+        if record.state == "" and "result" in progress:
+            return DONE
+        return record.state
+
+    def mark_failed(self, record: ClusterRecord, operation_id: str,
+                    progress: dict[str, Any]) -> None:
+        self.save(record.name, operation_id, progress)
+        self.fleet.save_record(dataclasses.replace(record, state=FAILED))
+
+    def create_record(self, name: str, operation_id: str, source: ClusterRecord, *,
+                      made_by: Callable[[ClusterRecord], str | None],
+                      **fields: Any) -> tuple[ClusterRecord | None, bool]:
+        """(the new cluster's record, whether this call created it), its port allocated
+        under the fleet lock; (None, False) when something else has the name. `made_by`
+        reads the operation id off an existing record (one of ours, from an earlier call)."""
+        fleet = self.fleet
+        with fleet.lock():
+            existing = fleet.record(name)
+            if existing is not None:
+                return (existing if made_by(existing) == operation_id else None), False
+            # An empty cluster directory is what a call that died before writing the record
+            # leaves behind; it holds nothing to protect.
+            cluster_dir = fleet.cluster_dir(name)
+            in_the_way = fleet.in_the_way(name)
+            if in_the_way and (in_the_way != [cluster_dir] or _holds_files(cluster_dir)):
+                return None, False
+            record = dataclasses.replace(
+                fleet.new_record(name, port_base=self.port_base, pg_version=source.pg_version),
+                state="restoring", **fields,
+            )
+            fleet.make_dir(fleet.cluster_dir(record.name))
+            if not fleet.create_record(record):
+                return None, False
+            return record, True
+
+
+def _holds_files(directory: Path) -> bool:
+    """Anything in directory but the temporary files Fleet.create_record writes."""
+    return any(not p.name.startswith(".cluster.json.") for p in directory.iterdir())

@@ -67,6 +67,7 @@ def split_brain(source: str, standby: str) -> str:
 
 class Promoter(PhaseMachine):
     noun = "promotion"
+    kind = KIND
 
 
     def promote(self, ref: ClusterRef, operation_id: str) -> JobStatus:
@@ -212,18 +213,18 @@ class Promoter(PhaseMachine):
             raise PermanentError(f"The first backup failed. {status.message}", detail=status.detail)
         if status.state != "succeeded":
             return JobStatus("running", f"Taking {record.name}'s first full backup.")
-        progress["result"] = {
+        return self.finish(record, operation_id, progress, {
             "port": str(record.port),
             "timeline": str(progress["timeline"]),
             "promotion_seconds": f"{progress['promoted_at'] - progress['requested_at']:.1f}",
             "first_backup": status.result["label"],
-        }
-        progress["phase"] = "done"
-        progress["ended_at"] = time.time()
-        self.save(record.name, operation_id, progress)
-        record = self.fleet.record(record.name) or record
-        self.fleet.save_record(dataclasses.replace(record, busy=None, initialized=True))
-        return self.report(record, progress)
+        })
+
+    def release(self, name: str, operation_id: str) -> None:
+        """A finished promotion leaves an initialized primary of its own, no longer busy."""
+        record = self.fleet.record(name)
+        if record is not None:
+            self.fleet.save_record(dataclasses.replace(record, busy=None, initialized=True))
 
     def succeeded(self, record: ClusterRecord, progress: dict[str, Any]) -> JobStatus:
         result = progress["result"]
@@ -257,8 +258,3 @@ class Promoter(PhaseMachine):
         busy = current.busy if (current.busy or {}).get("operation_id") != operation_id else None
         self.fleet.save_record(dataclasses.replace(current, standby_of=standby_of, busy=busy))
 
-    def load(self, name: str, operation_id: str) -> dict[str, Any]:
-        return ops.load_progress(self.fleet, name, operation_id, KIND)
-
-    def save(self, name: str, operation_id: str, progress: dict[str, Any]) -> None:
-        ops.save_progress(self.fleet, name, operation_id, KIND, progress)

@@ -30,19 +30,13 @@ import datetime as dt
 import time
 from typing import Any
 
-from ..base import (
-    JobStatus,
-    PermanentError,
-    PlatformError,
-    StandbyRequest,
-    TransientError,
-)
+from ..base import JobStatus, PermanentError, PlatformError, StandbyRequest, TransientError
 from . import clone_steps as steps
 from . import operations as ops
 from .backrest import REPOS
 from .database import query
 from .fleet import CONF_MARKER, STANZA, ClusterRecord
-from .phases import DONE, FAILED, Handler, PhaseMachine
+from .phases import Handler, NewClusterMachine
 from .proc import PGBACKREST
 
 KIND = "standby"
@@ -50,8 +44,9 @@ RESTORE_JOB = "-restore"
 STREAMING_UNSUPPORTED = "streaming standbys are not supported on the local platform"
 
 
-class Standbys(PhaseMachine):
+class Standbys(NewClusterMachine):
     noun = "standby"
+    kind = KIND
 
     # == creation ==========================================================================
 
@@ -96,7 +91,9 @@ class Standbys(PhaseMachine):
         record = self.fleet.record(req.target.name)
         if record is None:
             source, segment = self._source(req)
-            record, created = self._create(req, source)
+            record, created = self.create_record(
+                req.target.name, req.operation_id, source, standby_of=_standby_of(req),
+                made_by=lambda r: (r.standby_of or {}).get("operation_id"))
             if record is None:
                 return JobStatus("failed", steps.taken(req.target.name))
             if created:  # a concurrent call that found it made must not overwrite progress
@@ -112,40 +109,8 @@ class Standbys(PhaseMachine):
             )
         return self.drive(req, record.name, req.operation_id)
 
-    def phase_of(self, record: ClusterRecord, progress: dict[str, Any]) -> str:
-        if record.state == "failed":
-            return FAILED
-        if record.state == "" and "result" in progress:
-            return DONE
-        return record.state
-
     def handlers(self) -> dict[str, Handler]:
         return {"restoring": self._restore, "starting": self._start}
-
-    def _create(
-        self, req: StandbyRequest, source: ClusterRecord
-    ) -> tuple[ClusterRecord | None, bool]:
-        """(the standby's record, whether this call created it): the port is allocated
-        under the fleet lock. (None, False) when something else already has the name."""
-        fleet = self.fleet
-        with fleet.lock():
-            existing = fleet.record(req.target.name)
-            if existing is not None:
-                mine = (existing.standby_of or {}).get("operation_id") == req.operation_id
-                return (existing if mine else None), False
-            if fleet.in_the_way(req.target.name):
-                return None, False
-            record = dataclasses.replace(
-                fleet.new_record(
-                    req.target.name, port_base=self.port_base, pg_version=source.pg_version
-                ),
-                state="restoring",
-                standby_of=_standby_of(req),
-            )
-            fleet.make_dir(fleet.cluster_dir(record.name))
-            if not fleet.create_record(record):
-                return None, False
-            return record, True
 
     def restore_argv(self, req: StandbyRequest, record: ClusterRecord) -> list[str]:
         """`pgbackrest --type=standby restore` with the SOURCE's config and stanza into the
@@ -192,12 +157,8 @@ class Standbys(PhaseMachine):
 
     def _start(self, req: StandbyRequest, record: ClusterRecord, progress: dict) -> JobStatus:
         name = record.name
-        status, why = ops.watch_start(
-            self.runner,
-            self.fleet,
-            record,
-            progress,
-            lambda: self.save(name, req.operation_id, progress),
+        status, why = self.watch_start(
+            record, req.operation_id, progress,
             lambda fatal: f"PostgreSQL stopped while starting as a standby: {fatal}",
         )
         if why:
@@ -287,19 +248,6 @@ class Standbys(PhaseMachine):
         if record.state == "restoring":
             return "restoring", f"Restoring a backup of {source} as a standby."
         return "starting", f"Starting as a standby of {source} and catching up with its repo."
-
-    def mark_failed(self, record: ClusterRecord, operation_id: str,
-                    progress: dict[str, Any]) -> None:
-        self.save(record.name, operation_id, progress)
-        self.fleet.save_record(dataclasses.replace(record, state="failed"))
-
-    # -- files ------------------------------------------------------------------------------------
-
-    def load(self, name: str, operation_id: str) -> dict[str, Any]:
-        return ops.load_progress(self.fleet, name, operation_id, KIND)
-
-    def save(self, name: str, operation_id: str, progress: dict[str, Any]) -> None:
-        ops.save_progress(self.fleet, name, operation_id, KIND, progress)
 
 
 def _standby_of(req: StandbyRequest) -> dict[str, Any]:
