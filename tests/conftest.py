@@ -4,8 +4,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from restores import platforms
-from tests.fakes import FakePlatform
+from restores import inventory, platforms
+from restores.models import Backup, Cluster
+from tests.factories import T0
+from tests.fakes import FakePlatform, make_backup
+
+# The test Kubernetes (API server, PGO emulator, the platform and the console on it).
+pytest_plugins = ["tests.kube.fixtures"]
+
+HIPPO_FULL = "20261124-090000F"
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +43,23 @@ def fake() -> Iterator[FakePlatform]:
     platforms.override("local", platform)
     yield platform
     platforms.override("local", None)
+
+
+@pytest.fixture
+def hippo_row(fake: FakePlatform) -> Cluster:
+    """The console's row for hippo on the fake local platform, with one full backup
+    (HIPPO_FULL), read in by an inventory sync."""
+    fake.add("hippo", backups=[make_backup(HIPPO_FULL, stop=T0)])
+    inventory.platform_sync(platform_name="local")
+    return Cluster.objects.get(name="hippo")
+
+
+@pytest.fixture
+def hippo_databases(hippo_row: Cluster) -> Cluster:
+    """hippo_row whose full backup lists its databases (hippo, reporting), as the worker
+    records them after a backup: what a single-database restore checks against."""
+    Backup.objects.filter(label=HIPPO_FULL).update(databases=["hippo", "reporting"])
+    return hippo_row
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]

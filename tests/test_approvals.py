@@ -8,22 +8,19 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from restores import inventory, tasks
+from restores import tasks
 from restores.models import AuditEntry, Cluster, Operation
 from restores.models import auditlog as audit
 from restores.services import approvals, backups, errors, power
 from tests.factories import user_with_role
-from tests.fakes import T0, FakePlatform, make_backup
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def hippo(fake: FakePlatform, settings) -> Cluster:  # type: ignore[no-untyped-def]
+@pytest.fixture(autouse=True)
+def two_person_rule(settings) -> None:  # type: ignore[no-untyped-def]
+    """Every operation on the local platform waits for a second admin."""
     settings.DR_TWO_PERSON_RULE = ["local/*"]
-    fake.add("hippo", backups=[make_backup("20261124-090000F", stop=T0)])
-    inventory.platform_sync(platform_name="local")
-    return Cluster.objects.get(name="hippo")
 
 
 @pytest.fixture
@@ -41,25 +38,25 @@ def shutdown(cluster: Cluster, user: object) -> Operation:
                                      confirm=cluster.name)
 
 
-def test_the_rule_covers_the_configured_scopes_and_kinds(hippo: Cluster, settings) -> None:  # type: ignore[no-untyped-def]
-    assert approvals.approval_required("shutdown", hippo)
-    assert approvals.approval_required("restore_in_place", hippo)
-    assert not approvals.approval_required("backup", hippo)
-    assert not approvals.approval_required("start", hippo)
+def test_the_rule_covers_the_configured_scopes_and_kinds(hippo_row: Cluster, settings) -> None:  # type: ignore[no-untyped-def]
+    assert approvals.approval_required("shutdown", hippo_row)
+    assert approvals.approval_required("restore_in_place", hippo_row)
+    assert not approvals.approval_required("backup", hippo_row)
+    assert not approvals.approval_required("start", hippo_row)
     settings.DR_TWO_PERSON_RULE = ["kubernetes/prod"]
-    assert not approvals.approval_required("shutdown", hippo)
+    assert not approvals.approval_required("shutdown", hippo_row)
     settings.DR_TWO_PERSON_RULE = ["*"]
-    assert approvals.approval_required("promote", hippo)
+    assert approvals.approval_required("promote", hippo_row)
     settings.DR_TWO_PERSON_RULE = []
-    assert not approvals.approval_required("shutdown", hippo)
+    assert not approvals.approval_required("shutdown", hippo_row)
 
 
 def test_a_request_waits_and_starts_nothing_until_another_admin_approves(
-    hippo: Cluster, alice, bob, dispatched: list[str],  # type: ignore[no-untyped-def]
+    hippo_row: Cluster, alice, bob, dispatched: list[str],  # type: ignore[no-untyped-def]
     django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        op = shutdown(hippo, alice)
+        op = shutdown(hippo_row, alice)
     assert op.status == Operation.Status.AWAITING_APPROVAL and dispatched == []
     assert tasks.sweep_operations() == 0  # the sweep does not start it either
     assert op.approval_expires_at is not None
@@ -83,11 +80,11 @@ def test_a_request_waits_and_starts_nothing_until_another_admin_approves(
 
 
 def test_a_waiting_request_holds_the_cluster_and_a_rejection_keeps_its_reason(
-    hippo: Cluster, alice, bob  # type: ignore[no-untyped-def]
+    hippo_row: Cluster, alice, bob  # type: ignore[no-untyped-def]
 ) -> None:
-    op = shutdown(hippo, alice)
+    op = shutdown(hippo_row, alice)
     with pytest.raises(errors.ServiceError, match="already has an operation in progress"):
-        backups.backup_request(cluster=hippo, repo_name="repo1", backup_type="full", user=bob)
+        backups.backup_request(cluster=hippo_row, repo_name="repo1", backup_type="full", user=bob)
     with pytest.raises(errors.ServiceError) as no_reason:
         approvals.operation_reject(operation=op, user=bob, reason="  ")
     assert no_reason.value.field == "reason"
@@ -97,24 +94,24 @@ def test_a_waiting_request_holds_the_cluster_and_a_rejection_keeps_its_reason(
     assert rejected.error_reason == "Rejected by bob: not during the payroll run"
     entry = AuditEntry.objects.get(action=audit.OPERATION_REJECTED)
     assert (entry.actor_name, entry.params["reason"]) == ("bob", "not during the payroll run")
-    backups.backup_request(cluster=hippo, repo_name="repo1", backup_type="full", user=bob)
+    backups.backup_request(cluster=hippo_row, repo_name="repo1", backup_type="full", user=bob)
 
 
-def test_the_requester_may_withdraw_but_not_approve(hippo: Cluster, alice) -> None:  # type: ignore[no-untyped-def]
-    op = shutdown(hippo, alice)
+def test_the_requester_may_withdraw_but_not_approve(hippo_row: Cluster, alice) -> None:  # type: ignore[no-untyped-def]
+    op = shutdown(hippo_row, alice)
     withdrawn = approvals.operation_reject(operation=op, user=alice, reason="wrong cluster")
     assert withdrawn.status == Operation.Status.CANCELLED
 
 
-def test_an_approval_window_expires(hippo: Cluster, alice, bob) -> None:  # type: ignore[no-untyped-def]
-    op = shutdown(hippo, alice)
+def test_an_approval_window_expires(hippo_row: Cluster, alice, bob) -> None:  # type: ignore[no-untyped-def]
+    op = shutdown(hippo_row, alice)
     Operation.objects.filter(pk=op.pk).update(
         approval_expires_at=timezone.now() - dt.timedelta(seconds=1))
     with pytest.raises(errors.ServiceError, match="expired at"):
         approvals.operation_approve(operation=op, user=bob)
     op.refresh_from_db()
     assert op.status == Operation.Status.CANCELLED and op.step == "expired"
-    other = shutdown(hippo, alice)
+    other = shutdown(hippo_row, alice)
     Operation.objects.filter(pk=other.pk).update(
         approval_expires_at=timezone.now() - dt.timedelta(seconds=1))
     tasks.sweep_operations()
@@ -123,9 +120,9 @@ def test_an_approval_window_expires(hippo: Cluster, alice, bob) -> None:  # type
     assert AuditEntry.objects.filter(action=audit.OPERATION_EXPIRED).count() == 2
 
 
-def test_the_operation_page_shows_the_request_and_the_approval(hippo: Cluster, alice,  # type: ignore[no-untyped-def]
+def test_the_operation_page_shows_the_request_and_the_approval(hippo_row: Cluster, alice,  # type: ignore[no-untyped-def]
                                                                 bob) -> None:
-    op = shutdown(hippo, alice)
+    op = shutdown(hippo_row, alice)
     mine, theirs = Client(), Client()
     mine.force_login(alice)
     theirs.force_login(bob)

@@ -13,23 +13,15 @@ from django.db.utils import ProgrammingError
 from django.test import Client
 from django.utils import timezone
 
-from restores import inventory
 from restores.models import AuditEntry, Cluster, Operation
 from restores.models import auditlog as audit
 from restores.services import backups
 from restores.steps import loop
 from tests.factories import UserFactory, user_with_role
-from tests.fakes import T0, FakePlatform, make_backup
+from tests.fakes import FakePlatform
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def hippo(fake: FakePlatform) -> Cluster:
-    fake.add("hippo", backups=[make_backup("20261124-090000F", stop=T0)])
-    inventory.platform_sync(platform_name="local")
-    return Cluster.objects.get(name="hippo")
 
 
 def _tamper(sql: str, params: list[object]) -> None:
@@ -119,11 +111,11 @@ def test_the_database_refuses_to_change_or_delete_an_entry() -> None:
 
 
 def test_an_operation_is_audited_when_requested_and_when_it_ends(
-    fake: FakePlatform, hippo: Cluster, caplog: pytest.LogCaptureFixture
+    fake: FakePlatform, hippo_row: Cluster, caplog: pytest.LogCaptureFixture
 ) -> None:
     user = user_with_role("alice", "operator")
     with audit.request_address("10.1.2.3"):
-        op = backups.backup_request(cluster=hippo, repo_name="repo1", backup_type="full",
+        op = backups.backup_request(cluster=hippo_row, repo_name="repo1", backup_type="full",
                                      user=user)
     requested = AuditEntry.objects.get(action=audit.OPERATION_REQUESTED)
     assert (requested.actor_name, requested.address, requested.operation_id) == (
@@ -170,8 +162,8 @@ def test_credentials_never_enter_an_entry() -> None:
     assert '["repo1-s3-uri-style", "path"]' in text
 
 
-def test_the_admin_shows_operations_events_and_the_log_read_only(hippo: Cluster) -> None:
-    op = backups.backup_request(cluster=hippo, repo_name="repo1", backup_type="full",
+def test_the_admin_shows_operations_events_and_the_log_read_only(hippo_row: Cluster) -> None:
+    op = backups.backup_request(cluster=hippo_row, repo_name="repo1", backup_type="full",
                                  user=None)
     root = UserFactory(username="root", is_superuser=True, is_staff=True)
     client = Client()
@@ -192,11 +184,11 @@ def test_the_admin_shows_operations_events_and_the_log_read_only(hippo: Cluster)
     assert (op.kind, op.status) == ("backup", "pending")
 
 
-def test_the_audit_page_filters_pages_and_exports(hippo: Cluster) -> None:
+def test_the_audit_page_filters_pages_and_exports(hippo_row: Cluster) -> None:
     admin_user = user_with_role("root", "admin")
     for _ in range(3):
         audit.audit_record(action=audit.LOGIN, user=admin_user)
-    audit.audit_record(action=audit.OPERATION_REQUESTED, cluster=hippo, actor_name="alice",
+    audit.audit_record(action=audit.OPERATION_REQUESTED, cluster=hippo_row, actor_name="alice",
                        result="=cmd|' /C calc'!A0")
     client = Client()
     client.force_login(admin_user)

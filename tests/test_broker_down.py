@@ -18,11 +18,10 @@ import pytest
 import redis
 from django.test import Client
 
-from restores import inventory, tasks
+from restores import tasks
 from restores.models import Cluster, Operation
 from tests.broker import use_broker
 from tests.factories import user_with_role
-from tests.fakes import T0, FakePlatform, make_backup
 
 pytestmark = pytest.mark.django_db
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -77,29 +76,22 @@ def broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Broker]:
         use_broker(previous)
 
 
-@pytest.fixture
-def hippo(fake: FakePlatform) -> Cluster:
-    fake.add("hippo", backups=[make_backup("20261124-090000F", stop=T0)])
-    inventory.platform_sync(platform_name="local")
-    return Cluster.objects.get(name="hippo")
-
-
 def test_a_backup_asked_for_while_the_broker_is_down_is_queued_then_sent(
-    broker: Broker, hippo: Cluster, django_capture_on_commit_callbacks, settings  # type: ignore[no-untyped-def]
+    broker: Broker, hippo_row: Cluster, django_capture_on_commit_callbacks, settings  # type: ignore[no-untyped-def]
 ) -> None:
     client = Client()
     client.force_login(user_with_role("dba"))
     broker.stop()
     with django_capture_on_commit_callbacks(execute=True):
-        r = client.post(hippo.get_absolute_url() + "backup/",
+        r = client.post(hippo_row.get_absolute_url() + "backup/",
                         {"repo": "repo1", "backup_type": "full"})
     assert r.status_code == 302
     op = Operation.objects.get()
     assert r["Location"] == op.get_absolute_url() and op.status == "pending"
     page = client.get(op.get_absolute_url()).content.decode()
     assert "Queued: the worker cannot be reached right now" in page
-    assert client.get(hippo.get_absolute_url() + "restore/").status_code == 200
-    assert client.get(hippo.get_absolute_url()).status_code == 200
+    assert client.get(hippo_row.get_absolute_url() + "restore/").status_code == 200
+    assert client.get(hippo_row.get_absolute_url()).status_code == 200
 
     broker.start()  # the same port: the console's configuration did not change
     assert broker.queued() == 0

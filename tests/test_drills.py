@@ -18,46 +18,32 @@ from restores.services.errors import ServiceError
 from restores.steps import drills as drill_steps
 from restores.steps import loop
 from tests.factories import ClusterFactory
-from tests.fakes import T0, FakePlatform, make_backup
+from tests.fakes import T0, FakePlatform
+from tests.worker import run_step
 
 pytestmark = pytest.mark.django_db
 
 LATEST = RestoreTarget(kind="latest")
 
 
-@pytest.fixture
-def hippo(fake: FakePlatform) -> Cluster:
-    fake.add("hippo", backups=[make_backup("20261124-090000F", stop=T0)])
-    inventory.platform_sync(platform_name="local")
-    return Cluster.objects.get(name="hippo")
-
-
-def _drill(hippo: Cluster, point: RestoreTarget = LATEST) -> Operation:
-    return drills.drill_request(cluster=hippo, repo_name="repo1", point=point, user=None)
-
-
-def _run(op: Operation) -> Operation:
-    Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(
-        next_check_at=timezone.now())
-    loop.advance(str(op.id))
-    op.refresh_from_db()
-    return op
+def _drill(hippo_row: Cluster, point: RestoreTarget = LATEST) -> Operation:
+    return drills.drill_request(cluster=hippo_row, repo_name="repo1", point=point, user=None)
 
 
 def _restored(fake: FakePlatform, op: Operation, **kwargs: object) -> Operation:
     """Run the drill until its scratch clone is launched, then let the clone finish."""
-    _run(op)
+    run_step(op)
     assert op.step == "restoring"
     fake.finish_clone(op.refs["trigger"], op.refs["scratch"]["name"], **kwargs)  # type: ignore[arg-type]
-    return _run(op)
+    return run_step(op)
 
 
 # --- the service ----------------------------------------------------------------------------
 
 
-def test_it_names_the_scratch_cluster_before_anything_is_applied(hippo: Cluster,
+def test_it_names_the_scratch_cluster_before_anything_is_applied(hippo_row: Cluster,
                                                                   dispatched: list[str]) -> None:
-    op = _drill(hippo)
+    op = _drill(hippo_row)
     name = f"hippo-drill-{op.id.hex[:6]}"
     assert op.kind == "drill" and op.exclusive is False and op.status == "pending"
     assert op.refs == {"trigger": str(op.id), "scratch": {"namespace": "local", "name": name}}
@@ -75,27 +61,27 @@ def test_the_scratch_name_fits_the_platforms_rules() -> None:
     assert long == "a" * 26 + "-drill-3fa2c1" and len(long) <= drills.SCRATCH_NAME_MAX
 
 
-def test_it_allows_one_drill_per_cluster_at_a_time(hippo: Cluster) -> None:
-    _drill(hippo)
+def test_it_allows_one_drill_per_cluster_at_a_time(hippo_row: Cluster) -> None:
+    _drill(hippo_row)
     with pytest.raises(ServiceError) as err:
-        _drill(hippo)
+        _drill(hippo_row)
     assert err.value.message == drills.DRILL_ALREADY_RUNNING.format(cluster="hippo")
 
 
-def test_a_backup_may_run_during_a_drill(hippo: Cluster) -> None:
-    _drill(hippo)
-    backup = backups.backup_request(cluster=hippo, repo_name="repo1", backup_type="incr",
+def test_a_backup_may_run_during_a_drill(hippo_row: Cluster) -> None:
+    _drill(hippo_row)
+    backup = backups.backup_request(cluster=hippo_row, repo_name="repo1", backup_type="incr",
                                      user=None)
     assert backup.status == "pending"
     # ... and a drill may start while a backup runs.
     Operation.objects.filter(kind="drill").update(status="succeeded")
-    assert _drill(hippo).status == "pending"
+    assert _drill(hippo_row).status == "pending"
 
 
-def test_it_refuses_a_cluster_no_longer_present(hippo: Cluster) -> None:
-    hippo.present = False
+def test_it_refuses_a_cluster_no_longer_present(hippo_row: Cluster) -> None:
+    hippo_row.present = False
     with pytest.raises(ServiceError) as err:
-        _drill(hippo)
+        _drill(hippo_row)
     assert err.value.message == drills.DRILL_CLUSTER_GONE.format(cluster="hippo")
 
 
@@ -108,41 +94,41 @@ def test_it_refuses_a_repo_without_a_backup(fake: FakePlatform) -> None:
     assert err.value.field == "repo"
 
 
-def test_it_refuses_a_point_outside_the_window(hippo: Cluster) -> None:
+def test_it_refuses_a_point_outside_the_window(hippo_row: Cluster) -> None:
     late = RestoreTarget(kind="time", time=T0 + dt.timedelta(hours=3))
     with pytest.raises(ServiceError) as err:
-        _drill(hippo, late)
+        _drill(hippo_row, late)
     assert err.value.field == "time"
     assert err.value.message == rules.TIME_AFTER_WINDOW.format(
         when="2026-11-24 12:00:00 UTC", repo="repo1", latest="2026-11-24 10:00:00 UTC")
     early = RestoreTarget(kind="time", time=T0 - dt.timedelta(hours=1))
     with pytest.raises(ServiceError) as err:
-        _drill(hippo, early)
+        _drill(hippo_row, early)
     assert "before the recoverable window" in err.value.message
 
 
-def test_it_refuses_other_kinds_of_point(hippo: Cluster) -> None:
+def test_it_refuses_other_kinds_of_point(hippo_row: Cluster) -> None:
     with pytest.raises(ServiceError) as err:
-        _drill(hippo, RestoreTarget(kind="lsn", lsn="0/3000060"))
+        _drill(hippo_row, RestoreTarget(kind="lsn", lsn="0/3000060"))
     assert err.value.message == drills.DRILL_POINT_KINDS
 
 
-def test_it_refuses_a_platform_that_cannot_drill(hippo: Cluster, fake: FakePlatform,
+def test_it_refuses_a_platform_that_cannot_drill(hippo_row: Cluster, fake: FakePlatform,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fake, "drills", False)
     with pytest.raises(ServiceError) as err:
-        _drill(hippo)
+        _drill(hippo_row)
     assert err.value.message == drills.DRILL_NOT_ON_PLATFORM.format(platform="local",
                                                                     cluster="hippo")
 
 
-def test_it_refuses_when_the_scratch_name_is_taken(hippo: Cluster,
+def test_it_refuses_when_the_scratch_name_is_taken(hippo_row: Cluster,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     op_id = uuid.UUID("abcdef12-0000-4000-8000-000000000000")
     monkeypatch.setattr(drills.uuid, "uuid4", lambda: op_id)
     ClusterFactory(name="hippo-drill-abcdef")
     with pytest.raises(ServiceError) as err:
-        _drill(hippo)
+        _drill(hippo_row)
     assert err.value.message == drills.SCRATCH_NAME_TAKEN.format(name="hippo-drill-abcdef",
                                                                  namespace="local")
     assert not Operation.objects.exists()
@@ -152,16 +138,16 @@ def test_it_refuses_when_the_scratch_name_is_taken(hippo: Cluster,
 
 
 def test_a_drill_restores_verifies_measures_and_deletes(fake: FakePlatform,
-                                                        hippo: Cluster) -> None:
-    op = _drill(hippo)
-    _run(op)
+                                                        hippo_row: Cluster) -> None:
+    op = _drill(hippo_row)
+    run_step(op)
     assert (op.status, op.step) == ("running", "restoring")
     assert fake.clone_launches == [str(op.id)]
     scratch = op.refs["scratch"]["name"]
     assert op.refs["backup_set"] == "20261124-090000F"
     assert op.refs["latest_recoverable"] == (T0 + dt.timedelta(hours=1)).isoformat()
     for _ in range(2):
-        _run(op)
+        run_step(op)
     assert fake.clone_launches == [str(op.id)]
     promoted = op.created_at + dt.timedelta(seconds=7.5)
     op = _restored(fake, op, promoted_at=f"{promoted.timestamp():.3f}")
@@ -184,14 +170,14 @@ def test_a_drill_restores_verifies_measures_and_deletes(fake: FakePlatform,
     # The inventory never keeps the scratch cluster.
     assert not Cluster.objects.filter(name=scratch).exists()
     events = op.events.count()
-    _run(op)
+    run_step(op)
     assert op.events.count() == events
 
 
-def test_every_phase_can_run_again(fake: FakePlatform, hippo: Cluster) -> None:
+def test_every_phase_can_run_again(fake: FakePlatform, hippo_row: Cluster) -> None:
     """A worker killed after a transition: the next step repeats the phase harmlessly."""
-    op = _drill(hippo)
-    _run(op)
+    op = _drill(hippo_row)
+    run_step(op)
     fake.finish_clone(op.refs["trigger"], op.refs["scratch"]["name"])
     # Stop each phase right after its transition, as a killed worker would.
     calls = {"verify": 0}
@@ -204,33 +190,33 @@ def test_every_phase_can_run_again(fake: FakePlatform, hippo: Cluster) -> None:
         return real_verify(ref, source=source)
 
     fake.verify = verify_then_die  # type: ignore[method-assign]
-    _run(op)
+    run_step(op)
     assert (op.status, op.step) == ("running", "verifying")
-    _run(op)
+    run_step(op)
     assert op.status == "succeeded" and calls["verify"] == 2
     assert fake.clone_launches == [str(op.id)] and len(fake.destroyed) == 1
 
 
 def test_a_cleanup_that_runs_again_finds_the_scratch_gone(fake: FakePlatform,
-                                                          hippo: Cluster) -> None:
-    op = _drill(hippo)
-    _run(op)
+                                                          hippo_row: Cluster) -> None:
+    op = _drill(hippo_row)
+    run_step(op)
     fake.finish_clone(op.refs["trigger"], op.refs["scratch"]["name"])
     fake.destroy_error = TransientError("connection refused")
-    _run(op)
+    run_step(op)
     assert (op.status, op.step) == ("running", "cleaning_up")
     fake.destroy_error = None
     fake.clusters_.pop(op.refs["scratch"]["name"])  # deleted by the call that died
-    _run(op)
+    run_step(op)
     assert op.status == "succeeded"
 
 
 def test_a_failed_verification_fails_the_drill_and_still_cleans_up(fake: FakePlatform,
-                                                                   hippo: Cluster) -> None:
+                                                                   hippo_row: Cluster) -> None:
     fake.verification = base.Verification(
         server_version="15.20", system_identifier="111", source_system_identifier="222",
         in_recovery=True, databases=())
-    op = _restored(fake, _drill(hippo))
+    op = _restored(fake, _drill(hippo_row))
     scratch = op.refs["scratch"]["name"]
     assert op.status == "failed"
     assert fake.destroyed == [scratch]
@@ -243,8 +229,8 @@ def test_a_failed_verification_fails_the_drill_and_still_cleans_up(fake: FakePla
 
 
 def test_a_failed_restore_fails_the_drill_and_still_cleans_up(fake: FakePlatform,
-                                                              hippo: Cluster) -> None:
-    op = _restored(fake, _drill(hippo), ok=False, message="WAL segment missing")
+                                                              hippo_row: Cluster) -> None:
+    op = _restored(fake, _drill(hippo_row), ok=False, message="WAL segment missing")
     assert op.status == "failed"
     assert op.error_reason == drill_steps.DRILL_CLEANED.format(
         reason=drill_steps.DRILL_RESTORE_FAILED.format(reason="WAL segment missing"),
@@ -253,19 +239,19 @@ def test_a_failed_restore_fails_the_drill_and_still_cleans_up(fake: FakePlatform
     assert not getattr(fake, "verified", [])
 
 
-def test_a_permanent_platform_error_still_cleans_up(fake: FakePlatform, hippo: Cluster) -> None:
-    op = _drill(hippo)
-    _run(op)
+def test_a_permanent_platform_error_still_cleans_up(fake: FakePlatform, hippo_row: Cluster) -> None:
+    op = _drill(hippo_row)
+    run_step(op)
     fake.fail_next = [PermanentError("the restore Job was deleted")]
-    _run(op)
+    run_step(op)
     assert op.status == "failed" and "the restore Job was deleted" in op.error_reason
     assert fake.destroyed == [op.refs["scratch"]["name"]]
 
 
 def test_a_scratch_cluster_that_cannot_be_deleted_is_said(fake: FakePlatform,
-                                                          hippo: Cluster) -> None:
+                                                          hippo_row: Cluster) -> None:
     fake.destroy_error = PermanentError("it was not made by this drill")
-    op = _restored(fake, _drill(hippo))
+    op = _restored(fake, _drill(hippo_row))
     scratch = op.refs["scratch"]["name"]
     assert op.status == "failed"
     assert op.error_reason == drill_steps.DRILL_SCRATCH_LEFT.format(
@@ -273,10 +259,10 @@ def test_a_scratch_cluster_that_cannot_be_deleted_is_said(fake: FakePlatform,
     assert op.error_fix == drill_steps.DRILL_SCRATCH_LEFT_FIX.format(scratch=scratch)
 
 
-def test_it_rechecks_the_window_before_restoring(fake: FakePlatform, hippo: Cluster) -> None:
-    op = _drill(hippo)
+def test_it_rechecks_the_window_before_restoring(fake: FakePlatform, hippo_row: Cluster) -> None:
+    op = _drill(hippo_row)
     fake.clusters_["hippo"].backups.clear()
-    _run(op)
+    run_step(op)
     assert op.status == "failed"
     assert op.error_reason == rules.NO_WINDOW.format(repo="repo1")
     assert op.error_fix == drill_steps.DRILL_WINDOW_MOVED_FIX
@@ -284,43 +270,43 @@ def test_it_rechecks_the_window_before_restoring(fake: FakePlatform, hippo: Clus
 
 
 def test_the_latest_recoverable_time_is_read_at_the_first_step(fake: FakePlatform,
-                                                               hippo: Cluster) -> None:
-    op = _drill(hippo)
+                                                               hippo_row: Cluster) -> None:
+    op = _drill(hippo_row)
     fake.clusters_["hippo"].latest = T0 + dt.timedelta(hours=2)
-    _run(op)
+    run_step(op)
     assert op.refs["latest_recoverable"] == (T0 + dt.timedelta(hours=2)).isoformat()
 
 
-def test_the_clone_request_is_a_scratch_one(hippo: Cluster) -> None:
-    op = _drill(hippo)
+def test_the_clone_request_is_a_scratch_one(hippo_row: Cluster) -> None:
+    op = _drill(hippo_row)
     req = requests.scratch_request(op)
     assert req.scratch and req.source == base.ClusterRef("local", "hippo")
     assert req.target.name == op.refs["scratch"]["name"] and req.point == LATEST
 
 
 def test_a_platform_that_keeps_failing_still_cleans_up_then_says_what_is_left(
-    fake: FakePlatform, hippo: Cluster
+    fake: FakePlatform, hippo_row: Cluster
 ) -> None:
-    op = _drill(hippo)
-    _run(op)
+    op = _drill(hippo_row)
+    run_step(op)
     Operation.objects.filter(pk=op.pk).update(attempts=loop.MAX_TRANSIENT_FAILURES - 1)
     fake.fail_next = [TransientError("API server timeout")]
-    _run(op)
+    run_step(op)
     assert op.status == "failed"
     assert op.error_reason.startswith(drill_steps.DRILL_GAVE_UP.format(error="API server timeout"))
     assert fake.destroyed == [op.refs["scratch"]["name"]]
 
 
 def test_a_deletion_that_keeps_failing_says_the_scratch_cluster_is_left(
-    fake: FakePlatform, hippo: Cluster
+    fake: FakePlatform, hippo_row: Cluster
 ) -> None:
-    third = _drill(hippo)
-    _run(third)
+    third = _drill(hippo_row)
+    run_step(third)
     fake.finish_clone(third.refs["trigger"], third.refs["scratch"]["name"])
     fake.destroy_error = TransientError("API server timeout")
     Operation.objects.filter(pk=third.pk).update(attempts=loop.MAX_TRANSIENT_FAILURES - 1)
     third.refresh_from_db()
-    _run(third)
+    run_step(third)
     assert third.status == "failed"
     assert third.error_reason == drill_steps.DRILL_SCRATCH_LEFT.format(
         scratch=third.refs["scratch"]["name"], error="API server timeout", before="")

@@ -14,17 +14,9 @@ from restores.steps import backups as backups_steps
 from restores.steps import loop
 from restores.tasks import sweep_operations
 from tests.fakes import FakePlatform
+from tests.worker import run_step
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def hippo(fake: FakePlatform) -> Cluster:
-    fake.add("hippo")
-    from restores import inventory
-
-    inventory.platform_sync(platform_name="local")
-    return Cluster.objects.get(name="hippo")
 
 
 def _request(cluster: Cluster) -> Operation:
@@ -36,22 +28,12 @@ def _steps(op: Operation) -> list[str]:
     return list(op.events.order_by("at", "id").values_list("step", flat=True))
 
 
-def _run(op: Operation) -> Operation:
-    """Run the step as a worker would once its next check is due."""
-    Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(
-        next_check_at=timezone.now()
-    )
-    loop.advance(str(op.id))
-    op.refresh_from_db()
-    return op
-
-
 def test_it_starts_the_backup_once_however_often_the_step_runs(
-    fake: FakePlatform, hippo: Cluster
+    fake: FakePlatform, hippo_row: Cluster
 ) -> None:
-    op = _request(hippo)
-    _run(op)
-    _run(op)  # a redelivered message
+    op = _request(hippo_row)
+    run_step(op)
+    run_step(op)  # a redelivered message
     op.refresh_from_db()
     assert op.status == Operation.Status.RUNNING
     assert fake.started == [str(op.id)]
@@ -59,38 +41,39 @@ def test_it_starts_the_backup_once_however_often_the_step_runs(
     assert op.events.filter(command__contains="pgbackrest").count() == 1
 
 
-def test_it_succeeds_once_and_lists_the_new_backup(fake: FakePlatform, hippo: Cluster) -> None:
-    op = _request(hippo)
-    _run(op)
+def test_it_succeeds_once_and_lists_the_new_backup(fake: FakePlatform, hippo_row: Cluster) -> None:
+    op = _request(hippo_row)
+    run_step(op)
     fake.finish(str(op.id))
-    _run(op)
+    run_step(op)
     events = op.events.count()
     version = op.version
-    _run(op)  # run the finished step again: nothing changes
+    run_step(op)  # run the finished step again: nothing changes
     op.refresh_from_db()
     assert op.status == Operation.Status.SUCCEEDED
     assert op.events.count() == events
     assert op.version == version
     label = op.result["label"]
-    assert Backup.objects.filter(repository__cluster=hippo, label=label).exists()
+    assert Backup.objects.filter(repository__cluster=hippo_row, label=label).exists()
     assert op.result["duration_s"] == 20.0
     assert op.finished_at is not None and op.next_check_at is None
 
 
-def test_it_fails_with_the_platform_reason(fake: FakePlatform, hippo: Cluster) -> None:
-    op = _request(hippo)
-    _run(op)
+def test_it_fails_with_the_platform_reason(fake: FakePlatform, hippo_row: Cluster) -> None:
+    op = _request(hippo_row)
+    run_step(op)
     fake.finish(str(op.id), ok=False, message="[050] unable to acquire lock")
-    _run(op)
-    _run(op)
+    run_step(op)
+    run_step(op)
     assert op.status == Operation.Status.FAILED
     assert op.error_reason == "[050] unable to acquire lock"
     assert op.error_fix == backups_steps.BACKUP_LOCKED_FIX  # the reason names the lock
     assert _steps(op).count("failed") == 1
 
 
-def test_it_retries_transient_errors_then_carries_on(fake: FakePlatform, hippo: Cluster) -> None:
-    op = _request(hippo)
+def test_it_retries_transient_errors_then_carries_on(fake: FakePlatform,
+                                                     hippo_row: Cluster) -> None:
+    op = _request(hippo_row)
     fake.fail_next = [TransientError("connection refused")]
     delay = loop.advance(str(op.id))
     op.refresh_from_db()
@@ -98,16 +81,16 @@ def test_it_retries_transient_errors_then_carries_on(fake: FakePlatform, hippo: 
     assert op.attempts == 1
     assert delay is not None and delay >= dt.timedelta(seconds=1)
     assert op.events.filter(level="warning", message="Retrying: connection refused").exists()
-    _run(op)
+    run_step(op)
     assert op.status == Operation.Status.RUNNING
     assert op.attempts == 0
 
 
 def test_it_looks_again_at_the_platforms_pace_but_backs_off_from_errors(
-    fake: FakePlatform, hippo: Cluster
+    fake: FakePlatform, hippo_row: Cluster
 ) -> None:
     fake.poll_interval = dt.timedelta(milliseconds=250)
-    op = _request(hippo)
+    op = _request(hippo_row)
     delay = loop.advance(str(op.id))
     assert delay is not None and delay <= dt.timedelta(milliseconds=250)
     fake.fail_next = [TransientError("connection refused")]
@@ -116,28 +99,29 @@ def test_it_looks_again_at_the_platforms_pace_but_backs_off_from_errors(
     assert delay is not None and delay > dt.timedelta(seconds=1)
 
 
-def test_it_gives_up_after_too_many_transient_errors(fake: FakePlatform, hippo: Cluster) -> None:
-    op = _request(hippo)
+def test_it_gives_up_after_too_many_transient_errors(fake: FakePlatform,
+                                                     hippo_row: Cluster) -> None:
+    op = _request(hippo_row)
     fake.fail_next = [TransientError("timeout")] * loop.MAX_TRANSIENT_FAILURES
     for _ in range(loop.MAX_TRANSIENT_FAILURES):
-        _run(op)
+        run_step(op)
     assert op.status == Operation.Status.FAILED
     assert op.error_reason == loop.TRANSIENT_GAVE_UP.format(
         count=loop.MAX_TRANSIENT_FAILURES, error="timeout"
     )
 
 
-def test_it_fails_at_once_on_a_permanent_error(fake: FakePlatform, hippo: Cluster) -> None:
-    op = _request(hippo)
+def test_it_fails_at_once_on_a_permanent_error(fake: FakePlatform, hippo_row: Cluster) -> None:
+    op = _request(hippo_row)
     fake.fail_next = [PermanentError("repo9 is not a pgBackRest repo name")]
-    _run(op)
+    run_step(op)
     assert op.status == Operation.Status.FAILED
     assert op.error_reason == "repo9 is not a pgBackRest repo name"
     assert fake.started == []
 
 
-def test_it_skips_a_step_another_worker_holds(fake: FakePlatform, hippo: Cluster) -> None:
-    op = _request(hippo)
+def test_it_skips_a_step_another_worker_holds(fake: FakePlatform, hippo_row: Cluster) -> None:
+    op = _request(hippo_row)
     Operation.objects.filter(pk=op.pk).update(
         lease_until=timezone.now() + dt.timedelta(minutes=1)
     )
@@ -146,9 +130,9 @@ def test_it_skips_a_step_another_worker_holds(fake: FakePlatform, hippo: Cluster
 
 
 def test_it_drops_a_duplicate_delivery_that_arrives_early(
-    fake: FakePlatform, hippo: Cluster
+    fake: FakePlatform, hippo_row: Cluster
 ) -> None:
-    op = _request(hippo)
+    op = _request(hippo_row)
     loop.advance(str(op.id))
     Operation.objects.filter(pk=op.pk).update(
         next_check_at=timezone.now() + dt.timedelta(minutes=5)
@@ -160,14 +144,14 @@ def test_it_drops_a_duplicate_delivery_that_arrives_early(
 
 
 def test_the_sweep_resumes_only_overdue_operations(
-    fake: FakePlatform, hippo: Cluster, dispatched: list[str]
+    fake: FakePlatform, hippo_row: Cluster, dispatched: list[str]
 ) -> None:
     other = fake.add("other")
     assert other
     from restores import inventory
 
     inventory.platform_sync(platform_name="local")
-    lost = _request(hippo)
+    lost = _request(hippo_row)
     fresh = _request(Cluster.objects.get(name="other"))
     long_ago = timezone.now() - dt.timedelta(minutes=5)
     Operation.objects.filter(pk=lost.pk).update(created_at=long_ago, next_check_at=long_ago)
@@ -177,8 +161,8 @@ def test_the_sweep_resumes_only_overdue_operations(
     assert str(fresh.id) not in dispatched
 
 
-def test_an_unknown_kind_fails_with_a_clear_reason(hippo: Cluster) -> None:
-    op = Operation.objects.create(cluster=hippo, kind="vacuum")
+def test_an_unknown_kind_fails_with_a_clear_reason(hippo_row: Cluster) -> None:
+    op = Operation.objects.create(cluster=hippo_row, kind="vacuum")
     loop.advance(str(op.id))
     op.refresh_from_db()
     assert op.status == Operation.Status.FAILED

@@ -5,15 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.utils import timezone
 
 from restores import inventory, rules
 from restores.models import Backup, CloneDraft, Cluster, Operation
 from restores.platforms.base import TransientError
 from restores.services import clones
 from restores.steps import clones as clones_steps
-from restores.steps import loop
 from tests.fakes import T0, FakePlatform, make_backup
+from tests.worker import run_step
 
 pytestmark = pytest.mark.django_db
 
@@ -22,9 +21,9 @@ pytestmark = pytest.mark.django_db
 def op(fake: FakePlatform) -> Operation:
     fake.add("hippo", backups=[make_backup("20261124-090000F", stop=T0)])
     inventory.platform_sync(platform_name="local")
-    hippo = Cluster.objects.get(name="hippo")
+    hippo_row = Cluster.objects.get(name="hippo")
     Backup.objects.update(databases=["hippo"])
-    draft = CloneDraft.objects.create(source=hippo, repo_name="repo1", reached="review")
+    draft = CloneDraft.objects.create(source=hippo_row, repo_name="repo1", reached="review")
     clones.draft_save_point(user=None,
         draft=draft, point=clones.RestoreTarget(kind="time", time=T0 + dt.timedelta(minutes=30)),
         display={"date": "2026-11-24", "clock": "09:30:00", "zone": "UTC"},
@@ -34,21 +33,13 @@ def op(fake: FakePlatform) -> Operation:
     return clones.draft_submit(draft=draft, version=draft.version, user=None)
 
 
-def _run(op: Operation) -> Operation:
-    Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(
-        next_check_at=timezone.now())
-    loop.advance(str(op.id))
-    op.refresh_from_db()
-    return op
-
-
 def test_it_restores_once_however_often_a_step_runs(fake: FakePlatform, op: Operation) -> None:
-    _run(op)
+    run_step(op)
     assert op.status == "running" and op.step == "restoring"
     (started,) = op.events.exclude(command="")
     assert started.step == "restoring" and "pgbackrest" in started.command
     for _ in range(3):
-        _run(op)
+        run_step(op)
     assert fake.clone_launches == [op.refs["trigger"]]
     assert op.events.filter(message="restoring").count() == 1
 
@@ -58,7 +49,7 @@ def test_the_step_that_starts_the_clone_launches_the_restore(
 ) -> None:
     """Recording the start and asking the platform happen in one step: leaving the launch
     to the next would add a poll to every restore."""
-    _run(op)
+    run_step(op)
     assert fake.clone_launches == [op.refs["trigger"]]
     events = list(op.events.order_by("at", "id").values_list("step", "message"))
     assert events[1:] == [
@@ -70,12 +61,12 @@ def test_the_step_that_starts_the_clone_launches_the_restore(
 def test_it_succeeds_once_with_the_new_cluster_in_the_inventory(
     fake: FakePlatform, op: Operation
 ) -> None:
-    _run(op)
-    _run(op)
+    run_step(op)
+    run_step(op)
     fake.finish_clone(op.refs["trigger"], "elephant")
-    _run(op)
+    run_step(op)
     events = op.events.count()
-    _run(op)
+    run_step(op)
     assert op.status == "succeeded" and op.events.count() == events
     assert op.result == {"restore_seconds": "3.1", "restored_bytes": "52000000"}
     elephant = Cluster.objects.get(name="elephant")
@@ -84,11 +75,11 @@ def test_it_succeeds_once_with_the_new_cluster_in_the_inventory(
 
 
 def test_a_failed_restore_says_why(fake: FakePlatform, op: Operation) -> None:
-    _run(op)
-    _run(op)
+    run_step(op)
+    run_step(op)
     fake.finish_clone(op.refs["trigger"], "elephant", ok=False,
                       message="recovery ended before the target was reached")
-    _run(op)
+    run_step(op)
     assert op.status == "failed"
     assert op.error_reason == "recovery ended before the target was reached"
     assert op.error_fix == clones_steps.CLONE_FAILED_FIX
@@ -97,16 +88,16 @@ def test_a_failed_restore_says_why(fake: FakePlatform, op: Operation) -> None:
 def test_it_rechecks_the_window_before_restoring(fake: FakePlatform, op: Operation) -> None:
     """Retention expired the only backup between review and the first step."""
     fake.clusters_["hippo"].backups.clear()
-    _run(op)
+    run_step(op)
     assert op.status == "failed"
     assert op.error_reason == rules.NO_WINDOW.format(repo="repo1")
     assert not getattr(fake, "clone_launches", [])
 
 
 def test_a_transient_platform_error_is_retried(fake: FakePlatform, op: Operation) -> None:
-    _run(op)
+    run_step(op)
     fake.fail_next = [TransientError("connection refused")]
-    _run(op)
+    run_step(op)
     assert op.status == "running" and op.attempts == 1
-    _run(op)
+    run_step(op)
     assert op.attempts == 0 and fake.clone_launches == [op.refs["trigger"]]

@@ -27,23 +27,13 @@ from restores.platforms.base import ClusterRef
 from restores.platforms.kubernetes import PERMISSIONS, KubernetesPlatform
 from restores.platforms.kubernetes.api import USER_AGENT
 from tests.kube.apiserver import KubeServer
-from tests.kube.conftest import HIPPO
 from tests.kube.emulator import PgoEmulator
+from tests.kube.fixtures import HIPPO
 
 NS = "db"
 OTHER = "db2"
 ROOT = Path(__file__).resolve().parents[1]
 GROUPS = {"postgresclusters": "postgres-operator.crunchydata.com"}
-
-
-@pytest.fixture
-def kube_server() -> Iterator[KubeServer]:
-    server = KubeServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-    assert not server.hook_errors
 
 
 @pytest.fixture

@@ -95,8 +95,8 @@ def kube_fleet() -> Iterator[tuple[Any, Any, Any]]:
     from restores.platforms.kubernetes import KubernetesPlatform
     from restores.platforms.kubernetes.api import USER_AGENT
     from tests.kube.apiserver import KubeServer
-    from tests.kube.conftest import HIPPO
     from tests.kube.emulator import PgoEmulator
+    from tests.kube.fixtures import HIPPO
 
     server = KubeServer().start()
     client = server.api_client()

@@ -130,7 +130,7 @@ def user(transactional_db):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def hippo(transactional_db, console_settings: E2EFleet) -> Cluster:  # type: ignore[no-untyped-def]
+def hippo_row(transactional_db, console_settings: E2EFleet) -> Cluster:  # type: ignore[no-untyped-def]
     """The console's row for hippo, from a real inventory sync of the e2e fleet."""
     result = inventory.platform_sync(platform_name="local")
     assert not result.errors, result.errors
@@ -395,10 +395,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     return report
 
 
-def submit_clone(hippo: Cluster, target: str) -> Operation:
+def submit_clone(hippo_row: Cluster, target: str) -> Operation:
     """The wizard's services, step by step: hippo's repo1 at latest into `target`."""
-    draft = clones.draft_create(user=None, source=hippo)
-    clones.draft_save_source(user=None, draft=draft, cluster=hippo, repo_name="repo1")
+    draft = clones.draft_create(user=None, source=hippo_row)
+    clones.draft_save_source(user=None, draft=draft, cluster=hippo_row, repo_name="repo1")
     clones.draft_save_point(user=None, draft=draft, point=RestoreTarget(kind="latest"), display={})
     clones.draft_save_target(user=None,
         draft=draft, answers=clones.TargetAnswers(name=target, namespace=NAMESPACE)

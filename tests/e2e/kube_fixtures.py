@@ -33,8 +33,8 @@ from restores.platforms.kubernetes import KubernetesPlatform
 from restores.platforms.kubernetes.api import USER_AGENT
 from tests.broker import use_broker
 from tests.kube.apiserver import KubeServer
-from tests.kube.conftest import HIPPO
 from tests.kube.emulator import PgoEmulator
+from tests.kube.fixtures import HIPPO
 
 KUBE_REDIS_URL = os.getenv("DR_E2E_KUBE_REDIS_URL", "redis://127.0.0.1:6379/11")
 NS = "db"  # where hippo lives

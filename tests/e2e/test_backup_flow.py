@@ -30,10 +30,10 @@ INCR_LABEL = re.compile(r"\d{8}-\d{6}F_\d{8}-\d{6}I")
 
 
 def test_backup_now_runs_and_lists_the_new_backup_live(
-    context, live_server, celery_worker, hippo: Cluster, user, tmp_path: Path  # type: ignore[no-untyped-def]
+    context, live_server, celery_worker, hippo_row: Cluster, user, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
-    cluster_url = live_server.url + hippo.get_absolute_url()
-    backups_before = Backup.objects.filter(repository__cluster=hippo, repository__name="repo1")
+    cluster_url = live_server.url + hippo_row.get_absolute_url()
+    backups_before = Backup.objects.filter(repository__cluster=hippo_row, repository__name="repo1")
     known = backups_before.count()
     assert known >= 1, "the fleet fixture takes a first full backup"
 
@@ -81,7 +81,8 @@ def test_backup_now_runs_and_lists_the_new_backup_live(
     assert op.requested_by == user
     assert op.params == {"repo": "repo1", "type": "incr"}
     assert op.result["label"] == label
-    backup = Backup.objects.get(repository__cluster=hippo, repository__name="repo1", label=label)
+    backup = Backup.objects.get(repository__cluster=hippo_row, repository__name="repo1",
+                                label=label)
     assert backup.type == Backup.Type.INCR
     assert backup.annotations == {OPERATION_ANNOTATION: op.refs["trigger"]}
     # The steps ran in the worker process (nothing else could: no beat, no eager mode).
@@ -100,15 +101,15 @@ def test_backup_now_runs_and_lists_the_new_backup_live(
 
 
 def test_backup_refused_while_the_cluster_is_busy(
-    context, live_server, celery_worker, hippo: Cluster, user  # type: ignore[no-untyped-def]
+    context, live_server, celery_worker, hippo_row: Cluster, user  # type: ignore[no-untyped-def]
 ) -> None:
     # An operation in flight, made directly: racing a real one would make this flaky. Nothing
     # dispatches it, so the worker leaves it pending.
     Operation.objects.create(
-        cluster=hippo, kind=Operation.Kind.BACKUP, params={"repo": "repo1", "type": "full"},
+        cluster=hippo_row, kind=Operation.Kind.BACKUP, params={"repo": "repo1", "type": "full"},
         status=Operation.Status.PENDING, exclusive=True,
     )
-    cluster_url = live_server.url + hippo.get_absolute_url()
+    cluster_url = live_server.url + hippo_row.get_absolute_url()
 
     page = context.new_page()
     log_in(page)

@@ -25,10 +25,10 @@ TARGET = "narwhal"
 
 
 def test_the_first_step_of_a_local_clone_launches_the_restore(
-    hippo: Cluster, e2e_fleet: E2EFleet, monkeypatch: pytest.MonkeyPatch
+    hippo_row: Cluster, e2e_fleet: E2EFleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(dispatch, "send", lambda task, *args: None)  # no worker: we run it
-    op = submit_clone(hippo, TARGET)
+    op = submit_clone(hippo_row, TARGET)
     loop.advance(str(op.pk))
 
     # The platform's state: the restore job was launched, by that one step.

@@ -24,11 +24,11 @@ DRILL_TIMEOUT_MS = 120_000
 
 
 def test_a_drill_from_the_cluster_page_succeeds_and_is_in_the_report(
-    context, live_server, celery_worker, hippo: Cluster, user, e2e_fleet  # type: ignore[no-untyped-def]
+    context, live_server, celery_worker, hippo_row: Cluster, user, e2e_fleet  # type: ignore[no-untyped-def]
 ) -> None:
     page: Page = context.new_page()
     log_in(page)
-    page.goto(live_server.url + hippo.get_absolute_url())
+    page.goto(live_server.url + hippo_row.get_absolute_url())
 
     card = page.locator("#drill")
     expect(card.get_by_role("heading", name="Run a drill")).to_be_visible()
@@ -51,7 +51,7 @@ def test_a_drill_from_the_cluster_page_succeeds_and_is_in_the_report(
     scratch = op.refs["scratch"]["name"]
     assert op.requested_by == user and not op.exclusive
     assert op.result["destroyed_at"] and op.result["scratch"] == scratch
-    assert not e2e_fleet.platform.cluster_exists(ClusterRef(hippo.namespace, scratch))
+    assert not e2e_fleet.platform.cluster_exists(ClusterRef(hippo_row.namespace, scratch))
     assert "restores.advance_operation" in celery_worker.tail()
 
     # The report: the run, newest first, and hippo's last successful drill.

@@ -33,13 +33,13 @@ pytestmark = pytest.mark.e2e
 
 
 def test_a_drill_survives_a_worker_killed_mid_restore_and_finishes_exactly_once(
-    transactional_db, hippo: Cluster, worker_factory: WorkerFactory, e2e_fleet: E2EFleet,  # type: ignore[no-untyped-def]
+    transactional_db, hippo_row: Cluster, worker_factory: WorkerFactory, e2e_fleet: E2EFleet,  # type: ignore[no-untyped-def]
     e2e_broker: str,
 ) -> None:
     platform, root = e2e_fleet.platform, e2e_fleet.root
     broker = redis.Redis.from_url(e2e_broker)
     first = worker_factory.start(env={"DR_LOCAL_POLL_MS": "1000"})
-    op = drills.drill_request(cluster=hippo, repo_name="repo1",
+    op = drills.drill_request(cluster=hippo_row, repo_name="repo1",
                               point=RestoreTarget(kind="latest"), user=None)
     trigger, scratch = op.refs["trigger"], op.refs["scratch"]["name"]
     jobs = root / "jobs" / scratch

@@ -169,14 +169,14 @@ def enter_time(page: Page, when: dt.datetime, zone: str) -> None:
 
 
 
-def start_wizard(page: Page, live_server, hippo: Cluster) -> None:  # type: ignore[no-untyped-def]
+def start_wizard(page: Page, live_server, hippo_row: Cluster) -> None:  # type: ignore[no-untyped-def]
     """From the fleet page to hippo's page, then the wizard's source step: hippo / repo1."""
     page.goto("/")
     page.locator('#fleet tr[data-cluster="hippo"]').get_by_role("link", name="hippo").click()
-    expect(page).to_have_url(live_server.url + hippo.get_absolute_url())
+    expect(page).to_have_url(live_server.url + hippo_row.get_absolute_url())
     page.get_by_role("button", name="Clone / point-in-time restore…").click()
     at_step(page, "source")
-    expect(page.get_by_label("Source cluster")).to_have_value(str(hippo.pk))
+    expect(page.get_by_label("Source cluster")).to_have_value(str(hippo_row.pk))
     expect(page.get_by_label("Repo to restore from")).to_have_value("repo1")
     page.get_by_role("button", name="Next: the point to restore to").click()
     at_step(page, "point")
@@ -213,13 +213,13 @@ def fleet_row_is_primary(page: Page, name: str) -> None:
 
 
 def test_pitr_to_just_before_the_drop_brings_users_back_in_a_new_cluster(
-    story: Story, context, live_server, celery_worker, hippo: Cluster, user,  # type: ignore[no-untyped-def]
+    story: Story, context, live_server, celery_worker, hippo_row: Cluster, user,  # type: ignore[no-untyped-def]
     e2e_fleet: E2EFleet,
 ) -> None:
     platform = e2e_fleet.platform
     # The `hippo` fixture synced the inventory after the story: the window ends after the
     # switched segment. Pick a time after it that has passed already (the server's clock).
-    repo = Repository.objects.get(cluster=hippo, name="repo1")
+    repo = Repository.objects.get(cluster=hippo_row, name="repo1")
     assert repo.latest_wal >= story.segment
     latest = repo.latest_recovery
     assert latest is not None and latest >= story.point
@@ -230,7 +230,7 @@ def test_pitr_to_just_before_the_drop_brings_users_back_in_a_new_cluster(
     context.add_init_script(HTMX_PROBE)
     page = context.new_page()
     log_in(page)
-    start_wizard(page, live_server, hippo)
+    start_wizard(page, live_server, hippo_row)
     expect(page.locator("#window-latest")).to_have_text(utc(latest))
 
     # A point in time after the last archived WAL is refused, next to the time, saying how
@@ -289,14 +289,14 @@ def test_pitr_to_just_before_the_drop_brings_users_back_in_a_new_cluster(
 
 
 def test_clone_at_latest_has_everything_archived(
-    story: Story, context, live_server, celery_worker, hippo: Cluster, user,  # type: ignore[no-untyped-def]
+    story: Story, context, live_server, celery_worker, hippo_row: Cluster, user,  # type: ignore[no-untyped-def]
     e2e_fleet: E2EFleet,
 ) -> None:
     platform = e2e_fleet.platform
     context.add_init_script(HTMX_PROBE)
     page = context.new_page()
     log_in(page)
-    start_wizard(page, live_server, hippo)
+    start_wizard(page, live_server, hippo_row)
     expect(page.get_by_label("Latest: replay all archived WAL")).to_be_checked()
     page.get_by_role("button", name="Next: the new cluster").click()
     at_step(page, "target")

@@ -23,30 +23,30 @@ pytestmark = pytest.mark.e2e
 RESTORE_TIMEOUT_MS = 180_000
 
 
-def test_an_operator_cannot_restore_in_place(context, live_server, hippo: Cluster) -> None:  # type: ignore[no-untyped-def]
+def test_an_operator_cannot_restore_in_place(context, live_server, hippo_row: Cluster) -> None:  # type: ignore[no-untyped-def]
     make_user("olga", "operator")
     page = context.new_page()
     log_in(page, "olga")
-    page.goto(hippo.get_absolute_url())
+    page.goto(hippo_row.get_absolute_url())
     expect(page.locator("#backup-form")).to_be_visible()  # an operator backs up...
     expect(page.locator("#restore-link")).to_have_count(0)  # ...but sees no in-place restore
     expect(page.locator("#shutdown-link")).to_have_count(0)
-    answer = page.goto(hippo.get_absolute_url() + "restore/")
+    answer = page.goto(hippo_row.get_absolute_url() + "restore/")
     assert answer is not None and answer.status == 403
     expect(page.locator("#denied-message")).to_contain_text(
         "You may not restore in place in local/local: that needs the admin role there, and "
         "you have the operator role.")
     token = next(c["value"] for c in context.cookies() if c["name"] == "csrftoken")
-    forced = page.request.post(hippo.get_absolute_url() + "restore/", headers={
+    forced = page.request.post(hippo_row.get_absolute_url() + "restore/", headers={
         "X-CSRFToken": token, "Referer": live_server.url},
         form={"kind": "latest", "confirm": "hippo", "safety_backup": "on"})
     assert forced.status == 403
-    assert not Operation.objects.filter(cluster=hippo).exclude(kind="backup").exists()
+    assert not Operation.objects.filter(cluster=hippo_row).exclude(kind="backup").exists()
     assert AuditEntry.objects.filter(action="access.denied", actor_name="olga").count() == 2
 
 
-def _restore_from_the_form(page: Page, hippo: Cluster) -> None:
-    page.goto(hippo.get_absolute_url())
+def _restore_from_the_form(page: Page, hippo_row: Cluster) -> None:
+    page.goto(hippo_row.get_absolute_url())
     page.locator("#restore-link").click()
     expect(page.get_by_role("heading", name="Restore hippo in place")).to_be_visible()
     expect(page.locator("#restore-review")).to_contain_text("goes down")
@@ -58,18 +58,18 @@ def _restore_from_the_form(page: Page, hippo: Cluster) -> None:
 
 
 def test_with_the_two_person_rule_a_second_admin_approves_and_it_runs(
-    browser, context, live_server, celery_worker, hippo: Cluster, e2e_fleet: E2EFleet,  # type: ignore[no-untyped-def]
+    browser, context, live_server, celery_worker, hippo_row: Cluster, e2e_fleet: E2EFleet,  # type: ignore[no-untyped-def]
     settings,  # type: ignore[no-untyped-def]
 ) -> None:
     settings.DR_TWO_PERSON_RULE = ["*"]
     make_user("alice")
     make_user("bob")
-    rows_before = e2e_fleet.platform.sql(hippo_ref(hippo), "select count(*) from users",
+    rows_before = e2e_fleet.platform.sql(ref_of(hippo_row), "select count(*) from users",
                                          database="hippo")
 
     alice = context.new_page()
     log_in(alice, "alice")
-    _restore_from_the_form(alice, hippo)
+    _restore_from_the_form(alice, hippo_row)
     expect(alice).to_have_url(OPERATION_URL)
     expect(alice.locator("#op-status")).to_have_text("awaiting approval")
     expect(alice.locator("#approval")).to_contain_text("Waiting for a second admin")
@@ -99,15 +99,15 @@ def test_with_the_two_person_rule_a_second_admin_approves_and_it_runs(
     op.refresh_from_db()
     assert op.approved_by is not None and op.approved_by.username == "bob"
     assert op.refs["safety_backup"]
-    assert e2e_fleet.platform.sql(hippo_ref(hippo), "select count(*) from users",
+    assert e2e_fleet.platform.sql(ref_of(hippo_row), "select count(*) from users",
                                   database="hippo") == rows_before
 
 
-def hippo_ref(hippo: Cluster) -> ClusterRef:
-    return ClusterRef(hippo.namespace, hippo.name)
+def ref_of(hippo_row: Cluster) -> ClusterRef:
+    return ClusterRef(hippo_row.namespace, hippo_row.name)
 
 
-def test_the_policy_does_block_an_inline_style(browser, live_server, hippo: Cluster) -> None:  # type: ignore[no-untyped-def]
+def test_the_policy_does_block_an_inline_style(browser, live_server, hippo_row: Cluster) -> None:  # type: ignore[no-untyped-def]
     """The control for the CSP check every browser test makes: an injected <style> is
     refused, and the refusal is what the tests listen for."""
     make_user("carl", "viewer")

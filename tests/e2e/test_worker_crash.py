@@ -89,7 +89,7 @@ def wait_terminal(op: Operation) -> Operation:
 
 
 def test_a_clone_survives_a_worker_killed_mid_restore_and_finishes_exactly_once(
-    transactional_db, hippo: Cluster, worker_factory: WorkerFactory, e2e_fleet: E2EFleet,  # type: ignore[no-untyped-def]
+    transactional_db, hippo_row: Cluster, worker_factory: WorkerFactory, e2e_fleet: E2EFleet,  # type: ignore[no-untyped-def]
     e2e_broker: str,
 ) -> None:
     platform, root = e2e_fleet.platform, e2e_fleet.root
@@ -97,7 +97,7 @@ def test_a_clone_survives_a_worker_killed_mid_restore_and_finishes_exactly_once(
     # Steps a second apart (not the local platform's default pace), so that the worker can be
     # caught idle with its next step more than IDLE_MARGIN away.
     first = worker_factory.start(env={"DR_LOCAL_POLL_MS": "1000"})
-    op = submit_clone(hippo, TARGET)
+    op = submit_clone(hippo_row, TARGET)
     trigger = op.refs["trigger"]
     jobs = root / "jobs" / TARGET
     restore_record = jobs / f"{trigger}-restore.json"

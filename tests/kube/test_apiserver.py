@@ -15,9 +15,9 @@ NS = "db"
 GROUP = "postgres-operator.crunchydata.com"
 
 
-def test_create_get_list_replace_delete(kube_api, hippo):
+def test_create_get_list_replace_delete(kube_api, hippo_manifest):
     created, code, _headers = kube_api.custom.create_namespaced_custom_object_with_http_info(
-        GROUP, "v1beta1", NS, "postgresclusters", hippo()
+        GROUP, "v1beta1", NS, "postgresclusters", hippo_manifest()
     )
     assert code == 201
     meta = created["metadata"]
@@ -75,17 +75,17 @@ def test_not_found_is_a_kubernetes_status(kube_api):
     assert error(exc)["details"] == {"name": "nope", "kind": "pods"}
 
 
-def test_create_twice_is_already_exists(kube_api, hippo):
-    kube_api.create_cluster(NS, hippo())
+def test_create_twice_is_already_exists(kube_api, hippo_manifest):
+    kube_api.create_cluster(NS, hippo_manifest())
     with pytest.raises(ApiException) as exc:
-        kube_api.create_cluster(NS, hippo())
+        kube_api.create_cluster(NS, hippo_manifest())
     assert exc.value.status == 409
     assert error(exc)["reason"] == "AlreadyExists"
     assert error(exc)["message"] == f'postgresclusters.{GROUP} "hippo" already exists'
 
 
-def test_replace_with_a_stale_resource_version_conflicts(kube_api, hippo):
-    first = kube_api.create_cluster(NS, hippo())
+def test_replace_with_a_stale_resource_version_conflicts(kube_api, hippo_manifest):
+    first = kube_api.create_cluster(NS, hippo_manifest())
     kube_api.patch_cluster(NS, "hippo", {"spec": {"shutdown": True}})
     first["spec"]["postgresVersion"] = 17
     with pytest.raises(ApiException) as exc:
@@ -101,8 +101,8 @@ def test_replace_with_a_stale_resource_version_conflicts(kube_api, hippo):
     assert error(exc)["details"]["causes"][0]["field"] == "metadata.resourceVersion"
 
 
-def test_status_subresource_isolation(kube_api, hippo):
-    body = hippo()
+def test_status_subresource_isolation(kube_api, hippo_manifest):
+    body = hippo_manifest()
     body["status"] = {"postgresVersion": 16}
     created = kube_api.create_cluster(NS, body)
     assert "status" not in created  # dropped on create
@@ -137,16 +137,16 @@ def test_status_subresource_isolation(kube_api, hippo):
     assert "status.conditions[0].lastTransitionTime" in fields
 
 
-def test_dry_run_persists_nothing(kube_api, kube_server, hippo):
+def test_dry_run_persists_nothing(kube_api, kube_server, hippo_manifest):
     rv = kube_server.store.resource_version
     dry, code, _ = kube_api.custom.create_namespaced_custom_object_with_http_info(
-        GROUP, "v1beta1", NS, "postgresclusters", hippo(), dry_run="All")
+        GROUP, "v1beta1", NS, "postgresclusters", hippo_manifest(), dry_run="All")
     assert code == 201 and dry["metadata"]["uid"]
     assert "resourceVersion" not in dry["metadata"]
     assert kube_server.store.resource_version == rv
     assert kube_api.list_clusters(NS)["items"] == []
 
-    created = kube_api.create_cluster(NS, hippo())
+    created = kube_api.create_cluster(NS, hippo_manifest())
     rv = kube_server.store.resource_version
     patched = kube_api.patch_cluster(NS, "hippo", {"spec": {"shutdown": True}}, dry_run="All")
     assert patched["spec"]["shutdown"] is True
@@ -160,8 +160,8 @@ def test_dry_run_persists_nothing(kube_api, kube_server, hippo):
     assert exc.value.status == 422
 
 
-def test_invalid_manifest_is_422_with_causes(kube_api, hippo):
-    body = hippo(postgresVersion="sixteen")
+def test_invalid_manifest_is_422_with_causes(kube_api, hippo_manifest):
+    body = hippo_manifest(postgresVersion="sixteen")
     del body["spec"]["instances"]
     with pytest.raises(ApiException) as exc:
         kube_api.create_cluster(NS, body)
@@ -178,12 +178,12 @@ def test_invalid_manifest_is_422_with_causes(kube_api, hippo):
     assert kube_api.list_clusters(NS)["items"] == []
 
 
-def test_crd_rules_are_enforced(kube_api, hippo):
-    no_backups = hippo()
+def test_crd_rules_are_enforced(kube_api, hippo_manifest):
+    no_backups = hippo_manifest()
     del no_backups["spec"]["backups"]  # optional in PGO 5.8
     kube_api.create_cluster(NS, no_backups)
 
-    repo5 = hippo("repo5")
+    repo5 = hippo_manifest("repo5")
     repo5["spec"]["backups"]["pgbackrest"]["repos"][0]["name"] = "repo5"
     with pytest.raises(ApiException) as exc:
         kube_api.create_cluster(NS, repo5)
@@ -191,7 +191,7 @@ def test_crd_rules_are_enforced(kube_api, hippo):
     assert error(exc)["details"]["causes"][0]["field"].startswith(
         "spec.backups.pgbackrest.repos[0].name")
 
-    volume_source = hippo("cloud", dataSource={"pgbackrest": {
+    volume_source = hippo_manifest("cloud", dataSource={"pgbackrest": {
         "stanza": "db", "configuration": [{"secret": {"name": "s3-creds"}}],
         "repo": {"name": "repo1", "volume": {"volumeClaimSpec": {
             "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}},
@@ -202,8 +202,8 @@ def test_crd_rules_are_enforced(kube_api, hippo):
     assert "Only S3, GCS or Azure repos" in error(exc)["message"]
 
 
-def test_unknown_fields_are_pruned_with_a_warning(kube_api, hippo):
-    body = hippo(typo=True)
+def test_unknown_fields_are_pruned_with_a_warning(kube_api, hippo_manifest):
+    body = hippo_manifest(typo=True)
     body["spec"]["instances"][0]["replicaz"] = 2
     created, _, headers = kube_api.custom.create_namespaced_custom_object_with_http_info(
         GROUP, "v1beta1", NS, "postgresclusters", body)
@@ -213,19 +213,19 @@ def test_unknown_fields_are_pruned_with_a_warning(kube_api, hippo):
     assert 'unknown field \\"spec.typo\\"' in headers["Warning"]
 
     with pytest.raises(ApiException) as exc:
-        kube_api.create_cluster(NS, hippo("strict", typo=True), field_validation="Strict")
+        kube_api.create_cluster(NS, hippo_manifest("strict", typo=True), field_validation="Strict")
     assert exc.value.status == 400
     assert 'unknown field "spec.typo"' in error(exc)["message"]
 
 
-def test_label_selectors(kube_api, hippo):
+def test_label_selectors(kube_api, hippo_manifest):
     for name, labels in [
         ("a", {"env": "prod", "tier": "db", "team": "x"}),
         ("b", {"env": "prod", "tier": "cache", "team": "y"}),
         ("c", {"env": "dev", "tier": "db", "team": "x", "legacy": "true"}),
         ("d", {"env": "prod", "team": "z"}),
     ]:
-        kube_api.create_cluster(NS, hippo(name, labels=labels))
+        kube_api.create_cluster(NS, hippo_manifest(name, labels=labels))
 
     def names(selector: str) -> list[str]:
         items = kube_api.list_clusters(NS, label_selector=selector)["items"]
@@ -242,10 +242,10 @@ def test_label_selectors(kube_api, hippo):
     assert exc.value.status == 400
 
 
-def test_field_selectors_and_cluster_wide_list(kube_api, hippo):
-    kube_api.create_cluster("one", hippo("hippo"))
-    kube_api.create_cluster("two", hippo("hippo"))
-    kube_api.create_cluster("two", hippo("rhino"))
+def test_field_selectors_and_cluster_wide_list(kube_api, hippo_manifest):
+    kube_api.create_cluster("one", hippo_manifest("hippo"))
+    kube_api.create_cluster("two", hippo_manifest("hippo"))
+    kube_api.create_cluster("two", hippo_manifest("rhino"))
     everywhere = kube_api.list_clusters()
     assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in everywhere["items"]] == [
         ("one", "hippo"), ("two", "hippo"), ("two", "rhino")]
@@ -259,9 +259,9 @@ def test_field_selectors_and_cluster_wide_list(kube_api, hippo):
     assert "field label not supported" in error(exc)["message"]
 
 
-def test_pagination(kube_api, hippo):
+def test_pagination(kube_api, hippo_manifest):
     for i in range(5):
-        kube_api.create_cluster(NS, hippo(f"c{i}"))
+        kube_api.create_cluster(NS, hippo_manifest(f"c{i}"))
     page = kube_api.list_clusters(NS, limit=2)
     seen = [i["metadata"]["name"] for i in page["items"]]
     assert page["metadata"]["remainingItemCount"] == 3
@@ -271,8 +271,8 @@ def test_pagination(kube_api, hippo):
     assert seen == ["c0", "c1", "c2", "c3", "c4"]
 
 
-def test_finalizers_hold_a_delete(kube_api, hippo):
-    body = hippo()
+def test_finalizers_hold_a_delete(kube_api, hippo_manifest):
+    body = hippo_manifest()
     body["metadata"]["finalizers"] = [f"{GROUP}/finalizer"]
     kube_api.create_cluster(NS, body)
     deleting = kube_api.delete_cluster(NS, "hippo")
@@ -348,8 +348,8 @@ def test_core_apps_and_batch_kinds(kube_api, kube_server):
     assert fields == {"metadata.name", "spec.containers"}
 
 
-def test_events(kube_api, kube_server, hippo):
-    cluster = kube_api.create_cluster(NS, hippo())
+def test_events(kube_api, kube_server, hippo_manifest):
+    cluster = kube_api.create_cluster(NS, hippo_manifest())
     kube_server.store.record_event(cluster, "StanzasCreated", "pgBackRest stanza created")
     kube_server.store.record_event(cluster, "InvalidBackupRepo", "repo9 is not defined",
                                    type="Warning")
@@ -380,11 +380,11 @@ def test_discovery(kube_api):
     assert [r.name for r in crs.resources] == ["postgresclusters", "postgresclusters/status"]
 
 
-def test_on_change_hooks(kube_api, kube_server, hippo):
+def test_on_change_hooks(kube_api, kube_server, hippo_manifest):
     seen = []
     kube_server.on_change.append(lambda kind, obj, old: seen.append(
         (kind, obj["kind"], obj["metadata"]["name"], old is None)))
-    kube_api.create_cluster(NS, hippo())
+    kube_api.create_cluster(NS, hippo_manifest())
     kube_api.patch_cluster(NS, "hippo", {"spec": {"shutdown": True}})
     kube_api.patch_cluster(NS, "hippo", {"spec": {"shutdown": True}})  # a no-op: no change
     kube_server.store.patch("postgresclusters", NS, "hippo", {"status": {"postgresVersion": 16}})
@@ -398,9 +398,9 @@ def test_on_change_hooks(kube_api, kube_server, hippo):
     ]
 
 
-def test_delete_collection_and_a_too_large_resource_version(kube_api, hippo):
+def test_delete_collection_and_a_too_large_resource_version(kube_api, hippo_manifest):
     for name, tier in (("a", "db"), ("b", "db"), ("c", "cache")):
-        kube_api.create_cluster(NS, hippo(name, labels={"tier": tier}))
+        kube_api.create_cluster(NS, hippo_manifest(name, labels={"tier": tier}))
     gone = kube_api.custom.delete_collection_namespaced_custom_object(
         GROUP, "v1beta1", NS, "postgresclusters", label_selector="tier=db")
     assert [i["metadata"]["name"] for i in gone["items"]] == ["a", "b"]

@@ -14,8 +14,8 @@ from kubernetes.client.rest import ApiException
 NS = "db"
 
 
-def test_an_injected_500_reaches_the_client_once(kube_api, kube_server, hippo):
-    kube_api.create_cluster(NS, hippo())
+def test_an_injected_500_reaches_the_client_once(kube_api, kube_server, hippo_manifest):
+    kube_api.create_cluster(NS, hippo_manifest())
     kube_server.faults.error(500, verb="get", resource="postgresclusters")
     with pytest.raises(ApiException) as exc:
         kube_api.get_cluster(NS, "hippo")
@@ -26,8 +26,8 @@ def test_an_injected_500_reaches_the_client_once(kube_api, kube_server, hippo):
     assert kube_api.get_cluster(NS, "hippo")["metadata"]["name"] == "hippo"
 
 
-def test_injected_conflicts_by_method_and_path(kube_api, kube_server, hippo):
-    kube_api.create_cluster(NS, hippo())
+def test_injected_conflicts_by_method_and_path(kube_api, kube_server, hippo_manifest):
+    kube_api.create_cluster(NS, hippo_manifest())
     kube_server.faults.error(409, times=2, method="PATCH", path=r"/postgresclusters/hippo$")
     for _ in range(2):
         with pytest.raises(ApiException) as exc:
@@ -37,7 +37,7 @@ def test_injected_conflicts_by_method_and_path(kube_api, kube_server, hippo):
     assert kube_api.patch_cluster(NS, "hippo", {"spec": {"shutdown": True}})["spec"]["shutdown"]
 
 
-def test_a_hang_is_a_client_timeout(kube_server, hippo):
+def test_a_hang_is_a_client_timeout(kube_server, hippo_manifest):
     """The client takes an int or a (connect, read) tuple; a float is silently ignored.
     urllib3 retries a GET that timed out (3 retries), so one hang alone is invisible."""
     api = client.CoreV1Api(kube_server.api_client(retries=False))
@@ -63,8 +63,8 @@ def test_a_dropped_connection(kube_api, kube_server):
     assert kube_api.core.list_namespace().items  # a GET is retried by urllib3
 
 
-def test_calls_are_counted_by_verb_and_resource(kube_api, kube_server, hippo):
-    kube_api.create_cluster(NS, hippo())
+def test_calls_are_counted_by_verb_and_resource(kube_api, kube_server, hippo_manifest):
+    kube_api.create_cluster(NS, hippo_manifest())
     kube_server.reset_calls()
     for _ in range(3):
         kube_api.list_clusters()
@@ -80,8 +80,8 @@ def test_calls_are_counted_by_verb_and_resource(kube_api, kube_server, hippo):
     assert kube_server.requests[-1].namespace == NS
 
 
-def test_a_thousand_clusters(kube_api, kube_server, hippo):
-    template = kube_api.create_cluster(NS, hippo("template"))
+def test_a_thousand_clusters(kube_api, kube_server, hippo_manifest):
+    template = kube_api.create_cluster(NS, hippo_manifest("template"))
     for i in range(1000):
         body = copy.deepcopy(template)
         body["metadata"] = {"name": f"c{i:04}", "namespace": f"ns{i % 10}",

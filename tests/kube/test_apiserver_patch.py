@@ -14,8 +14,8 @@ NS = "db"
 GROUP = "postgres-operator.crunchydata.com"
 
 
-def test_patch_carrying_a_stale_resource_version_conflicts(kube_api, hippo):
-    created = kube_api.create_cluster(NS, hippo())
+def test_patch_carrying_a_stale_resource_version_conflicts(kube_api, hippo_manifest):
+    created = kube_api.create_cluster(NS, hippo_manifest())
     kube_api.patch_cluster(NS, "hippo", {"metadata": {"annotations": {"a": "1"}}})
     with pytest.raises(ApiException) as exc:
         kube_api.patch_cluster(NS, "hippo", {
@@ -25,8 +25,8 @@ def test_patch_carrying_a_stale_resource_version_conflicts(kube_api, hippo):
     assert exc.value.status == 409
 
 
-def test_merge_patch(kube_api, hippo):
-    kube_api.create_cluster(NS, hippo(labels={"keep": "me", "drop": "me"}))
+def test_merge_patch(kube_api, hippo_manifest):
+    kube_api.create_cluster(NS, hippo_manifest(labels={"keep": "me", "drop": "me"}))
     patched = kube_api.patch_cluster(NS, "hippo", {
         "metadata": {"labels": {"drop": None},
                      "annotations": {f"{GROUP}/pgbackrest-backup": "op-1"}},
@@ -47,8 +47,8 @@ def json_patch_api(kube_server) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api_client)
 
 
-def test_json_patch(kube_api, kube_server, hippo):
-    kube_api.create_cluster(NS, hippo())
+def test_json_patch(kube_api, kube_server, hippo_manifest):
+    kube_api.create_cluster(NS, hippo_manifest())
     api = json_patch_api(kube_server)
     args = (GROUP, "v1beta1", NS, "postgresclusters", "hippo")
     patched = api.patch_namespaced_custom_object(*args, [
@@ -88,12 +88,12 @@ def test_json_patch(kube_api, kube_server, hippo):
     # merge patch: keep such an ApiClient for JSON patches only
     with pytest.raises(ApiException) as exc:
         api.create_namespaced_custom_object(GROUP, "v1beta1", NS, "postgresclusters",
-                                            hippo("other"))
+                                            hippo_manifest("other"))
     assert exc.value.status == 415
 
 
-def test_json_patch_result_is_validated(kube_api, kube_server, hippo):
-    kube_api.create_cluster(NS, hippo())
+def test_json_patch_result_is_validated(kube_api, kube_server, hippo_manifest):
+    kube_api.create_cluster(NS, hippo_manifest())
     with pytest.raises(ApiException) as exc:
         json_patch_api(kube_server).patch_namespaced_custom_object(
             GROUP, "v1beta1", NS, "postgresclusters", "hippo",
@@ -103,7 +103,7 @@ def test_json_patch_result_is_validated(kube_api, kube_server, hippo):
             "field": "spec.instances"} in error(exc)["details"]["causes"]
 
 
-def test_strategic_merge_patch(kube_api, kube_server, hippo):
+def test_strategic_merge_patch(kube_api, kube_server, hippo_manifest):
     """The typed client sends strategic merge patches for dicts (a list body: JSON patch);
     a custom resource refuses them with 415, as the dynamic client's default patch finds."""
     kube_server.store.put(pod("p1"))
@@ -114,7 +114,7 @@ def test_strategic_merge_patch(kube_api, kube_server, hippo):
         "p1", NS, [{"op": "add", "path": "/metadata/labels/c", "value": "d"}])
     assert patched.metadata.labels == {"a": "b", "c": "d"}
 
-    kube_api.create_cluster(NS, hippo())
+    kube_api.create_cluster(NS, hippo_manifest())
     dyn = dynamic.DynamicClient(kube_api.client, cache_file=None)
     resource = dyn.resources.get(api_version=f"{GROUP}/v1beta1", kind="PostgresCluster")
     with pytest.raises(dynamic.exceptions.DynamicApiError) as exc:
@@ -125,10 +125,10 @@ def test_strategic_merge_patch(kube_api, kube_server, hippo):
     assert merged.spec.shutdown is True
 
 
-def test_server_side_apply(kube_api, kube_server, hippo):
+def test_server_side_apply(kube_api, kube_server, hippo_manifest):
     dyn = dynamic.DynamicClient(kube_api.client, cache_file=None)
     resource = dyn.resources.get(api_version=f"{GROUP}/v1beta1", kind="PostgresCluster")
-    body = hippo()
+    body = hippo_manifest()
     body["metadata"]["namespace"] = NS
 
     with pytest.raises(dynamic.exceptions.DynamicApiError) as exc:
@@ -173,7 +173,7 @@ def test_server_side_apply(kube_api, kube_server, hippo):
     # the typed client can apply too, with a default Content-Type header; an applied
     # configuration is the whole intent of its manager: what it leaves out goes
     kube_api.client.set_default_header("Content-Type", "application/apply-patch+yaml")
-    full = hippo(labels={"team": "dba"}, postgresVersion=17)
+    full = hippo_manifest(labels={"team": "dba"}, postgresVersion=17)
     applied = kube_api.patch_cluster(NS, "hippo", full, field_manager="dr-console")
     assert applied["metadata"]["labels"] == {"team": "dba"}
     with pytest.raises(ApiException) as exc:

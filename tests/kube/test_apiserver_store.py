@@ -17,9 +17,9 @@ from tests.kube.helpers import NS, error, pod
 GROUP = "postgres-operator.crunchydata.com"
 
 
-def test_store_writes_behave_like_api_writes(kube_api, kube_server, hippo):
+def test_store_writes_behave_like_api_writes(kube_api, kube_server, hippo_manifest):
     store = kube_server.store
-    created = kube_api.create_cluster(NS, hippo())
+    created = kube_api.create_cluster(NS, hippo_manifest())
     rv = int(created["metadata"]["resourceVersion"])
 
     got = store.get("postgresclusters", NS, "hippo")
@@ -35,7 +35,7 @@ def test_store_writes_behave_like_api_writes(kube_api, kube_server, hippo):
     assert store.put(got)["metadata"]["resourceVersion"] == str(rv + 1)  # put: no-op
 
     with pytest.raises(ApiError) as exc:  # validation only when asked for
-        store.create({**hippo("bad"), "spec": {}}, validate=True)
+        store.create({**hippo_manifest("bad"), "spec": {}}, validate=True)
     assert exc.value.code == 422
     assert store.get("PostgresCluster", NS, "bad") is None
 
@@ -48,7 +48,7 @@ def test_store_writes_behave_like_api_writes(kube_api, kube_server, hippo):
     assert store.delete("pods", NS, "p2") is None
 
 
-def test_a_hook_can_write_like_a_controller(kube_api, kube_server, hippo):
+def test_a_hook_can_write_like_a_controller(kube_api, kube_server, hippo_manifest):
     """An emulator-style hook: a new PostgresCluster gets a primary Pod at once."""
     store = kube_server.store
 
@@ -62,26 +62,27 @@ def test_a_hook_can_write_like_a_controller(kube_api, kube_server, hippo):
             store.record_event(obj, "Created", "created the primary")
 
     kube_server.on_change.append(controller)
-    kube_api.create_cluster(NS, hippo())
+    kube_api.create_cluster(NS, hippo_manifest())
     pods = kube_api.core.list_namespaced_pod(NS, label_selector=f"{GROUP}/cluster=hippo")
     assert [p.metadata.name for p in pods.items] == ["hippo-00-abcd-0"]  # no waiting needed
     events = kube_api.core.list_namespaced_event(NS, field_selector="involvedObject.name=hippo")
     assert [e.reason for e in events.items] == ["Created"]
 
 
-def test_a_failing_hook_does_not_break_the_request(hippo):
+def test_a_failing_hook_does_not_break_the_request(hippo_manifest):
     server = KubeServer().start()
     try:
         server.on_change.append(lambda *args: 1 / 0)
         api = client.CustomObjectsApi(server.api_client())
-        api.create_namespaced_custom_object(GROUP, "v1beta1", NS, "postgresclusters", hippo())
+        api.create_namespaced_custom_object(GROUP, "v1beta1", NS, "postgresclusters",
+                                            hippo_manifest())
         assert [type(e) for e in server.hook_errors] == [ZeroDivisionError] * 2  # ns + cluster
     finally:
         server.stop()
 
 
-def test_concurrent_patches_are_atomic(kube_api, kube_server, hippo):
-    kube_api.create_cluster(NS, hippo())
+def test_concurrent_patches_are_atomic(kube_api, kube_server, hippo_manifest):
+    kube_api.create_cluster(NS, hippo_manifest())
     start = int(kube_server.store.resource_version)
 
     def worker(n: int) -> None:
@@ -101,8 +102,8 @@ def test_concurrent_patches_are_atomic(kube_api, kube_server, hippo):
     assert int(final["metadata"]["resourceVersion"]) == start + 80
 
 
-def test_delete_preconditions(kube_api, hippo):
-    created = kube_api.create_cluster(NS, hippo())
+def test_delete_preconditions(kube_api, hippo_manifest):
+    created = kube_api.create_cluster(NS, hippo_manifest())
     kube_api.patch_cluster(NS, "hippo", {"spec": {"shutdown": True}})
     stale = client.V1DeleteOptions(preconditions=client.V1Preconditions(
         resource_version=created["metadata"]["resourceVersion"]))
@@ -115,8 +116,8 @@ def test_delete_preconditions(kube_api, hippo):
     kube_api.delete_cluster(NS, "hippo", body=current)
 
 
-def test_finalizers_seen_by_a_watch(kube_api, hippo):
-    body = hippo()
+def test_finalizers_seen_by_a_watch(kube_api, hippo_manifest):
+    body = hippo_manifest()
     body["metadata"]["finalizers"] = [f"{GROUP}/finalizer"]
     start = kube_api.list_clusters(NS)["metadata"]["resourceVersion"]
     kube_api.create_cluster(NS, body)
@@ -134,9 +135,9 @@ def test_finalizers_seen_by_a_watch(kube_api, hippo):
     assert events[1]["object"]["metadata"]["generation"] == 2
 
 
-def test_deleting_a_namespace_deletes_its_objects(kube_api, kube_server, hippo):
-    kube_api.create_cluster("gone", hippo())
-    kube_api.create_cluster(NS, hippo())
+def test_deleting_a_namespace_deletes_its_objects(kube_api, kube_server, hippo_manifest):
+    kube_api.create_cluster("gone", hippo_manifest())
+    kube_api.create_cluster(NS, hippo_manifest())
     kube_api.core.delete_namespace("gone")
     assert [i["metadata"]["namespace"] for i in kube_api.list_clusters()["items"]] == [NS]
 
@@ -145,15 +146,15 @@ def test_deleting_a_namespace_deletes_its_objects(kube_api, kube_server, hippo):
         api = client.CustomObjectsApi(strict.api_client())
         with pytest.raises(ApiException) as exc:
             api.create_namespaced_custom_object(GROUP, "v1beta1", "nowhere",
-                                                "postgresclusters", hippo())
+                                                "postgresclusters", hippo_manifest())
         assert exc.value.status == 404
         assert error(exc)["message"] == 'namespaces "nowhere" not found'
     finally:
         strict.stop()
 
 
-def test_raw_watch_with_watch_1(kube_server, kube_api, hippo):
-    kube_api.create_cluster(NS, hippo())
+def test_raw_watch_with_watch_1(kube_server, kube_api, hippo_manifest):
+    kube_api.create_cluster(NS, hippo_manifest())
     http = urllib3.PoolManager()
     resp = http.request("GET", f"{kube_server.url}/apis/{GROUP}/v1beta1/postgresclusters"
                         "?watch=1&timeoutSeconds=1", preload_content=False)
@@ -178,10 +179,10 @@ def test_unknown_paths_and_methods(kube_server):
     assert version["major"] == "1"
 
 
-def test_generate_name_and_context_manager(hippo):
+def test_generate_name_and_context_manager(hippo_manifest):
     with KubeServer() as server:
         api = client.CustomObjectsApi(server.api_client())
-        body = hippo()
+        body = hippo_manifest()
         body["metadata"] = {"generateName": "hippo-"}
         created = api.create_namespaced_custom_object(GROUP, "v1beta1", NS, "postgresclusters",
                                                       body)

@@ -37,9 +37,9 @@ def take_clusters(kube_api, count: int, **kwargs) -> list[dict]:
                 "postgresclusters", **kwargs)
 
 
-def test_watch_replays_added_modified_deleted_in_order(kube_api, hippo):
+def test_watch_replays_added_modified_deleted_in_order(kube_api, hippo_manifest):
     start = kube_api.list_clusters(NS)["metadata"]["resourceVersion"]
-    kube_api.create_cluster(NS, hippo())
+    kube_api.create_cluster(NS, hippo_manifest())
     kube_api.patch_cluster(NS, "hippo", {"spec": {"shutdown": True}})
     kube_api.delete_cluster(NS, "hippo")
     events = [(e["type"], e["object"]) for e in
@@ -50,7 +50,7 @@ def test_watch_replays_added_modified_deleted_in_order(kube_api, hippo):
     assert events[1][1]["spec"]["shutdown"] is True
 
 
-def test_watch_follows_live_changes(kube_api, hippo):
+def test_watch_follows_live_changes(kube_api, hippo_manifest):
     events: list[tuple[str, str]] = []
     ready = threading.Event()
     w = watch.Watch()
@@ -62,7 +62,7 @@ def test_watch_follows_live_changes(kube_api, hippo):
             if event["type"] == "DELETED":
                 w.stop()
 
-    kube_api.create_cluster(NS, hippo("first"))
+    kube_api.create_cluster(NS, hippo_manifest("first"))
     thread = threading.Thread(target=consume)
     thread.start()
     deadline = time.monotonic() + 5
@@ -70,7 +70,7 @@ def test_watch_follows_live_changes(kube_api, hippo):
         assert time.monotonic() < deadline
         time.sleep(0.01)
     ready.set()
-    kube_api.create_cluster(NS, hippo("second"))
+    kube_api.create_cluster(NS, hippo_manifest("second"))
     kube_api.patch_cluster(NS, "second", {"metadata": {"labels": {"a": "b"}}})
     kube_api.delete_cluster(NS, "second")
     thread.join(10)
@@ -80,9 +80,9 @@ def test_watch_follows_live_changes(kube_api, hippo):
                       ("DELETED", "second")]
 
 
-def test_bookmarks(kube_api, kube_server, hippo):
+def test_bookmarks(kube_api, kube_server, hippo_manifest):
     kube_server.bookmark_interval = 0.2
-    kube_api.create_cluster(NS, hippo())
+    kube_api.create_cluster(NS, hippo_manifest())
     rv = kube_api.list_clusters(NS)["metadata"]["resourceVersion"]
     events = list(stream(kube_api, resource_version=rv, timeout_seconds=1,
                          allow_watch_bookmarks=True))
@@ -95,7 +95,7 @@ def test_bookmarks(kube_api, kube_server, hippo):
     assert no_bookmarks == []
 
 
-def test_send_initial_events_ends_with_an_annotated_bookmark(kube_api, hippo):
+def test_send_initial_events_ends_with_an_annotated_bookmark(kube_api, hippo_manifest):
     for name in ("a", "b"):
         kube_api.server.store.put({
             "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NS},
@@ -108,8 +108,8 @@ def test_send_initial_events_ends_with_an_annotated_bookmark(kube_api, hippo):
         "k8s.io/initial-events-end": "true"}
 
 
-def test_label_selector_transitions(kube_api, hippo):
-    kube_api.create_cluster(NS, hippo("x", labels={"tier": "db"}))
+def test_label_selector_transitions(kube_api, hippo_manifest):
+    kube_api.create_cluster(NS, hippo_manifest("x", labels={"tier": "db"}))
     start = kube_api.list_clusters(NS)["metadata"]["resourceVersion"]
     kube_api.patch_cluster(NS, "x", {"metadata": {"labels": {"tier": None}}})
     kube_api.patch_cluster(NS, "x", {"metadata": {"labels": {"tier": "db"}}})
@@ -118,11 +118,11 @@ def test_label_selector_transitions(kube_api, hippo):
     assert [e["type"] for e in events] == ["DELETED", "ADDED", "MODIFIED"]
 
 
-def test_a_too_old_resource_version_is_410_gone(kube_api, kube_server, hippo):
+def test_a_too_old_resource_version_is_410_gone(kube_api, kube_server, hippo_manifest):
     kube_server.event_window = 5
-    first = kube_api.create_cluster(NS, hippo("c0"))["metadata"]["resourceVersion"]
+    first = kube_api.create_cluster(NS, hippo_manifest("c0"))["metadata"]["resourceVersion"]
     for i in range(1, 10):
-        kube_api.create_cluster(NS, hippo(f"c{i}"))
+        kube_api.create_cluster(NS, hippo_manifest(f"c{i}"))
 
     # on the wire, as the real server: 200, then one ERROR event carrying a 410 Status
     http = urllib3.PoolManager()

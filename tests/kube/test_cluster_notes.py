@@ -12,12 +12,10 @@ from django.test import Client
 from restores.models import Cluster
 from restores.platforms.base import WARNINGS_KEPT
 from restores.selectors.clusters import cluster_fingerprints
-from tests.kube import test_services_backup as shared
-from tests.kube.test_services_backup import NS, Console
+from tests.kube.fixtures import NS, Console
 
 pytestmark = pytest.mark.django_db
 
-emu, console = shared.emu, shared.console
 
 
 def _event(console: Console, cluster: str, reason: str, *, at: str, type: str = "Warning",
@@ -30,10 +28,11 @@ def _event(console: Console, cluster: str, reason: str, *, at: str, type: str = 
                                {"lastTimestamp": at, "count": count})
 
 
-def test_the_sync_keeps_conditions_and_the_newest_warnings(console: Console, kube_api, hippo,
+def test_the_sync_keeps_conditions_and_the_newest_warnings(console: Console, kube_api,
+                                                           hippo_manifest,
                                                             admin_client: Client) -> None:  # type: ignore[no-untyped-def]
-    kube_api.create_cluster(NS, hippo())
-    kube_api.create_cluster(NS, hippo("other"))
+    kube_api.create_cluster(NS, hippo_manifest())
+    kube_api.create_cluster(NS, hippo_manifest("other"))
     console.emu.settle()
     for n in range(7):  # oldest first
         _event(console, "hippo", f"Warn{n}", at=f"2026-11-25T01:0{n}:00Z", count=n + 1)
@@ -71,9 +70,9 @@ def test_the_sync_keeps_conditions_and_the_newest_warnings(console: Console, kub
     assert cluster_fingerprints(after).status != before
 
 
-def test_a_failed_restore_shows_its_condition_unfolded(console: Console, kube_api, hippo,
+def test_a_failed_restore_shows_its_condition_unfolded(console: Console, kube_api, hippo_manifest,
                                                        admin_client: Client) -> None:  # type: ignore[no-untyped-def]
-    kube_api.create_cluster(NS, hippo())
+    kube_api.create_cluster(NS, hippo_manifest())
     console.emu.settle()
     console.emu.fail_restore.add("hippo")
     kube_api.patch_cluster(NS, "hippo", {

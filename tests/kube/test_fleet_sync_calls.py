@@ -21,19 +21,18 @@ from restores import inventory
 from restores.models import Backup, Cluster, Operation
 from tests.factories import OperationFactory
 from tests.kube.apiserver import KubeServer
-from tests.kube.conftest import KubeApi
 from tests.kube.emulator import BACKUP_ANN, CLUSTER
-from tests.kube.test_services_backup import NS, Console, console, emu  # noqa: F401
+from tests.kube.fixtures import NS, Console, KubeApi
 
 pytestmark = pytest.mark.django_db
 
 Hippo = Callable[..., dict[str, Any]]
 
 
-def _fleet(console: Console, kube_api: KubeApi, hippo: Hippo,  # noqa: F811
+def _fleet(console: Console, kube_api: KubeApi, hippo_manifest: Hippo,
            names: list[str]) -> None:
     for name in names:
-        kube_api.create_cluster(NS, hippo(name))
+        kube_api.create_cluster(NS, hippo_manifest(name))
     console.emu.settle()
 
 
@@ -50,7 +49,7 @@ def _execs(server: KubeServer) -> Counter[str]:
     return Counter(owner[r.name] for r in server.requests if r.resource == "pods/exec")
 
 
-def _sync(console: Console) -> inventory.SyncResult:  # noqa: F811
+def _sync(console: Console) -> inventory.SyncResult:
     console.server.reset_calls()
     result = console.sync()
     assert result.errors == []
@@ -67,12 +66,12 @@ def _back_up(kube_api: KubeApi, name: str, backup_id: str) -> None:
 
 
 def test_list_and_get_calls_do_not_grow_with_the_fleet(
-    console: Console, kube_api: KubeApi, hippo: Hippo,  # noqa: F811
+    console: Console, kube_api: KubeApi, hippo_manifest: Hippo,
 ) -> None:
-    _fleet(console, kube_api, hippo, [f"a{n}" for n in range(3)])
+    _fleet(console, kube_api, hippo_manifest, [f"a{n}" for n in range(3)])
     _sync(console)
     small = _reads(console.server)
-    _fleet(console, kube_api, hippo, [f"b{n}" for n in range(9)])  # 12 in all
+    _fleet(console, kube_api, hippo_manifest, [f"b{n}" for n in range(9)])  # 12 in all
     result = _sync(console)
     assert _reads(console.server) == small
     assert small == {"list postgresclusters": 1, "list pods": 1, "list events": 1}
@@ -82,9 +81,9 @@ def test_list_and_get_calls_do_not_grow_with_the_fleet(
 
 
 def test_a_steady_state_sync_makes_no_exec(
-    console: Console, kube_api: KubeApi, hippo: Hippo,  # noqa: F811
+    console: Console, kube_api: KubeApi, hippo_manifest: Hippo,
 ) -> None:
-    _fleet(console, kube_api, hippo, [f"pg{n}" for n in range(6)])
+    _fleet(console, kube_api, hippo_manifest, [f"pg{n}" for n in range(6)])
     first = _sync(console)
     assert (first.clusters, first.repos_read) == (6, 6)
     assert sum(_execs(console.server).values()) == 12
@@ -101,9 +100,9 @@ def test_a_steady_state_sync_makes_no_exec(
 
 
 def test_a_finished_backup_makes_exactly_that_clusters_execs(
-    console: Console, kube_api: KubeApi, hippo: Hippo,  # noqa: F811
+    console: Console, kube_api: KubeApi, hippo_manifest: Hippo,
 ) -> None:
-    _fleet(console, kube_api, hippo, [f"pg{n}" for n in range(5)])
+    _fleet(console, kube_api, hippo_manifest, [f"pg{n}" for n in range(5)])
     _sync(console)
     console.emu.hold_jobs = True
     _back_up(kube_api, "pg3", "nightly-1")
@@ -125,10 +124,10 @@ def test_a_finished_backup_makes_exactly_that_clusters_execs(
 
 
 def test_an_inventory_older_than_the_max_age_is_asked_again(
-    console: Console, kube_api: KubeApi, hippo: Hippo, settings: Any,  # noqa: F811
+    console: Console, kube_api: KubeApi, hippo_manifest: Hippo, settings: Any,
 ) -> None:
     settings.DR_REPO_MAX_AGE = 300
-    _fleet(console, kube_api, hippo, [f"pg{n}" for n in range(4)])
+    _fleet(console, kube_api, hippo_manifest, [f"pg{n}" for n in range(4)])
     _sync(console)
     old = timezone.now() - dt.timedelta(seconds=301)
     Cluster.objects.filter(name="pg1").update(repos_synced_at=old)
@@ -142,10 +141,10 @@ def test_an_inventory_older_than_the_max_age_is_asked_again(
 
 
 def test_clusters_read_together_come_due_over_several_syncs(
-    console: Console, kube_api: KubeApi, hippo: Hippo, settings: Any,  # noqa: F811
+    console: Console, kube_api: KubeApi, hippo_manifest: Hippo, settings: Any,
 ) -> None:
     settings.DR_REPO_MAX_AGE = 300
-    _fleet(console, kube_api, hippo, [f"pg{n}" for n in range(12)])
+    _fleet(console, kube_api, hippo_manifest, [f"pg{n}" for n in range(12)])
     _sync(console)
     read: list[int] = []
     for _ in range(5):  # a minute passes before each sync
@@ -158,9 +157,9 @@ def test_clusters_read_together_come_due_over_several_syncs(
 
 
 def test_a_cluster_with_an_operation_running_is_read_every_sync(
-    console: Console, kube_api: KubeApi, hippo: Hippo,  # noqa: F811
+    console: Console, kube_api: KubeApi, hippo_manifest: Hippo,
 ) -> None:
-    _fleet(console, kube_api, hippo, ["pg0", "pg1"])
+    _fleet(console, kube_api, hippo_manifest, ["pg0", "pg1"])
     _sync(console)
     OperationFactory(cluster=console.cluster("pg1"), status=Operation.Status.RUNNING)
 
@@ -170,9 +169,9 @@ def test_a_cluster_with_an_operation_running_is_read_every_sync(
 
 
 def test_a_failed_read_is_reported_and_asked_again(
-    console: Console, kube_api: KubeApi, hippo: Hippo,  # noqa: F811
+    console: Console, kube_api: KubeApi, hippo_manifest: Hippo,
 ) -> None:
-    _fleet(console, kube_api, hippo, ["pg0", "pg1", "pg2"])
+    _fleet(console, kube_api, hippo_manifest, ["pg0", "pg1", "pg2"])
     [pod] = console.server.store.list("pods", NS, label_selector=f"{CLUSTER}=pg1")
     console.server.faults.error(500, resource="pods/exec", path=pod["metadata"]["name"])
     console.server.reset_calls()
@@ -187,11 +186,11 @@ def test_a_failed_read_is_reported_and_asked_again(
 
 
 def test_reads_run_concurrently_within_the_bound_and_write_in_the_callers_thread(
-    console: Console, kube_api: KubeApi, hippo: Hippo, settings: Any,  # noqa: F811
+    console: Console, kube_api: KubeApi, hippo_manifest: Hippo, settings: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings.DR_SYNC_CONCURRENCY = 3
-    _fleet(console, kube_api, hippo, [f"pg{n}" for n in range(8)])
+    _fleet(console, kube_api, hippo_manifest, [f"pg{n}" for n in range(8)])
     answer = console.server.exec_handler
     running, peak, lock = [0], [0], threading.Lock()
 
@@ -223,9 +222,9 @@ def test_reads_run_concurrently_within_the_bound_and_write_in_the_callers_thread
 
 
 def test_a_cluster_without_backups_is_not_asked(
-    console: Console, kube_api: KubeApi, hippo: Hippo,  # noqa: F811
+    console: Console, kube_api: KubeApi, hippo_manifest: Hippo,
 ) -> None:
-    body = hippo("plain")
+    body = hippo_manifest("plain")
     del body["spec"]["backups"]  # optional since PGO 5.7
     kube_api.create_cluster(NS, body)
     console.emu.settle()

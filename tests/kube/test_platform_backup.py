@@ -12,8 +12,8 @@ import pytest
 
 from restores.platforms.base import ClusterRef, PermanentError, TransientError
 from restores.platforms.kubernetes import KubernetesPlatform
-from tests.kube.conftest import make_platform
 from tests.kube.emulator import BACKUP_ANN, drive
+from tests.kube.fixtures import make_platform
 
 NS = "db"
 HIPPO = ClusterRef(NS, "hippo")
@@ -25,8 +25,8 @@ def platform(kube_server, emu, clock) -> KubernetesPlatform:
 
 
 @pytest.fixture
-def hippo_ready(kube_api, hippo, emu) -> None:
-    kube_api.create_cluster(NS, hippo())
+def hippo_ready(kube_api, hippo_manifest, emu) -> None:
+    kube_api.create_cluster(NS, hippo_manifest())
     emu.settle()
 
 
@@ -82,10 +82,10 @@ def test_a_new_worker_continues_without_a_second_annotation(kube_server, emu, cl
     assert kube_server.calls[("patch", "postgresclusters")] == 1
 
 
-def test_it_refuses_a_standby(platform, kube_api, hippo, emu):
+def test_it_refuses_a_standby(platform, kube_api, hippo_manifest, emu):
     backups = {"pgbackrest": {"repos": [{"name": "repo1", "s3": {
         "bucket": "b", "endpoint": "e", "region": "r"}}]}}
-    kube_api.create_cluster(NS, hippo(backups=backups, standby={"repoName": "repo1"}))
+    kube_api.create_cluster(NS, hippo_manifest(backups=backups, standby={"repoName": "repo1"}))
     emu.settle()
     with pytest.raises(PermanentError, match="hippo is a standby: PGO runs manual backups"):
         backup(platform)

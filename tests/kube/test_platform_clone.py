@@ -24,8 +24,8 @@ CLOUD = CloudSource(repo=RepoSpec("repo1", s3=S3("bucket", "s3.example", "region
 
 
 @pytest.fixture
-def hippo_ready(kube_api, hippo, emu) -> None:
-    kube_api.create_cluster(NS, hippo())
+def hippo_ready(kube_api, hippo_manifest, emu) -> None:
+    kube_api.create_cluster(NS, hippo_manifest())
     emu.settle()
 
 
@@ -176,9 +176,9 @@ def test_a_restore_pgo_never_starts_is_reported(kube_server, kube_api, emu, hipp
     assert stuck.message.startswith("PGO has not started the restore after")
 
 
-def test_it_never_takes_over_someone_elses_cluster(platform, kube_api, hippo, emu,
+def test_it_never_takes_over_someone_elses_cluster(platform, kube_api, hippo_manifest, emu,
                                                    hippo_ready):
-    kube_api.create_cluster(NS, hippo("copy"))
+    kube_api.create_cluster(NS, hippo_manifest("copy"))
     with pytest.raises(PermanentError, match="already exists in db and was not created"):
         platform.clone_plan(request())
     failed = platform.clone_advance(request())

@@ -21,8 +21,8 @@ S3_REPO = {"name": "repo1", "s3": {"bucket": "b", "endpoint": "s3.example", "reg
 
 
 @pytest.fixture
-def hippo_ready(kube_api, hippo, emu) -> dict:
-    kube_api.create_cluster(NS, hippo())
+def hippo_ready(kube_api, hippo_manifest, emu) -> dict:
+    kube_api.create_cluster(NS, hippo_manifest())
     emu.settle()
     return kube_api.get_cluster(NS, "hippo")
 
@@ -32,8 +32,9 @@ def state_of(platform, name="hippo"):
     return status.role, status.state, status.message
 
 
-def test_it_reports_a_new_cluster_as_bootstrapping_then_ready(platform, kube_api, hippo, emu):
-    kube_api.create_cluster(NS, hippo())
+def test_it_reports_a_new_cluster_as_bootstrapping_then_ready(platform, kube_api, hippo_manifest,
+                                                              emu):
+    kube_api.create_cluster(NS, hippo_manifest())
     role, word, message = state_of(platform)
     assert (role, word) == ("unknown", "bootstrapping")
     assert "0 of 1 ready" in message
@@ -45,10 +46,10 @@ def test_it_reports_a_new_cluster_as_bootstrapping_then_ready(platform, kube_api
     assert [s.state for s in platform.clusters()] == ["ready"]
 
 
-def test_it_reports_a_restore_with_pgos_phase_message(platform, kube_api, hippo, emu,
+def test_it_reports_a_restore_with_pgos_phase_message(platform, kube_api, hippo_manifest, emu,
                                                       hippo_ready):
     emu.hold_jobs = True
-    kube_api.create_cluster(NS, hippo("copy", dataSource={"postgresCluster": {
+    kube_api.create_cluster(NS, hippo_manifest("copy", dataSource={"postgresCluster": {
         "clusterName": "hippo", "repoName": "repo1"}}))
     emu.tick()
     assert state_of(platform, "copy") == (
@@ -56,8 +57,8 @@ def test_it_reports_a_restore_with_pgos_phase_message(platform, kube_api, hippo,
         "Restoring: Restoring cluster in-place (Job copy-pgbackrest-restore running)")
 
 
-def test_it_reports_a_missing_clone_source_with_pgos_event(platform, kube_api, hippo, emu):
-    kube_api.create_cluster(NS, hippo("copy", dataSource={"postgresCluster": {
+def test_it_reports_a_missing_clone_source_with_pgos_event(platform, kube_api, hippo_manifest, emu):
+    kube_api.create_cluster(NS, hippo_manifest("copy", dataSource={"postgresCluster": {
         "clusterName": "gone", "repoName": "repo1"}}))
     role, word, message = state_of(platform, "copy")
     assert (role, word) == ("unknown", "failed")
@@ -65,9 +66,9 @@ def test_it_reports_a_missing_clone_source_with_pgos_event(platform, kube_api, h
     assert [(s.ref.name, s.state) for s in platform.clusters()] == [("copy", "failed")]
 
 
-def test_it_reports_a_failed_restore_job(platform, kube_api, hippo, emu, hippo_ready):
+def test_it_reports_a_failed_restore_job(platform, kube_api, hippo_manifest, emu, hippo_ready):
     emu.fail_restore.add("copy")
-    kube_api.create_cluster(NS, hippo("copy", dataSource={"postgresCluster": {
+    kube_api.create_cluster(NS, hippo_manifest("copy", dataSource={"postgresCluster": {
         "clusterName": "hippo", "repoName": "repo1"}}))
     emu.settle()
     _role, word, message = state_of(platform, "copy")
@@ -83,9 +84,9 @@ def test_it_reports_stopping_then_stopped(platform, kube_api, emu, hippo_ready):
                                   "Shut down: every instance is scaled to zero.")
 
 
-def test_it_reports_a_standby_from_spec_and_leader_role(platform, kube_api, hippo, emu):
+def test_it_reports_a_standby_from_spec_and_leader_role(platform, kube_api, hippo_manifest, emu):
     backups = {"pgbackrest": {"repos": [S3_REPO]}}
-    kube_api.create_cluster(NS, hippo("sb", backups=backups,
+    kube_api.create_cluster(NS, hippo_manifest("sb", backups=backups,
                                       standby={"enabled": True, "repoName": "repo1"}))
     emu.settle()
     assert state_of(platform, "sb") == ("standby", "standby",
@@ -151,11 +152,11 @@ def test_it_answers_a_shut_down_cluster_from_its_cache(platform, kube_api, emu, 
 
 
 def test_the_fleet_list_and_a_single_read_give_the_same_backups_fingerprint(
-    platform, kube_api, hippo, emu, hippo_ready
+    platform, kube_api, hippo_manifest, emu, hippo_ready
 ):
     """The inventory stores what cluster_status() gives (one cluster's sync) and compares it
     with what clusters() gives (the fleet's): the two must agree on an unchanged cluster."""
-    kube_api.create_cluster(NS, hippo("rhino"))
+    kube_api.create_cluster(NS, hippo_manifest("rhino"))
     emu.settle()
     listed = {s.ref.name: s.fingerprint for s in platform.clusters()}
     assert listed["hippo"] == platform.cluster_status(HIPPO).fingerprint
@@ -231,12 +232,12 @@ def _wait_for(predicate, seconds=5.0):
         time.sleep(0.02)
 
 
-def test_the_watch_follows_changes_within_seconds(kube_server, kube_api, hippo):
+def test_the_watch_follows_changes_within_seconds(kube_server, kube_api, hippo_manifest):
     seen, stop, thread, _ = _watching(kube_server)
     try:
         _wait_for(lambda: kube_server.calls[("watch", "postgresclusters")] == 1)
         started = time.monotonic()
-        kube_api.create_cluster(NS, hippo())
+        kube_api.create_cluster(NS, hippo_manifest())
         kube_api.patch_cluster(NS, "hippo", {"spec": {"shutdown": True}})
         _wait_for(lambda: ("MODIFIED", "hippo", "True") in seen)
         assert time.monotonic() - started < 2
@@ -249,14 +250,15 @@ def test_the_watch_follows_changes_within_seconds(kube_server, kube_api, hippo):
     assert kube_server.calls[("list", "postgresclusters")] == 1  # no polling
 
 
-def test_the_watch_lists_again_after_410_gone(kube_server, kube_api, hippo):
+def test_the_watch_lists_again_after_410_gone(kube_server, kube_api, hippo_manifest):
     kube_server.event_window = 5
     seen, stop, thread, watches = _watching(kube_server, timeout_seconds=1)
     try:
         _wait_for(lambda: kube_server.calls[("watch", "postgresclusters")] == 1)
         kube_server.faults.hang(1.5, verb="watch")  # the next watch request waits...
         _wait_for(lambda: kube_server.calls[("watch", "postgresclusters")] == 2)
-        kube_api.create_cluster(NS, hippo())  # ...while more changes than the window happen
+        # ...while more changes than the window happen
+        kube_api.create_cluster(NS, hippo_manifest())
         for n in range(8):
             kube_api.patch_cluster(NS, "hippo", {"metadata": {"labels": {"n": str(n)}}})
         kube_api.patch_cluster(NS, "hippo", {"spec": {"shutdown": True}})

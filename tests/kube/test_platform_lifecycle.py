@@ -15,8 +15,8 @@ from restores.platforms.base import (
 )
 from restores.platforms.kubernetes import KubernetesPlatform
 from restores.platforms.targets import RestoreTarget
-from tests.kube.conftest import make_platform
 from tests.kube.emulator import RESTORE_ANN, drive
+from tests.kube.fixtures import make_platform
 
 NS = "db"
 HIPPO = ClusterRef(NS, "hippo")
@@ -32,8 +32,8 @@ def platform(kube_server, emu, clock) -> KubernetesPlatform:
 
 
 @pytest.fixture
-def hippo_ready(kube_api, hippo, emu) -> None:
-    kube_api.create_cluster(NS, hippo(backups={"pgbackrest": {"repos": [
+def hippo_ready(kube_api, hippo_manifest, emu) -> None:
+    kube_api.create_cluster(NS, hippo_manifest(backups={"pgbackrest": {"repos": [
         {**S3_REPO, "schedules": {"full": "0 1 * * 0"}}]}}, proxy={"pgBouncer": {}}))
     emu.settle()
 
@@ -158,8 +158,8 @@ def test_it_creates_a_streaming_standby(platform, kube_api, emu, hippo_ready):
         "enabled": True, "host": "hippo-primary.db.svc", "port": 5432}
 
 
-def test_a_repo_standby_needs_a_cloud_repo(platform, kube_api, hippo, emu):
-    kube_api.create_cluster(NS, hippo())  # a volume repo
+def test_a_repo_standby_needs_a_cloud_repo(platform, kube_api, hippo_manifest, emu):
+    kube_api.create_cluster(NS, hippo_manifest())  # a volume repo
     emu.settle()
     req = StandbyRequest(operation_id="op-sb", source=HIPPO, target=STANDBY, repo="repo1")
     with pytest.raises(PermanentError, match="not a cloud repo"):

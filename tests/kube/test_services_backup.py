@@ -4,165 +4,45 @@ server and the PGO emulator; and the API's failure modes as an operation lives t
 (conflicts, server errors, timeouts, an annotation PGO never consumes, a worker killed
 between the patch and the status).
 
-The fixtures here (`console`, `Console`) are shared by the other test_services_* modules.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.utils import timezone
 
-from restores import inventory, platforms
-from restores.inventory import SyncResult
 from restores.models import Backup, Cluster, Operation, OperationEvent
-from restores.platforms.kubernetes import KubernetesPlatform
-from restores.platforms.kubernetes.api import USER_AGENT
 from restores.platforms.pgbackrest import OPERATION_ANNOTATION
 from restores.services import backups, errors
 from restores.steps import backups as backup_steps
-from restores.steps import loop
-from tests.kube.apiserver import KubeServer
-from tests.kube.emulator import BACKUP_ANN, RESTORE_ANN, PgoEmulator
+from tests.kube.emulator import BACKUP_ANN, RESTORE_ANN
+from tests.kube.fixtures import NS, S3_REPO, Console
+from tests.worker import messages, run_step
 
 pytestmark = pytest.mark.django_db
 
-NS = "db"
-S3_REPO = {"name": "repo1",
-           "s3": {"bucket": "hippo-backups", "endpoint": "s3.example", "region": "r"}}
 Status = Operation.Status
-
-
-class Clock:
-    """The platform's clock: real time (the emulator stamps Jobs and backups with it) plus
-    an offset a test moves forward to reach a deadline without sleeping."""
-
-    def __init__(self) -> None:
-        self.offset = dt.timedelta(0)
-
-    def __call__(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC) + self.offset
-
-
-@dataclasses.dataclass
-class Console:
-    """The console as a worker process sees it: the platform registry's kubernetes entry is
-    a KubernetesPlatform on the test server's ApiClient, built from the DR_KUBE_* settings."""
-
-    server: KubeServer
-    emu: PgoEmulator
-    clock: Clock
-    settings: Any
-    platform: KubernetesPlatform
-
-    def new_worker(self, **kw: Any) -> KubernetesPlatform:
-        """Throw the platform instance away and install a fresh one (a new worker process:
-        no cache, no memory of what was sent)."""
-        self.platform = make_platform(self.server, self.settings, self.clock, **kw)
-        platforms.override("kubernetes", self.platform)
-        return self.platform
-
-    def sync(self) -> SyncResult:
-        return inventory.platform_sync(platform_name="kubernetes")
-
-    def cluster(self, name: str) -> Cluster:
-        return Cluster.objects.get(platform="kubernetes", namespace=NS, name=name)
-
-    def obj(self, name: str) -> dict[str, Any]:
-        found = self.server.store.get("postgresclusters", NS, name)
-        assert found is not None, f"no PostgresCluster {name} on the server"
-        return found
-
-    def step(self, op: Operation) -> Operation:
-        """One step, as a worker runs it once the step is due."""
-        Operation.objects.filter(pk=op.pk, status__in=Operation.ACTIVE).update(
-            next_check_at=timezone.now())
-        loop.advance(str(op.id))
-        op.refresh_from_db()
-        return op
-
-    def run(self, op: Operation, *, limit: int = 60,
-            between: Callable[[], None] | None = None) -> Operation:
-        """Steps until the operation ends, PGO's time passing (a tick) between two steps."""
-        for _ in range(limit):
-            if self.step(op).is_terminal:
-                return op
-            (between or self.emu.tick)()
-        raise AssertionError(f"{op} did not finish in {limit} steps: {messages(op)}")
-
-    def triggers(self, key: str, cluster: str = "hippo") -> list[str]:
-        """Every distinct value PGO saw for a trigger annotation, in order."""
-        return [v for name, k, v in self.emu.trigger_values if k == key and name == cluster]
-
-    def patches(self) -> int:
-        return self.server.calls[("patch", "postgresclusters")]
-
-
-def make_platform(server: KubeServer, settings: Any, clock: Clock, **kw: Any
-                  ) -> KubernetesPlatform:
-    client = server.api_client()
-    client.user_agent = USER_AGENT
-    return KubernetesPlatform(
-        namespaces=settings.DR_KUBE_NAMESPACES, api_client=client,
-        timeout=kw.pop("timeout", settings.DR_KUBE_TIMEOUT),
-        stuck_after=settings.DR_KUBE_STUCK_AFTER, clock=clock, **kw,
-    )
-
-
-def messages(op: Operation) -> list[str]:
-    return list(op.events.order_by("at", "id").values_list("message", flat=True))
-
-
-@pytest.fixture
-def emu(kube_server: KubeServer) -> PgoEmulator:
-    return PgoEmulator(kube_server)
-
-
-@pytest.fixture
-def console(settings, kube_server: KubeServer, emu: PgoEmulator) -> Iterator[Console]:  # type: ignore[no-untyped-def]
-    settings.DR_PLATFORMS = ["local", "kubernetes"]
-    settings.DR_KUBE_NAMESPACES = [NS]
-    settings.DR_KUBE_TIMEOUT = 5
-    settings.DR_KUBE_STUCK_AFTER = 30
-    clock = Clock()
-    platform = make_platform(kube_server, settings, clock)
-    platforms.override("kubernetes", platform)
-    try:
-        yield Console(kube_server, emu, clock, settings, platform)
-    finally:
-        platforms.override("kubernetes", None)
-
-
-@pytest.fixture
-def hippo_synced(console: Console, kube_api, hippo) -> Cluster:  # type: ignore[no-untyped-def]
-    """hippo ready on the server (with its first full backup), and in the console's DB."""
-    kube_api.create_cluster(NS, hippo())
-    console.emu.settle()
-    result = console.sync()
-    assert result.errors == []
-    return console.cluster("hippo")
 
 
 # -- the inventory --------------------------------------------------------------------------
 
 
-def test_the_inventory_sync_fills_the_fleet_from_the_api(console: Console, kube_api, hippo,
+def test_the_inventory_sync_fills_the_fleet_from_the_api(console: Console, kube_api, hippo_manifest,
                                                           dispatched) -> None:  # type: ignore[no-untyped-def]
     emu = console.emu
-    kube_api.create_cluster(NS, hippo())
-    kube_api.create_cluster(NS, hippo("sb", backups={"pgbackrest": {"repos": [S3_REPO]}},
+    kube_api.create_cluster(NS, hippo_manifest())
+    kube_api.create_cluster(NS, hippo_manifest("sb", backups={"pgbackrest": {"repos": [S3_REPO]}},
                                       standby={"enabled": True, "repoName": "repo1"}))
-    kube_api.create_cluster(NS, hippo("stopped"))
+    kube_api.create_cluster(NS, hippo_manifest("stopped"))
     emu.settle()
     kube_api.patch_cluster(NS, "stopped", {"spec": {"shutdown": True}})
     emu.settle()
     emu.deferred.add("fresh")  # PGO has not got to it yet
-    kube_api.create_cluster(NS, hippo("fresh"))
+    kube_api.create_cluster(NS, hippo_manifest("fresh"))
 
     result = console.sync()
 
@@ -205,7 +85,7 @@ def test_a_manual_backup_runs_through_the_services_and_is_listed(console: Consol
     op = backups.backup_request(cluster=hippo_synced, repo_name="repo1", backup_type="incr",
                                  user=None)
     trigger = op.refs["trigger"]
-    op = console.step(op)
+    op = run_step(op)
     assert (op.status, op.step) == (Status.RUNNING, "backing_up")
     started = op.events.get(step="backing_up", command__startswith="kubectl")
     assert f"annotation {BACKUP_ANN}={trigger}" in started.message
@@ -227,11 +107,11 @@ def test_a_manual_backup_runs_through_the_services_and_is_listed(console: Consol
     assert console.patches() == patches + 1
     # A step delivered again after the end changes nothing.
     version = op.version
-    assert console.step(op).version == version
+    assert run_step(op).version == version
 
 
-def test_a_backup_of_a_standby_is_refused(console: Console, kube_api, hippo) -> None:  # type: ignore[no-untyped-def]
-    kube_api.create_cluster(NS, hippo("sb", backups={"pgbackrest": {"repos": [S3_REPO]}},
+def test_a_backup_of_a_standby_is_refused(console: Console, kube_api, hippo_manifest) -> None:  # type: ignore[no-untyped-def]
+    kube_api.create_cluster(NS, hippo_manifest("sb", backups={"pgbackrest": {"repos": [S3_REPO]}},
                                       standby={"enabled": True, "repoName": "repo1"}))
     console.emu.settle()
     console.sync()
@@ -277,7 +157,7 @@ def test_a_conflicting_patch_is_read_again_and_sent_once(console: Console,
                                                          hippo_synced: Cluster) -> None:
     console.server.faults.error(409, verb="patch", resource="postgresclusters")
     patches = console.patches()
-    op = console.step(_backup(hippo_synced))
+    op = run_step(_backup(hippo_synced))
     assert op.status == Status.RUNNING and op.attempts == 0  # retried inside the step
     assert console.patches() == patches + 2
     op = console.run(op)
@@ -288,14 +168,14 @@ def test_a_conflicting_patch_is_read_again_and_sent_once(console: Console,
 def test_a_server_error_is_retried_and_counted(console: Console,
                                                hippo_synced: Cluster) -> None:
     console.server.faults.error(500, verb="patch", resource="postgresclusters")
-    op = console.step(_backup(hippo_synced))
+    op = run_step(_backup(hippo_synced))
     assert (op.status, op.step, op.attempts) == (Status.PENDING, "requested", 1)
     retry = op.events.get(level=OperationEvent.Level.WARNING)
     assert retry.message.startswith("Retrying: The Kubernetes API failed to patch "
                                     "PostgresCluster db/hippo (HTTP 500)")
     assert op.next_check_at is not None
     assert op.next_check_at - timezone.now() > dt.timedelta(seconds=1)  # backed off
-    op = console.step(op)
+    op = run_step(op)
     assert (op.status, op.attempts) == (Status.RUNNING, 0)  # a success resets the count
     op = console.run(op)
     assert op.status == Status.SUCCEEDED
@@ -310,7 +190,7 @@ def test_a_request_that_times_out_is_retried_without_a_second_trigger(
     # An int: the client ignores a float _request_timeout (see the report on api.py).
     console.new_worker(timeout=1)
     console.server.faults.hang(1.5, verb="patch", resource="postgresclusters")
-    op = console.step(_backup(hippo_synced))
+    op = run_step(_backup(hippo_synced))
     assert (op.status, op.attempts) == (Status.PENDING, 1)
     assert "Retrying: The Kubernetes API did not answer" in messages(op)[-1]
     op = console.run(op)
@@ -323,13 +203,13 @@ def test_an_annotation_pgo_never_consumes_fails_as_stuck(console: Console,
     console.settings.DR_KUBE_STUCK_AFTER = 2
     console.new_worker()
     console.emu.stuck.add("hippo")
-    op = console.step(console.step(_backup(hippo_synced)))
+    op = run_step(run_step(_backup(hippo_synced)))
     assert op.status == Status.RUNNING
     assert messages(op)[-1] == ("Waiting for PGO to start the backup Job (PGO has not picked "
                                 "up the annotation).")
     console.emu.settle()
     console.clock.offset += dt.timedelta(seconds=3)
-    op = console.step(op)
+    op = run_step(op)
     assert op.status == Status.FAILED
     # 3 s on the platform's clock, and up to one more: the stamp is kept in whole seconds.
     assert re.match(r"PGO has not started the backup after [34] s \(PGO has not picked up the "
@@ -358,7 +238,7 @@ def test_a_worker_killed_after_the_patch_leaves_one_trigger(console: Console,
     monkeypatch.setattr(backup_steps, "operation_transition", die)
     patches = console.patches()
     with pytest.raises(WorkerKilled):
-        console.step(op)
+        run_step(op)
     op.refresh_from_db()
     assert (op.status, op.step) == (Status.PENDING, "requested")  # nothing recorded
     assert console.obj("hippo")["metadata"]["annotations"][BACKUP_ANN] == op.refs["trigger"]
@@ -367,7 +247,7 @@ def test_a_worker_killed_after_the_patch_leaves_one_trigger(console: Console,
     monkeypatch.setattr(backup_steps, "operation_transition", real)
     Operation.objects.filter(pk=op.pk).update(lease_until=None)  # the dead worker's lease ran out
     console.new_worker()
-    op = console.step(op)
+    op = run_step(op)
     assert op.status == Status.RUNNING
     assert messages(op)[-1].startswith("PGO was already asked for this backup of hippo")
     op = console.run(op)

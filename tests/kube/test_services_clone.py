@@ -18,13 +18,11 @@ from restores.platforms.kubernetes.api import USER_AGENT
 from restores.platforms.targets import RestoreTarget
 from restores.services import clones
 from restores.steps import clones as clones_steps
-from tests.kube import test_services_backup as shared
-from tests.kube.test_services_backup import NS, Console, messages
+from tests.kube.fixtures import NS, Console
+from tests.worker import messages, run_step
 
 pytestmark = pytest.mark.django_db
 
-# The shared fixtures (test_services_backup.py), by name.
-emu, console, hippo_synced = shared.emu, shared.console, shared.hippo_synced
 
 Status = Operation.Status
 OPERATION = "dr-console/operation"
@@ -153,9 +151,10 @@ def test_the_servers_dry_run_refusal_is_the_reviews_error(console: Console,
 
 
 def test_the_target_step_checks_the_name_and_namespace_on_the_server(
-    console: Console, hippo_synced: Cluster, kube_api, hippo  # type: ignore[no-untyped-def]
+    console: Console, hippo_synced: Cluster, kube_api, hippo_manifest  # type: ignore[no-untyped-def]
 ) -> None:
-    kube_api.create_cluster(NS, hippo("elephant"))  # someone else's, not in the console yet
+    # someone else's, not in the console yet
+    kube_api.create_cluster(NS, hippo_manifest("elephant"))
     with pytest.raises(clones.ServiceError) as taken:
         draft_to_review(hippo_synced)
     assert taken.value.message == clones.NAME_TAKEN.format(name="elephant", namespace=NS)
@@ -172,7 +171,7 @@ def test_a_source_gone_before_pgo_restores_fails_with_its_reason(
 ) -> None:
     console.emu.deferred.add("elephant")  # PGO gets to the clone after the source is gone
     op = submit(draft_to_review(hippo_synced))
-    op = console.step(op)  # checks the window again, plans (dry run), creates the clone
+    op = run_step(op)  # checks the window again, plans (dry run), creates the clone
     assert op.status == Status.RUNNING
     assert console.obj("elephant")["spec"]["dataSource"]["postgresCluster"]["clusterName"] == (
         "hippo")
@@ -201,10 +200,10 @@ def test_a_restore_pgo_never_starts_fails_as_stuck(console: Console,
     console.settings.DR_KUBE_STUCK_AFTER = 2
     console.new_worker()
     console.emu.deferred.add("elephant")  # PGO never looks (no tick in this test)
-    op = console.step(console.step(submit(draft_to_review(hippo_synced))))
-    assert console.step(op).status == Status.RUNNING
+    op = run_step(run_step(submit(draft_to_review(hippo_synced))))
+    assert run_step(op).status == Status.RUNNING
     console.clock.offset += dt.timedelta(seconds=5)
-    op = console.step(op)
+    op = run_step(op)
     assert op.status == Status.FAILED
     assert op.error_reason.startswith("PGO has not started the restore after")
     assert "Fix: check that PGO watches namespace db" in op.error_reason

@@ -18,12 +18,11 @@ from restores.models import CloneDraft, Cluster, Operation
 from restores.platforms.kubernetes.api import USER_AGENT
 from restores.platforms.targets import RestoreTarget
 from restores.services import clones
-from tests.kube import test_services_backup as shared
-from tests.kube.test_services_backup import NS, Console, messages
+from tests.kube.fixtures import NS, Console
+from tests.worker import messages
 
 pytestmark = pytest.mark.django_db
 
-emu, console = shared.emu, shared.console
 
 Status = Operation.Status
 HIPPO_PATH = "/pgbackrest/postgres-operator/hippo/repo1"
@@ -204,8 +203,8 @@ def test_the_clone_stays_in_the_namespace_of_the_credentials(console: Console) -
 
 
 def test_switching_to_a_live_source_forgets_the_cloud_one(console: Console, kube_api,
-                                                         hippo) -> None:  # type: ignore[no-untyped-def]
-    kube_api.create_cluster(NS, hippo())
+                                                         hippo_manifest) -> None:  # type: ignore[no-untyped-def]
+    kube_api.create_cluster(NS, hippo_manifest())
     console.emu.settle()
     console.sync()
     draft = cloud_draft()

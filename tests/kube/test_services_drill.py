@@ -16,12 +16,11 @@ from restores.platforms.targets import RestoreTarget
 from restores.services import backups, drills
 from restores.services.errors import ServiceError
 from restores.steps import drills as drill_steps
-from tests.kube import test_services_backup as shared
-from tests.kube.test_services_backup import NS, Console, messages
+from tests.kube.fixtures import NS, Console
+from tests.worker import messages, run_step
 
 pytestmark = pytest.mark.django_db
 
-emu, console, hippo_synced = shared.emu, shared.console, shared.hippo_synced
 OPERATION = "dr-console/operation"
 
 
@@ -106,12 +105,12 @@ def test_a_failed_restore_fails_the_drill_and_deletes_the_scratch_clone(
 
 
 def test_a_cluster_the_drill_did_not_create_is_never_deleted(
-    console: Console, hippo_synced: Cluster, kube_api, hippo  # type: ignore[no-untyped-def]
+    console: Console, hippo_synced: Cluster, kube_api, hippo_manifest  # type: ignore[no-untyped-def]
 ) -> None:
     op = drill(hippo_synced)
     scratch = op.refs["scratch"]["name"]
     # Someone creates a cluster with the scratch name between the request and the first step.
-    kube_api.create_cluster(NS, hippo(scratch))
+    kube_api.create_cluster(NS, hippo_manifest(scratch))
     console.emu.settle()
     console.run(op)
     assert op.status == "failed"
@@ -133,7 +132,7 @@ def test_a_worker_killed_at_any_step_restores_and_deletes_once(
     for _ in range(60):
         for _ in range(2):
             console.new_worker()
-            console.step(op)
+            run_step(op)
         if op.is_terminal:
             break
         console.emu.tick()
@@ -143,13 +142,13 @@ def test_a_worker_killed_at_any_step_restores_and_deletes_once(
 
 
 def test_the_scratch_name_is_checked_against_the_api(console: Console, hippo_synced: Cluster,
-                                                     kube_api, hippo,  # type: ignore[no-untyped-def]
+                                                     kube_api, hippo_manifest,  # type: ignore[no-untyped-def]
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import uuid
 
     op_id = uuid.UUID("abcdef12-0000-4000-8000-000000000000")
     monkeypatch.setattr(drills.uuid, "uuid4", lambda: op_id)
-    kube_api.create_cluster(NS, hippo("hippo-drill-abcdef"))
+    kube_api.create_cluster(NS, hippo_manifest("hippo-drill-abcdef"))
     with pytest.raises(ServiceError) as err:
         drill(hippo_synced)
     assert err.value.message == drills.SCRATCH_NAME_TAKEN.format(name="hippo-drill-abcdef",

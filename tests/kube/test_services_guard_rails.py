@@ -13,13 +13,12 @@ from restores.platforms.targets import RestoreTarget
 from restores.services import inplace, power, promotion, standbys
 from restores.services.errors import ServiceError
 from restores.steps import inplace as inplace_steps
-from tests.kube import test_services_backup as shared
 from tests.kube.emulator import BACKUP_ANN, RESTORE_ANN
-from tests.kube.test_services_backup import NS, S3_REPO, Console, messages
+from tests.kube.fixtures import NS, S3_REPO, Console
+from tests.worker import messages, run_step
 
 pytestmark = pytest.mark.django_db
 
-emu, console, hippo_synced = shared.emu, shared.console, shared.hippo_synced
 Status = Operation.Status
 STANDBY_OF = "dr-console/standby-of"
 
@@ -31,7 +30,7 @@ def test_an_in_place_restore_first_takes_a_pgo_backup_then_restores(
         cluster=hippo_synced, repo_name="repo1", point=RestoreTarget(), user=None,
         confirm="hippo")
     trigger = op.refs["trigger"]
-    op = console.step(op)
+    op = run_step(op)
     assert (op.status, op.step) == (Status.RUNNING, "safety_backup")
     assert console.triggers(BACKUP_ANN) == [trigger + inplace_steps.SAFETY_SUFFIX]
     assert console.triggers(RESTORE_ANN) == []  # nothing restored while it backs up
@@ -45,10 +44,11 @@ def test_an_in_place_restore_first_takes_a_pgo_backup_then_restores(
 
 
 @pytest.fixture
-def far_standby(console: Console, kube_api, hippo) -> Cluster:  # type: ignore[no-untyped-def]
+def far_standby(console: Console, kube_api, hippo_manifest) -> Cluster:  # type: ignore[no-untyped-def]
     """A standby whose primary is in another Kubernetes cluster: made outside the console,
     no source the console or the platform can see."""
-    kube_api.create_cluster(NS, hippo("far-sb", backups={"pgbackrest": {"repos": [S3_REPO]}},
+    kube_api.create_cluster(NS, hippo_manifest("far-sb",
+                                               backups={"pgbackrest": {"repos": [S3_REPO]}},
                                       standby={"enabled": True, "repoName": "repo1"}))
     console.emu.settle()
     assert console.sync().errors == []
@@ -70,8 +70,8 @@ def test_an_unseen_primary_needs_the_acknowledgement_which_then_promotes(
 
 
 @pytest.fixture
-def primary(console: Console, kube_api, hippo) -> Cluster:  # type: ignore[no-untyped-def]
-    kube_api.create_cluster(NS, hippo(backups={"pgbackrest": {"repos": [S3_REPO]}}))
+def primary(console: Console, kube_api, hippo_manifest) -> Cluster:  # type: ignore[no-untyped-def]
+    kube_api.create_cluster(NS, hippo_manifest(backups={"pgbackrest": {"repos": [S3_REPO]}}))
     console.emu.settle()
     assert console.sync().errors == []
     return console.cluster("hippo")

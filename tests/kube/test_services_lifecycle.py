@@ -14,15 +14,13 @@ from restores.platforms.targets import RestoreTarget
 from restores.services import inplace, power, promotion, standbys
 from restores.services.errors import ServiceError
 from restores.steps import common
-from tests.kube import test_services_backup as shared
 from tests.kube.emulator import RESTORE_ANN
-from tests.kube.test_services_backup import NS, S3_REPO, Console, messages
+from tests.kube.fixtures import NS, S3_REPO, Console
 from tests.kube.test_services_clone import reachable_time
+from tests.worker import messages, run_step
 
 pytestmark = pytest.mark.django_db
 
-# The shared fixtures (test_services_backup.py), by name.
-emu, console, hippo_synced = shared.emu, shared.console, shared.hippo_synced
 
 Status = Operation.Status
 STANDBY_OF = "dr-console/standby-of"
@@ -56,7 +54,7 @@ def test_an_in_place_pitr_restores_and_disables_the_restore(console: Console,
     op = restore(hippo_synced, RestoreTarget(kind="time", time=when))
     assert op.kind == Operation.Kind.RESTORE_IN_PLACE
     trigger = op.refs["trigger"]
-    op = console.step(op)  # started, and the restore asked for in the same step
+    op = run_step(op)  # started, and the restore asked for in the same step
     assert op.status == Status.RUNNING
     assert messages(op)[-1].startswith("Asked PGO to restore hippo in place (annotation "
                                        f"{RESTORE_ANN}={trigger}); it will go down.")
@@ -85,7 +83,7 @@ def test_a_single_database_restore_after_a_worker_is_lost(console: Console,
     op = restore(hippo_synced, RestoreTarget(), db_include=("app",))
     assert op.kind == Operation.Kind.RESTORE_DATABASE
     patches = console.patches()
-    op = console.step(op)  # started: the patch is sent in the same step
+    op = run_step(op)  # started: the patch is sent in the same step
     assert console.patches() == patches + 1
     console.new_worker()
     op = console.run(op)
@@ -111,20 +109,21 @@ def test_an_in_place_restore_pgo_never_starts_fails_as_stuck(console: Console,
     console.settings.DR_KUBE_STUCK_AFTER = 2
     console.new_worker()
     console.emu.stuck.add("hippo")
-    op = console.step(console.step(restore(hippo_synced, RestoreTarget())))
+    op = run_step(run_step(restore(hippo_synced, RestoreTarget())))
     console.emu.settle()
-    assert console.step(op).status == Status.RUNNING
+    assert run_step(op).status == Status.RUNNING
     assert messages(op)[-1] == "Waiting for PGO to start the in-place restore."
     console.clock.offset += dt.timedelta(seconds=5)
-    op = console.step(op)
+    op = run_step(op)
     assert op.status == Status.FAILED
     assert op.error_reason.startswith("PGO has not started the in-place restore after")
     assert "Fix: check that PGO is running and watches db" in op.error_reason
     assert console.triggers(RESTORE_ANN) == [op.refs["trigger"]]
 
 
-def test_restoring_a_standby_in_place_is_refused(console: Console, kube_api, hippo) -> None:  # type: ignore[no-untyped-def]
-    kube_api.create_cluster(NS, hippo("sb", backups={"pgbackrest": {"repos": [S3_REPO]}},
+def test_restoring_a_standby_in_place_is_refused(console: Console, kube_api,  # type: ignore[no-untyped-def]
+                                                 hippo_manifest) -> None:
+    kube_api.create_cluster(NS, hippo_manifest("sb", backups={"pgbackrest": {"repos": [S3_REPO]}},
                                       standby={"enabled": True, "repoName": "repo1"}))
     console.emu.settle()
     console.sync()
@@ -166,9 +165,9 @@ def test_shutdown_and_start_are_verified(console: Console, hippo_synced: Cluster
 
 
 @pytest.fixture
-def primary(console: Console, kube_api, hippo) -> Cluster:  # type: ignore[no-untyped-def]
+def primary(console: Console, kube_api, hippo_manifest) -> Cluster:  # type: ignore[no-untyped-def]
     """hippo with a cloud repo a standby can replay from, synced into the console."""
-    kube_api.create_cluster(NS, hippo(backups={"pgbackrest": {"repos": [S3_REPO]}}))
+    kube_api.create_cluster(NS, hippo_manifest(backups={"pgbackrest": {"repos": [S3_REPO]}}))
     console.emu.settle()
     assert console.sync().errors == []
     return console.cluster("hippo")

@@ -83,7 +83,7 @@ def local(system_paths_before: dict) -> Iterator[LocalPlatform]:
 
 
 @pytest.fixture(scope="session")
-def hippo(local: LocalPlatform) -> ClusterRef:
+def hippo_ref(local: LocalPlatform) -> ClusterRef:
     """The shared cluster: created once, with the demo data loaded."""
     ref = local.cluster_create("hippo").ref
     local.load_demo_data(ref)

@@ -105,37 +105,39 @@ class TwoBackups:
 
 
 @pytest.fixture(scope="module")
-def two_backups(local: LocalPlatform, hippo: ClusterRef) -> TwoBackups:
+def two_backups(local: LocalPlatform, hippo_ref: ClusterRef) -> TwoBackups:
     """A full backup through backup_start/backup_status, then an incr through backup_wait."""
-    local.backup_start(hippo, repo="repo1", backup_type="full", operation_id="op-full-1")
-    full_seen = poll(local, hippo, "op-full-1")
-    after_full = repo1(local, hippo)
+    local.backup_start(hippo_ref, repo="repo1", backup_type="full", operation_id="op-full-1")
+    full_seen = poll(local, hippo_ref, "op-full-1")
+    after_full = repo1(local, hippo_ref)
     local.sql(
-        hippo,
+        hippo_ref,
         "insert into users (name, email) values ('Late', 'late@example.com')",
         database="hippo",
     )
-    local.sql(hippo, "select pg_switch_wal()")
-    incr = local.backup_wait(hippo, repo="repo1", backup_type="incr", operation_id="op-incr-1")
-    return TwoBackups("op-full-1", "op-incr-1", full_seen, incr, after_full, repo1(local, hippo))
+    local.sql(hippo_ref, "select pg_switch_wal()")
+    incr = local.backup_wait(hippo_ref, repo="repo1", backup_type="incr", operation_id="op-incr-1")
+    return TwoBackups("op-full-1", "op-incr-1", full_seen, incr, after_full,
+                      repo1(local, hippo_ref))
 
 
 # -- 1. creation ------------------------------------------------------------------------------
 
 
 def test_create_cluster_is_a_ready_primary_and_create_is_idempotent(
-    local: LocalPlatform, hippo: ClusterRef
+    local: LocalPlatform, hippo_ref: ClusterRef
 ) -> None:
-    status = local.cluster_status(hippo)
+    status = local.cluster_status(hippo_ref)
     assert (status.role, status.state, status.repos) == ("primary", "ready", ("repo1",))
     assert status.pg_version.startswith("15.")
     assert status.connect_hint == (
         f"psql -h {fleet_root(local)}/run -p {local.port_base} -U postgres hippo"
     )
-    assert [s.ref for s in local.clusters()] == [hippo]
-    assert local.sql(hippo, "select count(*) from users", database="hippo") == [(1000,)]
-    assert local.sql(hippo, "select count(*) from daily_signups", database="reporting") == [(30,)]
-    assert local.sql(hippo, "create temporary table t (x int)") == []
+    assert [s.ref for s in local.clusters()] == [hippo_ref]
+    assert local.sql(hippo_ref, "select count(*) from users", database="hippo") == [(1000,)]
+    assert local.sql(hippo_ref, "select count(*) from daily_signups",
+                     database="reporting") == [(30,)]
+    assert local.sql(hippo_ref, "create temporary table t (x int)") == []
 
     started = time.monotonic()
     again = local.cluster_create("hippo")
@@ -146,7 +148,7 @@ def test_create_cluster_is_a_ready_primary_and_create_is_idempotent(
 
 
 def test_cluster_files_belong_to_the_run_as_user_and_config_is_per_cluster(
-    local: LocalPlatform, hippo: ClusterRef
+    local: LocalPlatform, hippo_ref: ClusterRef
 ) -> None:
     root = fleet_root(local)
     uid = pwd.getpwnam(ensure_run_as_user()).pw_uid
@@ -159,7 +161,7 @@ def test_cluster_files_belong_to_the_run_as_user_and_config_is_per_cluster(
     pg_conf = (root / "data/hippo/postgresql.conf").read_text()
     assert f"--config={root}/clusters/hippo/pgbackrest.conf --stanza=db archive-push" in pg_conf
     # Unix socket only: nothing listens on TCP.
-    assert local.sql(hippo, "show listen_addresses") == [("",)]
+    assert local.sql(hippo_ref, "show listen_addresses") == [("",)]
 
 
 # -- 2. full and incr backups -------------------------------------------------------------------
@@ -197,10 +199,11 @@ def test_the_recoverable_window_starts_at_the_full_and_grows(two_backups: TwoBac
 
 
 def test_backup_start_twice_with_one_operation_id_starts_one_backup(
-    local: LocalPlatform, hippo: ClusterRef, two_backups: TwoBackups
+    local: LocalPlatform, hippo_ref: ClusterRef, two_backups: TwoBackups
 ) -> None:
     def start() -> Applied:
-        return local.backup_start(hippo, repo="repo1", backup_type="diff", operation_id="op-dup")
+        return local.backup_start(hippo_ref, repo="repo1", backup_type="diff",
+                                  operation_id="op-dup")
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         applied = list(pool.map(lambda _: start(), range(4)))
@@ -209,10 +212,10 @@ def test_backup_start_twice_with_one_operation_id_starts_one_backup(
     assert shlex.split(command)[0] == "/usr/bin/pgbackrest"
     assert f"--annotation={OPERATION_ANNOTATION}=op-dup" in shlex.split(command)
 
-    assert poll(local, hippo, "op-dup")[-1].state == "succeeded"
+    assert poll(local, hippo_ref, "op-dup")[-1].state == "succeeded"
     assert start() == applied[0]  # and again after it finished: still nothing new
     tagged = [
-        b for b in repo1(local, hippo).backups if b.annotation(OPERATION_ANNOTATION) == "op-dup"
+        b for b in repo1(local, hippo_ref).backups if b.annotation(OPERATION_ANNOTATION) == "op-dup"
     ]
     assert [b.type for b in tagged] == ["diff"]
     assert begin_count(local, "hippo", "op-dup") == 1
@@ -220,23 +223,24 @@ def test_backup_start_twice_with_one_operation_id_starts_one_backup(
 
 
 def test_an_abandoned_claim_is_retried_and_a_fresh_one_is_respected(
-    local: LocalPlatform, hippo: ClusterRef, two_backups: TwoBackups
+    local: LocalPlatform, hippo_ref: ClusterRef, two_backups: TwoBackups
 ) -> None:
     # A launcher that claimed the operation and died before starting pgBackRest, long ago.
     write_claim(local, "op-stale", age=600)
-    assert local.backup_status(hippo, repo="repo1", operation_id="op-stale").state == "pending"
-    done = local.backup_wait(hippo, repo="repo1", backup_type="incr", operation_id="op-stale")
+    assert local.backup_status(hippo_ref, repo="repo1", operation_id="op-stale").state == "pending"
+    done = local.backup_wait(hippo_ref, repo="repo1", backup_type="incr", operation_id="op-stale")
     assert done.state == "succeeded", done.message
 
     # A claim seconds old belongs to a launcher still at work: do not start a second backup.
     write_claim(local, "op-fresh", age=5)
-    applied = local.backup_start(hippo, repo="repo1", backup_type="incr", operation_id="op-fresh")
+    applied = local.backup_start(hippo_ref, repo="repo1", backup_type="incr",
+                                 operation_id="op-fresh")
     assert applied.summary == "claimed"
     assert job_files(local, "hippo", "op-fresh") == ["op-fresh.json"]
 
 
 def test_a_backup_process_that_vanished_is_judged_by_the_repo(
-    local: LocalPlatform, hippo: ClusterRef, two_backups: TwoBackups
+    local: LocalPlatform, hippo_ref: ClusterRef, two_backups: TwoBackups
 ) -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()
@@ -248,9 +252,9 @@ def test_a_backup_process_that_vanished_is_judged_by_the_repo(
     write_claim(local, "op-ghost", pid=gone.pid)
     (jobs / "op-full-1.rc").unlink()
     try:
-        found = local.backup_status(hippo, repo="repo1", operation_id="op-full-1")
+        found = local.backup_status(hippo_ref, repo="repo1", operation_id="op-full-1")
         assert (found.state, found.result) == ("succeeded", two_backups.full_seen[-1].result)
-        ghost = local.backup_status(hippo, repo="repo1", operation_id="op-ghost")
+        ghost = local.backup_status(hippo_ref, repo="repo1", operation_id="op-ghost")
         assert ghost.state == "failed"
         assert "ended without reporting" in ghost.message
     finally:
@@ -258,8 +262,8 @@ def test_a_backup_process_that_vanished_is_judged_by_the_repo(
             path.write_text(text)
 
 
-def test_no_record_means_pending(local: LocalPlatform, hippo: ClusterRef) -> None:
-    assert local.backup_status(hippo, repo="repo1", operation_id="never-started") == JobStatus(
+def test_no_record_means_pending(local: LocalPlatform, hippo_ref: ClusterRef) -> None:
+    assert local.backup_status(hippo_ref, repo="repo1", operation_id="never-started") == JobStatus(
         "pending", "The backup has not been launched yet."
     )
 
@@ -268,7 +272,7 @@ def test_no_record_means_pending(local: LocalPlatform, hippo: ClusterRef) -> Non
 
 
 def test_real_info_json_parses(
-    local: LocalPlatform, hippo: ClusterRef, two_backups: TwoBackups
+    local: LocalPlatform, hippo_ref: ClusterRef, two_backups: TwoBackups
 ) -> None:
     conf = fleet_root(local) / "clusters/hippo/pgbackrest.conf"
     out = run_as_fleet_user(
@@ -295,28 +299,28 @@ def test_real_info_json_parses(
 
 
 def test_stop_shows_shutdown_and_start_makes_it_ready(
-    local: LocalPlatform, hippo: ClusterRef
+    local: LocalPlatform, hippo_ref: ClusterRef
 ) -> None:
     try:
-        assert local.cluster_stop(hippo).command.endswith(f"-D {fleet_root(local)}/data/hippo")
+        assert local.cluster_stop(hippo_ref).command.endswith(f"-D {fleet_root(local)}/data/hippo")
         (status,) = local.clusters()
         assert (status.role, status.state) == ("shutdown", "stopped")
-        assert local.cluster_stop(hippo).command == ""  # already stopped: nothing run
+        assert local.cluster_stop(hippo_ref).command == ""  # already stopped: nothing run
         with pytest.raises(TransientError):
-            local.sql(hippo, "select 1")
+            local.sql(hippo_ref, "select 1")
     finally:
-        local.cluster_start(hippo)
-    status = local.cluster_status(hippo)
+        local.cluster_start(hippo_ref)
+    status = local.cluster_status(hippo_ref)
     assert (status.role, status.state) == ("primary", "ready")
-    assert local.cluster_start(hippo).command == ""
-    assert local.sql(hippo, "select count(*) from users", database="hippo") == [(1001,)]
+    assert local.cluster_start(hippo_ref).command == ""
+    assert local.sql(hippo_ref, "select count(*) from users", database="hippo") == [(1001,)]
 
 
 # -- 6. errors ----------------------------------------------------------------------------------
 
 
 def test_unknown_clusters_and_bad_arguments_are_permanent_errors(
-    local: LocalPlatform, hippo: ClusterRef
+    local: LocalPlatform, hippo_ref: ClusterRef
 ) -> None:
     nobody = ClusterRef(namespace="local", name="nobody")
     elsewhere = ClusterRef(namespace="other", name="hippo")
@@ -329,29 +333,30 @@ def test_unknown_clusters_and_bad_arguments_are_permanent_errors(
             local.backup_start(ref, repo="repo1", backup_type="full", operation_id="op-x")
     for repo in ("repo9", "s3", "repo2"):
         with pytest.raises(PermanentError):
-            local.backup_start(hippo, repo=repo, backup_type="full", operation_id="op-bad")
+            local.backup_start(hippo_ref, repo=repo, backup_type="full", operation_id="op-bad")
         with pytest.raises(PermanentError):
-            local.backup_status(hippo, repo=repo, operation_id="op-bad")
+            local.backup_status(hippo_ref, repo=repo, operation_id="op-bad")
     weekly: Any = "weekly"
     with pytest.raises(PermanentError):
-        local.backup_start(hippo, repo="repo1", backup_type=weekly, operation_id="op-bad")
+        local.backup_start(hippo_ref, repo="repo1", backup_type=weekly, operation_id="op-bad")
     with pytest.raises(PermanentError):
-        local.backup_start(hippo, repo="repo1", backup_type="full", operation_id="op bad;rm")
+        local.backup_start(hippo_ref, repo="repo1", backup_type="full", operation_id="op bad;rm")
     with pytest.raises(PermanentError):
         local.cluster_create("Bad_Name")
     with pytest.raises(PermanentError):
-        local.sql(hippo, "select * from no_such_table")
+        local.sql(hippo_ref, "select * from no_such_table")
     assert job_files(local, "hippo", "op-bad") == []
 
 
 def test_a_backup_of_a_stopped_cluster_fails_with_a_clear_message(
-    local: LocalPlatform, hippo: ClusterRef
+    local: LocalPlatform, hippo_ref: ClusterRef
 ) -> None:
-    local.cluster_stop(hippo)
+    local.cluster_stop(hippo_ref)
     try:
-        status = local.backup_wait(hippo, repo="repo1", backup_type="incr", operation_id="op-down")
+        status = local.backup_wait(hippo_ref, repo="repo1", backup_type="incr",
+                                  operation_id="op-down")
     finally:
-        local.cluster_start(hippo)
+        local.cluster_start(hippo_ref)
     assert status.state == "failed"
     assert "could not reach a running primary" in status.message
     assert "[056]" in status.message
@@ -376,17 +381,17 @@ def test_an_unreachable_fleet_dir_is_a_permanent_error_naming_the_fix() -> None:
 
 
 def test_two_clusters_back_up_at_once_and_destroy_removes_one(
-    local: LocalPlatform, hippo: ClusterRef, two_backups: TwoBackups
+    local: LocalPlatform, hippo_ref: ClusterRef, two_backups: TwoBackups
 ) -> None:
     """Each cluster has its own repo and lock path although both use the stanza `db`."""
     zebra = local.cluster_create("zebra").ref
     assert [s.ref.name for s in local.clusters()] == ["hippo", "zebra"]
     port = json.loads((fleet_root(local) / "clusters/zebra/cluster.json").read_text())["port"]
     assert port == local.port_base + 1
-    local.backup_start(hippo, repo="repo1", backup_type="incr", operation_id="op-pair")
+    local.backup_start(hippo_ref, repo="repo1", backup_type="incr", operation_id="op-pair")
     local.backup_start(zebra, repo="repo1", backup_type="full", operation_id="op-pair")
     assert poll(local, zebra, "op-pair")[-1].state == "succeeded"
-    assert poll(local, hippo, "op-pair")[-1].state == "succeeded"
+    assert poll(local, hippo_ref, "op-pair")[-1].state == "succeeded"
     assert [b.type for b in repo1(local, zebra).backups] == ["full"]
 
     local.cluster_destroy(zebra)
@@ -401,7 +406,7 @@ def test_two_clusters_back_up_at_once_and_destroy_removes_one(
 
 
 def test_nothing_is_written_to_system_pgbackrest_paths(
-    local: LocalPlatform, hippo: ClusterRef, two_backups: TwoBackups, system_paths_before: dict
+    local: LocalPlatform, hippo_ref: ClusterRef, two_backups: TwoBackups, system_paths_before: dict
 ) -> None:
     # Runs last in this module: by now the fleet has created, archived, backed up and failed.
     assert snapshot(SYSTEM_PATHS) == system_paths_before

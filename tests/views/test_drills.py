@@ -14,32 +14,27 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from restores.forms.drills import DRILL_TIME_NEEDED
-from restores.models import Cluster, Operation, Repository
+from restores.models import Cluster, Operation
 from restores.platforms.targets import target_from_json, target_to_json
 from restores.services import drills
 from tests.factories import ClusterFactory, OperationFactory, UserFactory
-from tests.fakes import T0, FakePlatform
+from tests.fakes import T0
 
 pytestmark = pytest.mark.django_db
 
 URL = "/clusters/local/local/hippo/drill/"
 
 
-@pytest.fixture
-def hippo(repo: Repository, fake: FakePlatform) -> Cluster:
-    return repo.cluster
-
-
-def test_it_starts_a_drill_and_sends_htmx_to_the_operation(client: Client, hippo: Cluster,
+def test_it_starts_a_drill_and_sends_htmx_to_the_operation(client: Client, hippo_row: Cluster,
                                                            hx: dict[str, str]) -> None:
     r = client.post(URL, {"repo": "repo1", "kind": "latest"}, **hx)
     op = Operation.objects.get()
     assert r.status_code == 200 and r["HX-Redirect"] == f"/operations/{op.id}/"
-    assert op.kind == "drill" and not op.exclusive and op.cluster == hippo
+    assert op.kind == "drill" and not op.exclusive and op.cluster == hippo_row
     assert op.requested_by is not None and op.requested_by.get_username() == "dba"
 
 
-def test_a_time_is_read_as_utc(client: Client, hippo: Cluster) -> None:
+def test_a_time_is_read_as_utc(client: Client, hippo_row: Cluster) -> None:
     r = client.post(URL, {"repo": "repo1", "kind": "time", "at": "2026-11-24T09:30:00"})
     assert r.status_code == 302
     point = Operation.objects.get().params["point"]
@@ -59,7 +54,7 @@ def test_a_time_is_read_as_utc(client: Client, hippo: Cluster) -> None:
     ],
 )
 def test_bad_input_gets_a_message_next_to_the_field(
-    client: Client, hippo: Cluster, hx: dict[str, str], data: dict[str, str], field: str,
+    client: Client, hippo_row: Cluster, hx: dict[str, str], data: dict[str, str], field: str,
     message: str,
 ) -> None:
     r = client.post(URL, data, **hx)
@@ -70,7 +65,7 @@ def test_bad_input_gets_a_message_next_to_the_field(
     assert not Operation.objects.exists()
 
 
-def test_a_second_drill_is_refused_on_the_form(client: Client, hippo: Cluster,
+def test_a_second_drill_is_refused_on_the_form(client: Client, hippo_row: Cluster,
                                                hx: dict[str, str]) -> None:
     client.post(URL, {"repo": "repo1", "kind": "latest"}, **hx)
     r = client.post(URL, {"repo": "repo1", "kind": "latest"}, **hx)
@@ -79,26 +74,26 @@ def test_a_second_drill_is_refused_on_the_form(client: Client, hippo: Cluster,
     assert Operation.objects.count() == 1
 
 
-def test_without_htmx_a_refusal_renders_the_whole_page(client: Client, hippo: Cluster) -> None:
+def test_without_htmx_a_refusal_renders_the_whole_page(client: Client, hippo_row: Cluster) -> None:
     r = client.post(URL, {"repo": "repo1", "kind": "time"})
     assert r.status_code == 422 and "<html" in r.content.decode()
 
 
-def test_the_form_needs_csrf(hippo: Cluster, user: object) -> None:
+def test_the_form_needs_csrf(hippo_row: Cluster, user: object) -> None:
     c = Client(enforce_csrf_checks=True)
     c.force_login(user)  # type: ignore[arg-type]
     assert c.post(URL, {"repo": "repo1", "kind": "latest"}).status_code == 403
 
 
 def test_the_cluster_page_has_the_drill_card_and_the_last_passed_drill(
-    client: Client, hippo: Cluster
+    client: Client, hippo_row: Cluster
 ) -> None:
-    html = client.get(hippo.get_absolute_url()).content.decode()
+    html = client.get(hippo_row.get_absolute_url()).content.decode()
     assert 'id="drill-form"' in html and 'id="last-drill"' not in html
     # Its fields' ids are its own: the backup form on the page has a repo too.
     assert html.count('id="id_repo"') == 1 and html.count('id="drill_repo"') == 1
-    op = _drill(hippo, status="succeeded", rto=61.5, rpo=12.0)
-    html = client.get(hippo.get_absolute_url()).content.decode()
+    op = _drill(hippo_row, status="succeeded", rto=61.5, rpo=12.0)
+    html = client.get(hippo_row.get_absolute_url()).content.decode()
     assert f'href="{op.get_absolute_url()}" id="last-drill"' in html
     assert "RTO 61.5 s, RPO 12.0 s" in html
 
@@ -126,8 +121,8 @@ def _drill(cluster: Cluster, *, status: str = "succeeded", rto: float | None = 6
         result=result if status != "running" else {}, **kwargs)
 
 
-def test_the_operation_page_shows_the_drill_report(client: Client, hippo: Cluster) -> None:
-    op = _drill(hippo)
+def test_the_operation_page_shows_the_drill_report(client: Client, hippo_row: Cluster) -> None:
+    op = _drill(hippo_row)
     html = client.get(op.get_absolute_url()).content.decode()
     assert "<h1>Drill of hippo</h1>" in html
     assert 'id="drill-rto">61.5 s' in html and 'id="drill-rpo">12.0 s' in html
@@ -136,19 +131,19 @@ def test_the_operation_page_shows_the_drill_report(client: Client, hippo: Cluste
     assert 'id="drill-command">pgbackrest restore' in html
 
 
-def test_a_running_drill_shows_what_is_known_so_far(client: Client, hippo: Cluster,
+def test_a_running_drill_shows_what_is_known_so_far(client: Client, hippo_row: Cluster,
                                                     hx: dict[str, str]) -> None:
-    op = _drill(hippo, status="running")
+    op = _drill(hippo_row, status="running")
     html = client.get(op.get_absolute_url(), **hx).content.decode()
     assert html.lstrip().startswith('<section id="progress"')
     assert 'id="drill-report"' in html and "once the copy is writable" in html
 
 
-def test_the_drills_page_lists_every_drill_newest_first(client: Client, hippo: Cluster) -> None:
+def test_the_drills_page_lists_every_drill_newest_first(client: Client, hippo_row: Cluster) -> None:
     other = ClusterFactory(name="zebra")
-    old = _drill(hippo, at=timezone.now() - dt.timedelta(days=2))
+    old = _drill(hippo_row, at=timezone.now() - dt.timedelta(days=2))
     failed = _drill(other, status="failed", rto=None, error_reason="Verification failed")
-    new = _drill(hippo, at=timezone.now() + dt.timedelta(seconds=1),
+    new = _drill(hippo_row, at=timezone.now() + dt.timedelta(seconds=1),
                  requested_by=UserFactory(username="alice"))
     html = client.get("/drills/").content.decode()
     assert [html.index(f'data-drill="{o.pk}"') for o in (new, failed, old)] == sorted(
@@ -165,11 +160,11 @@ def test_the_drills_page_lists_every_drill_newest_first(client: Client, hippo: C
     assert f'<option value="{other.pk}">local/zebra</option>' in html
 
 
-def test_the_drills_page_filters_by_cluster_and_outcome(client: Client, hippo: Cluster) -> None:
+def test_the_drills_page_filters_by_cluster_and_outcome(client: Client, hippo_row: Cluster) -> None:
     other = ClusterFactory(name="zebra")
-    mine = _drill(hippo)
+    mine = _drill(hippo_row)
     theirs = _drill(other, status="failed")
-    html = client.get(f"/drills/?cluster={hippo.pk}").content.decode()
+    html = client.get(f"/drills/?cluster={hippo_row.pk}").content.decode()
     assert f'data-drill="{mine.pk}"' in html and f'data-drill="{theirs.pk}"' not in html
     html = client.get("/drills/?outcome=failed").content.decode()
     assert f'data-drill="{mine.pk}"' not in html and f'data-drill="{theirs.pk}"' in html
@@ -178,9 +173,9 @@ def test_the_drills_page_filters_by_cluster_and_outcome(client: Client, hippo: C
     assert client.get("/drills/?cluster=x&outcome=maybe&page=-3").status_code == 200
 
 
-def test_the_drills_page_is_paged(client: Client, hippo: Cluster, hx: dict[str, str]) -> None:
+def test_the_drills_page_is_paged(client: Client, hippo_row: Cluster, hx: dict[str, str]) -> None:
     now = timezone.now()
-    ops = [_drill(hippo, at=now - dt.timedelta(minutes=i)) for i in range(53)]
+    ops = [_drill(hippo_row, at=now - dt.timedelta(minutes=i)) for i in range(53)]
     first = client.get("/drills/").content.decode()
     assert first.count("data-drill=") == 50 and "page 1 of 2" in first
     second = client.get("/drills/?page=2", **hx).content.decode()
@@ -188,9 +183,9 @@ def test_the_drills_page_is_paged(client: Client, hippo: Cluster, hx: dict[str, 
     assert second.count("data-drill=") == 3 and f'data-drill="{ops[-1].pk}"' in second
 
 
-def test_the_csv_has_the_same_rows(client: Client, hippo: Cluster) -> None:
-    _drill(hippo, at=timezone.now() - dt.timedelta(hours=1))
-    _drill(hippo, status="failed", error_reason="=cmd|' /C calc'!A0")
+def test_the_csv_has_the_same_rows(client: Client, hippo_row: Cluster) -> None:
+    _drill(hippo_row, at=timezone.now() - dt.timedelta(hours=1))
+    _drill(hippo_row, status="failed", error_reason="=cmd|' /C calc'!A0")
     r = client.get("/drills.csv")
     assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(b"".join(r.streaming_content).decode())))
@@ -217,10 +212,10 @@ def _queries(client: Client, url: str) -> int:
 
 
 def test_the_report_makes_the_same_queries_for_more_drills(client: Client,
-                                                           hippo: Cluster) -> None:
-    _drill(hippo)
-    urls = ["/drills/", "/drills/?outcome=succeeded", f"/drills/?cluster={hippo.pk}",
-            "/drills.csv", hippo.get_absolute_url()]
+                                                           hippo_row: Cluster) -> None:
+    _drill(hippo_row)
+    urls = ["/drills/", "/drills/?outcome=succeeded", f"/drills/?cluster={hippo_row.pk}",
+            "/drills.csv", hippo_row.get_absolute_url()]
     small = {u: _queries(client, u) for u in urls}
     for i in range(12):
         cluster = ClusterFactory()

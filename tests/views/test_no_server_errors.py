@@ -16,10 +16,9 @@ from django.urls import resolve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from restores.models import Backup, CloneDraft, Cluster, Operation, Repository
+from restores.models import CloneDraft, Cluster, Operation
 from tests import hypothesis_counts
 from tests.factories import OperationFactory
-from tests.fakes import FakePlatform
 
 pytestmark = pytest.mark.django_db
 
@@ -48,13 +47,6 @@ def fields(**strategies: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, 
     return st.fixed_dictionaries({}, optional=strategies)
 
 
-@pytest.fixture
-def hippo(repo: Repository, fake: FakePlatform) -> Cluster:
-    fake.add("hippo")
-    Backup.objects.filter(repository=repo).update(databases=["hippo", "reporting"])
-    return repo.cluster
-
-
 def check(client: Client, method: str, url: str, data: dict[str, Any], *,
           creates: bool = True, hx: bool = False) -> None:
     """The answer is never a server error; a 422 says why; an answer that did not go on to
@@ -74,23 +66,23 @@ def check(client: Client, method: str, url: str, data: dict[str, Any], *,
         assert CloneDraft.objects.count() == drafts, (url, data)
 
 
-def test_query_parameters_of_every_list_and_poll(client: Client, hippo: Cluster) -> None:
-    op = OperationFactory(cluster=hippo, status="running")
+def test_query_parameters_of_every_list_and_poll(client: Client, hippo_row: Cluster) -> None:
+    op = OperationFactory(cluster=hippo_row, status="running")
 
     @SETTINGS
     @given(page=TEXT, q=TEXT, v=TEXT, cluster=TEXT, outcome=TEXT, user=TEXT, action=TEXT,
            since=DATE, until=DATE, s=TEXT, b=TEXT, backups=TEXT, hx=st.booleans())
     def run(**params: Any) -> None:
         hx = params.pop("hx")
-        for url in ("/", hippo.get_absolute_url(), op.get_absolute_url(), "/drills/",
+        for url in ("/", hippo_row.get_absolute_url(), op.get_absolute_url(), "/drills/",
                     "/drills.csv", "/audit/", "/audit.csv"):
             check(client, "GET", url, params, hx=hx)
 
     run()
 
 
-def test_the_cluster_forms(client: Client, hippo: Cluster) -> None:
-    base = hippo.get_absolute_url()
+def test_the_cluster_forms(client: Client, hippo_row: Cluster) -> None:
+    base = hippo_row.get_absolute_url()
 
     @SETTINGS
     @given(data=fields(repo=TEXT, backup_type=TEXT, kind=TEXT, at=TEXT, name=TEXT,
@@ -103,8 +95,8 @@ def test_the_cluster_forms(client: Client, hippo: Cluster) -> None:
     run()
 
 
-def test_the_in_place_restore_form(client: Client, hippo: Cluster) -> None:
-    url = hippo.get_absolute_url() + "restore/"
+def test_the_in_place_restore_form(client: Client, hippo_databases: Cluster) -> None:
+    url = hippo_databases.get_absolute_url() + "restore/"
 
     @SETTINGS
     @given(data=fields(kind=st.sampled_from(["latest", "time", "set", "immediate", "lsn",
@@ -120,8 +112,8 @@ def test_the_in_place_restore_form(client: Client, hippo: Cluster) -> None:
     run()
 
 
-def test_the_clone_wizard(client: Client, hippo: Cluster) -> None:
-    draft = CloneDraft.objects.create(source=hippo, repo_name="repo1", reached="review",
+def test_the_clone_wizard(client: Client, hippo_row: Cluster) -> None:
+    draft = CloneDraft.objects.create(source=hippo_row, repo_name="repo1", reached="review",
                                       point={"kind": "latest"},
                                       target={"name": "elephant", "namespace": "local"})
 
@@ -140,19 +132,19 @@ def test_the_clone_wizard(client: Client, hippo: Cluster) -> None:
 
 
 def test_a_new_draft_is_made_only_from_a_cluster_the_console_knows(client: Client,
-                                                                   hippo: Cluster) -> None:
+                                                                   hippo_row: Cluster) -> None:
     @SETTINGS
-    @given(source=TEXT.filter(lambda s: s != "" and s != str(hippo.pk)))
+    @given(source=TEXT.filter(lambda s: s != "" and s != str(hippo_row.pk)))
     def run(source: str) -> None:
         check(client, "POST", "/clone/", {"source": source}, creates=False)
 
     run()
-    assert client.post("/clone/", {"source": hippo.pk}).status_code == 302
+    assert client.post("/clone/", {"source": hippo_row.pk}).status_code == 302
     assert client.post("/clone/", {}).status_code == 302  # the Fleet page's blank wizard
 
 
-def test_the_approval_forms(client: Client, hippo: Cluster) -> None:
-    op = OperationFactory(cluster=hippo, kind="shutdown", status="awaiting_approval",
+def test_the_approval_forms(client: Client, hippo_row: Cluster) -> None:
+    op = OperationFactory(cluster=hippo_row, kind="shutdown", status="awaiting_approval",
                           params={})
 
     @SETTINGS
@@ -171,11 +163,11 @@ def test_the_approval_forms(client: Client, hippo: Cluster) -> None:
     ("0001-01-01", "00:00:00", "Asia/Tokyo"),  # UTC would be in year 0
 ])
 def test_the_far_ends_of_the_calendar_are_refused_next_to_the_time(
-    client: Client, hippo: Cluster, date: str, clock: str, zone: str
+    client: Client, hippo_row: Cluster, date: str, clock: str, zone: str
 ) -> None:
     point = {"kind": "time", "date": date, "clock": clock, "zone": zone}
-    restore = client.post(hippo.get_absolute_url() + "restore/", {**point, "confirm": "hippo"})
-    draft = CloneDraft.objects.create(source=hippo, repo_name="repo1", reached="point")
+    restore = client.post(hippo_row.get_absolute_url() + "restore/", {**point, "confirm": "hippo"})
+    draft = CloneDraft.objects.create(source=hippo_row, repo_name="repo1", reached="point")
     wizard = client.post(f"/clone/{draft.pk}/point/", point)
     for r in (restore, wizard):
         assert r.status_code == 422
@@ -184,14 +176,14 @@ def test_the_far_ends_of_the_calendar_are_refused_next_to_the_time(
 
 
 def test_numbers_no_column_can_hold_and_other_digits_are_ignored(client: Client,
-                                                                 hippo: Cluster) -> None:
+                                                                 hippo_row: Cluster) -> None:
     for query in ("cluster=9999999999999999999", "cluster=²", "page=١٢", "page=-3",
                   "cluster=0", "page=99999999999999999999999"):
         assert client.get(f"/drills/?{query}").status_code == 200, query
         assert client.get(f"/?{query}").status_code == 200, query
-    assert client.post(f"/clone/{uuid_of_a_draft(hippo)}/submit/",
+    assert client.post(f"/clone/{uuid_of_a_draft(hippo_row)}/submit/",
                        {"version": "²"}).status_code == 422
 
 
-def uuid_of_a_draft(hippo: Cluster) -> str:
-    return str(CloneDraft.objects.create(source=hippo, repo_name="repo1").pk)
+def uuid_of_a_draft(hippo_row: Cluster) -> str:
+    return str(CloneDraft.objects.create(source=hippo_row, repo_name="repo1").pk)

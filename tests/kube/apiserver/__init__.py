@@ -1,6 +1,6 @@
 """A test Kubernetes API server with the real API's semantics, for the real `kubernetes`
 client: PostgresClusters validated against PGO's CRD, core/apps/batch objects, watches, pod
-exec over WebSocket, fault injection. See server.KubeServer; fixtures in tests/kube/conftest.py.
+exec over WebSocket, fault injection. See server.KubeServer; fixtures in tests/kube/fixtures.py.
 """
 
 from .errors import ApiError

@@ -1,8 +1,11 @@
-"""Fixtures: a test API server per test, and the real `kubernetes` client pointed at it."""
+"""The test Kubernetes as fixtures (a plugin of the whole suite, see tests/conftest.py): a test
+API server per test, the real `kubernetes` client pointed at it, the PGO emulator, the
+platform under test, and the console as a worker process sees it (`console`)."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,10 +14,14 @@ from typing import Any
 import kubernetes.client
 import pytest
 
+from restores import inventory, platforms
+from restores.inventory import SyncResult
+from restores.models import Cluster, Operation
 from restores.platforms.kubernetes import PERMISSIONS, KubernetesPlatform
 from restores.platforms.kubernetes.api import USER_AGENT
 from tests.kube.apiserver import PGO_GROUP, PGO_VERSION, KubeServer
 from tests.kube.emulator import PgoEmulator
+from tests.worker import run_until_done
 
 HIPPO: dict[str, Any] = {
     "apiVersion": f"{PGO_GROUP}/{PGO_VERSION}",
@@ -113,7 +120,7 @@ def kube_api(kube_server: KubeServer) -> Iterator[KubeApi]:
 
 
 @pytest.fixture
-def hippo() -> Callable[..., dict[str, Any]]:
+def hippo_manifest() -> Callable[..., dict[str, Any]]:
     """A valid PostgresCluster manifest: hippo(name="hippo", labels=None, **spec_changes)."""
 
     def make(name: str = "hippo", labels: dict[str, str] | None = None,
@@ -131,6 +138,9 @@ def hippo() -> Callable[..., dict[str, Any]]:
 # -- the platform under test, shared by the test_platform_* and test_services_* modules --------
 
 NS = "db"
+# An S3 repo for a manifest's spec.backups (a standby's source, a second repo).
+S3_REPO = {"name": "repo1",
+           "s3": {"bucket": "hippo-backups", "endpoint": "s3.example", "region": "r"}}
 GROUPS = {"postgresclusters": "postgres-operator.crunchydata.com", "statefulsets": "apps",
           "deployments": "apps", "jobs": "batch", "cronjobs": "batch"}
 
@@ -192,3 +202,95 @@ def rbac_covers_every_request(request: pytest.FixtureRequest) -> Iterator[None]:
         verb = "get" if sent.resource == "pods/exec" else sent.verb
         assert any(p.resource == sent.resource and p.api_group == GROUPS.get(base, "")
                    and verb in p.verbs for p in PERMISSIONS), sent
+
+
+# -- the console on the test server, for the service tests ------------------------------------
+
+
+class RunningClock:
+    """The platform's clock: real time (the emulator stamps Jobs and backups with it) plus
+    an offset a test moves forward to reach a deadline without sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta(0)
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.offset
+
+
+@dataclasses.dataclass
+class Console:
+    """The console as a worker process sees it: the platform registry's kubernetes entry is
+    a KubernetesPlatform on the test server's ApiClient, built from the DR_KUBE_* settings."""
+
+    server: KubeServer
+    emu: PgoEmulator
+    clock: RunningClock
+    settings: Any
+    platform: KubernetesPlatform
+
+    def new_worker(self, **kw: Any) -> KubernetesPlatform:
+        """Throw the platform instance away and install a fresh one (a new worker process:
+        no cache, no memory of what was sent)."""
+        self.platform = console_platform(self.server, self.settings, self.clock, **kw)
+        platforms.override("kubernetes", self.platform)
+        return self.platform
+
+    def sync(self) -> SyncResult:
+        return inventory.platform_sync(platform_name="kubernetes")
+
+    def cluster(self, name: str) -> Cluster:
+        return Cluster.objects.get(platform="kubernetes", namespace=NS, name=name)
+
+    def obj(self, name: str) -> dict[str, Any]:
+        found = self.server.store.get("postgresclusters", NS, name)
+        assert found is not None, f"no PostgresCluster {name} on the server"
+        return found
+
+    def run(self, op: Operation, *, limit: int = 60,
+            between: Callable[[], None] | None = None) -> Operation:
+        """Steps until the operation ends, PGO's time passing (a tick) between two steps."""
+        return run_until_done(op, limit, between or self.emu.tick)
+
+    def triggers(self, key: str, cluster: str = "hippo") -> list[str]:
+        """Every distinct value PGO saw for a trigger annotation, in order."""
+        return [v for name, k, v in self.emu.trigger_values if k == key and name == cluster]
+
+    def patches(self) -> int:
+        return self.server.calls[("patch", "postgresclusters")]
+
+
+def console_platform(server: KubeServer, settings: Any, clock: RunningClock, **kw: Any
+                     ) -> KubernetesPlatform:
+    client = server.api_client()
+    client.user_agent = USER_AGENT
+    return KubernetesPlatform(
+        namespaces=settings.DR_KUBE_NAMESPACES, api_client=client,
+        timeout=kw.pop("timeout", settings.DR_KUBE_TIMEOUT),
+        stuck_after=settings.DR_KUBE_STUCK_AFTER, clock=clock, **kw,
+    )
+
+
+@pytest.fixture
+def console(settings, kube_server: KubeServer, emu: PgoEmulator) -> Iterator[Console]:  # type: ignore[no-untyped-def]
+    settings.DR_PLATFORMS = ["local", "kubernetes"]
+    settings.DR_KUBE_NAMESPACES = [NS]
+    settings.DR_KUBE_TIMEOUT = 5
+    settings.DR_KUBE_STUCK_AFTER = 30
+    clock = RunningClock()
+    platform = console_platform(kube_server, settings, clock)
+    platforms.override("kubernetes", platform)
+    try:
+        yield Console(kube_server, emu, clock, settings, platform)
+    finally:
+        platforms.override("kubernetes", None)
+
+
+@pytest.fixture
+def hippo_synced(console: Console, kube_api, hippo_manifest) -> Cluster:  # type: ignore[no-untyped-def]
+    """hippo ready on the server (with its first full backup), and in the console's DB."""
+    kube_api.create_cluster(NS, hippo_manifest())
+    console.emu.settle()
+    result = console.sync()
+    assert result.errors == []
+    return console.cluster("hippo")
