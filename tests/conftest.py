@@ -6,13 +6,22 @@ import pytest
 
 from restores import inventory, platforms
 from restores.models import Backup, Cluster
-from tests.factories import T0
+from restores.services import power, promotion, standbys
+from tests.factories import (
+    HIPPO_FULL,
+    T0,
+    BackupFactory,
+    ClusterFactory,
+    OperationFactory,
+    RepositoryFactory,
+    user_with_role,
+)
 from tests.fakes import FakePlatform, make_backup
+from tests.worker import run_step
 
 # The test Kubernetes (API server, PGO emulator, the platform and the console on it).
 pytest_plugins = ["tests.kube.fixtures"]
 
-HIPPO_FULL = "20261124-090000F"
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +69,50 @@ def hippo_databases(hippo_row: Cluster) -> Cluster:
     records them after a backup: what a single-database restore checks against."""
     Backup.objects.filter(label=HIPPO_FULL).update(databases=["hippo", "reporting"])
     return hippo_row
+
+
+@pytest.fixture
+def promoted_standby(fake: FakePlatform, hippo_row: Cluster) -> Cluster:
+    """hippo shut down, its standby hippo-sb promoted: the console's own history of it."""
+    op = standbys.standby_request(source=hippo_row, name="hippo-sb", namespace="local", user=None)
+    for _ in range(3):
+        op = run_step(op)
+    standby = Cluster.objects.get(name="hippo-sb")
+    down = power.power_request(cluster=hippo_row, shutdown=True, user=None, confirm="hippo")
+    run_step(down)
+    promoting = promotion.promote_request(cluster=standby, confirm="hippo-sb", user=None)
+    assert run_step(promoting).status == "succeeded"
+    inventory.platform_sync(platform_name="local")
+    hippo_row.refresh_from_db()
+    assert hippo_row.role == "shutdown"
+    return Cluster.objects.get(name="hippo-sb")
+
+
+@pytest.fixture
+def two_teams(fake: FakePlatform) -> dict[str, object]:
+    """payments/pay-db and search/search-db, each with a backup and a finished drill."""
+    made = {}
+    for team, name in (("payments", "pay-db"), ("search", "search-db")):
+        fake.add(name)
+        cluster = ClusterFactory(namespace=team, name=name)
+        repo = RepositoryFactory(cluster=cluster)
+        BackupFactory(repository=repo)
+        OperationFactory(cluster=cluster, kind="drill", exclusive=False, status="succeeded",
+                         params={"repo": "repo1", "point": {"kind": "latest"}})
+        made[team] = cluster
+    return made
+
+
+@pytest.fixture
+def alice(db):  # type: ignore[no-untyped-def]
+    """An admin of every cluster."""
+    return user_with_role("alice", "admin")
+
+
+@pytest.fixture
+def bob(db):  # type: ignore[no-untyped-def]
+    """Another admin of every cluster."""
+    return user_with_role("bob", "admin")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]

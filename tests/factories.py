@@ -8,6 +8,8 @@ from django.contrib.auth import get_user_model
 from restores.models import Backup, Cluster, Grant, Operation, Repository
 
 T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+# hippo's full backup on the fake platform (tests/conftest.py: hippo_row)
+HIPPO_FULL = "20261124-090000F"
 
 
 class UserFactory(factory.django.DjangoModelFactory):

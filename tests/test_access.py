@@ -11,32 +11,9 @@ from django.test import Client
 from restores.models import AuditEntry, Grant, Operation
 from restores.platforms.targets import RestoreTarget
 from restores.services import access, backups, drills, operations, power
-from tests.factories import (
-    BackupFactory,
-    ClusterFactory,
-    OperationFactory,
-    RepositoryFactory,
-    UserFactory,
-    user_with_role,
-)
-from tests.fakes import FakePlatform
+from tests.factories import UserFactory, user_with_role
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def two_teams(fake: FakePlatform) -> dict[str, object]:
-    """payments/pay-db and search/search-db, each with a backup and a finished drill."""
-    made = {}
-    for team, name in (("payments", "pay-db"), ("search", "search-db")):
-        fake.add(name)
-        cluster = ClusterFactory(namespace=team, name=name)
-        repo = RepositoryFactory(cluster=cluster)
-        BackupFactory(repository=repo)
-        OperationFactory(cluster=cluster, kind="drill", exclusive=False, status="succeeded",
-                         params={"repo": "repo1", "point": {"kind": "latest"}})
-        made[team] = cluster
-    return made
 
 
 def test_roles_rank_and_the_highest_grant_covering_a_cluster_wins() -> None:

@@ -11,7 +11,8 @@ from django.utils import timezone
 from restores import tasks
 from restores.models import AuditEntry, Cluster, Operation
 from restores.models import auditlog as audit
-from restores.services import approvals, backups, errors, power
+from restores.services import approvals, backups, errors
+from tests.actions import request_shutdown
 from tests.factories import user_with_role
 
 pytestmark = pytest.mark.django_db
@@ -21,21 +22,6 @@ pytestmark = pytest.mark.django_db
 def two_person_rule(settings) -> None:  # type: ignore[no-untyped-def]
     """Every operation on the local platform waits for a second admin."""
     settings.DR_TWO_PERSON_RULE = ["local/*"]
-
-
-@pytest.fixture
-def alice(db):  # type: ignore[no-untyped-def]
-    return user_with_role("alice", "admin")
-
-
-@pytest.fixture
-def bob(db):  # type: ignore[no-untyped-def]
-    return user_with_role("bob", "admin")
-
-
-def shutdown(cluster: Cluster, user: object) -> Operation:
-    return power.power_request(cluster=cluster, shutdown=True, user=user,  # type: ignore[arg-type]
-                                     confirm=cluster.name)
 
 
 def test_the_rule_covers_the_configured_scopes_and_kinds(hippo_row: Cluster, settings) -> None:  # type: ignore[no-untyped-def]
@@ -56,7 +42,7 @@ def test_a_request_waits_and_starts_nothing_until_another_admin_approves(
     django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        op = shutdown(hippo_row, alice)
+        op = request_shutdown(hippo_row, alice)
     assert op.status == Operation.Status.AWAITING_APPROVAL and dispatched == []
     assert tasks.sweep_operations() == 0  # the sweep does not start it either
     assert op.approval_expires_at is not None
@@ -82,7 +68,7 @@ def test_a_request_waits_and_starts_nothing_until_another_admin_approves(
 def test_a_waiting_request_holds_the_cluster_and_a_rejection_keeps_its_reason(
     hippo_row: Cluster, alice, bob  # type: ignore[no-untyped-def]
 ) -> None:
-    op = shutdown(hippo_row, alice)
+    op = request_shutdown(hippo_row, alice)
     with pytest.raises(errors.ServiceError, match="already has an operation in progress"):
         backups.backup_request(cluster=hippo_row, repo_name="repo1", backup_type="full", user=bob)
     with pytest.raises(errors.ServiceError) as no_reason:
@@ -98,20 +84,20 @@ def test_a_waiting_request_holds_the_cluster_and_a_rejection_keeps_its_reason(
 
 
 def test_the_requester_may_withdraw_but_not_approve(hippo_row: Cluster, alice) -> None:  # type: ignore[no-untyped-def]
-    op = shutdown(hippo_row, alice)
+    op = request_shutdown(hippo_row, alice)
     withdrawn = approvals.operation_reject(operation=op, user=alice, reason="wrong cluster")
     assert withdrawn.status == Operation.Status.CANCELLED
 
 
 def test_an_approval_window_expires(hippo_row: Cluster, alice, bob) -> None:  # type: ignore[no-untyped-def]
-    op = shutdown(hippo_row, alice)
+    op = request_shutdown(hippo_row, alice)
     Operation.objects.filter(pk=op.pk).update(
         approval_expires_at=timezone.now() - dt.timedelta(seconds=1))
     with pytest.raises(errors.ServiceError, match="expired at"):
         approvals.operation_approve(operation=op, user=bob)
     op.refresh_from_db()
     assert op.status == Operation.Status.CANCELLED and op.step == "expired"
-    other = shutdown(hippo_row, alice)
+    other = request_shutdown(hippo_row, alice)
     Operation.objects.filter(pk=other.pk).update(
         approval_expires_at=timezone.now() - dt.timedelta(seconds=1))
     tasks.sweep_operations()
@@ -122,7 +108,7 @@ def test_an_approval_window_expires(hippo_row: Cluster, alice, bob) -> None:  # 
 
 def test_the_operation_page_shows_the_request_and_the_approval(hippo_row: Cluster, alice,  # type: ignore[no-untyped-def]
                                                                 bob) -> None:
-    op = shutdown(hippo_row, alice)
+    op = request_shutdown(hippo_row, alice)
     mine, theirs = Client(), Client()
     mine.force_login(alice)
     theirs.force_login(bob)

@@ -7,7 +7,6 @@ import json
 import logging
 
 import pytest
-from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.utils import ProgrammingError
 from django.test import Client
@@ -17,6 +16,7 @@ from restores.models import AuditEntry, Cluster, Operation
 from restores.models import auditlog as audit
 from restores.services import backups
 from restores.steps import loop
+from tests.actions import audit_verify
 from tests.factories import UserFactory, user_with_role
 from tests.fakes import FakePlatform
 
@@ -37,32 +37,19 @@ def _entries(n: int) -> list[AuditEntry]:
             for i in range(n)]
 
 
-def verify(*args: str) -> tuple[int, str, str]:
-    """audit_verify's exit code and output."""
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        call_command("audit_verify", *args, stdout=out, stderr=err)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_each_entry_is_chained_to_the_one_before() -> None:
     first, second, third = _entries(3)
     assert first.prev_hash == audit.GENESIS
     assert (second.prev_hash, third.prev_hash) == (first.hash, second.hash)
     assert audit.entry_hash(first.hash, second) == second.hash
-    code, out, _ = verify()
+    code, out, _ = audit_verify()
     assert code == 0 and f"3 entries, head {third.hash}" in out
 
 
 def test_a_changed_result_is_named_by_audit_verify() -> None:
     entries = _entries(4)
     _tamper("UPDATE restores_auditentry SET result = %s WHERE id = %s", ["y", entries[2].pk])
-    code, _, err = verify()
+    code, _, err = audit_verify()
     assert code == 1
     assert f"BROKEN at entry #{entries[2].pk}: entry #{entries[2].pk} was changed" in err
     assert "(2 entries verified before it)" in err
@@ -71,7 +58,7 @@ def test_a_changed_result_is_named_by_audit_verify() -> None:
 def test_a_deleted_entry_breaks_the_link_of_the_next_one() -> None:
     entries = _entries(4)
     _tamper("DELETE FROM restores_auditentry WHERE id = %s", [entries[1].pk])
-    code, _, err = verify()
+    code, _, err = audit_verify()
     assert code == 1
     assert f"entry #{entries[2].pk} does not follow entry #{entries[0].pk}" in err
 
@@ -83,7 +70,7 @@ def test_a_changed_and_rehashed_entry_is_caught_by_the_next_link() -> None:
     new_hash = audit.entry_hash(forged.prev_hash, forged)
     _tamper("UPDATE restores_auditentry SET result = %s, hash = %s WHERE id = %s",
             ["nothing happened", new_hash, forged.pk])
-    code, _, err = verify()
+    code, _, err = audit_verify()
     assert code == 1 and f"entry #{entries[2].pk} does not follow entry #{forged.pk}" in err
 
 
@@ -91,8 +78,8 @@ def test_entries_deleted_from_the_end_are_caught_against_a_noted_head() -> None:
     entries = _entries(3)
     head = entries[-1].hash
     _tamper("DELETE FROM restores_auditentry WHERE id = %s", [entries[-1].pk])
-    assert verify()[0] == 0  # the chain that is left is consistent...
-    code, _, err = verify("--head", head)
+    assert audit_verify()[0] == 0  # the chain that is left is consistent...
+    code, _, err = audit_verify("--head", head)
     assert code == 1 and "no longer holds the head" in err  # ...but the head is gone
 
 
@@ -135,7 +122,7 @@ def test_an_operation_is_audited_when_requested_and_when_it_ends(
     assert warning and str(op.pk) in warning[0].getMessage()
     assert "backup of local/local/hippo" in warning[0].getMessage()
     assert "[082] the repo is full" in warning[0].getMessage()
-    assert verify()[0] == 0
+    assert audit_verify()[0] == 0
 
 
 def test_logins_and_failed_logins_are_audited_without_the_password() -> None:

@@ -17,18 +17,12 @@ from restores.services import backups, drills
 from restores.services.errors import ServiceError
 from restores.steps import drills as drill_steps
 from restores.steps import loop
+from tests.actions import LATEST, request_drill
 from tests.factories import ClusterFactory
 from tests.fakes import T0, FakePlatform
 from tests.worker import run_step
 
 pytestmark = pytest.mark.django_db
-
-LATEST = RestoreTarget(kind="latest")
-
-
-def _drill(hippo_row: Cluster, point: RestoreTarget = LATEST) -> Operation:
-    return drills.drill_request(cluster=hippo_row, repo_name="repo1", point=point, user=None)
-
 
 def _restored(fake: FakePlatform, op: Operation, **kwargs: object) -> Operation:
     """Run the drill until its scratch clone is launched, then let the clone finish."""
@@ -43,7 +37,7 @@ def _restored(fake: FakePlatform, op: Operation, **kwargs: object) -> Operation:
 
 def test_it_names_the_scratch_cluster_before_anything_is_applied(hippo_row: Cluster,
                                                                   dispatched: list[str]) -> None:
-    op = _drill(hippo_row)
+    op = request_drill(hippo_row)
     name = f"hippo-drill-{op.id.hex[:6]}"
     assert op.kind == "drill" and op.exclusive is False and op.status == "pending"
     assert op.refs == {"trigger": str(op.id), "scratch": {"namespace": "local", "name": name}}
@@ -62,26 +56,26 @@ def test_the_scratch_name_fits_the_platforms_rules() -> None:
 
 
 def test_it_allows_one_drill_per_cluster_at_a_time(hippo_row: Cluster) -> None:
-    _drill(hippo_row)
+    request_drill(hippo_row)
     with pytest.raises(ServiceError) as err:
-        _drill(hippo_row)
+        request_drill(hippo_row)
     assert err.value.message == drills.DRILL_ALREADY_RUNNING.format(cluster="hippo")
 
 
 def test_a_backup_may_run_during_a_drill(hippo_row: Cluster) -> None:
-    _drill(hippo_row)
+    request_drill(hippo_row)
     backup = backups.backup_request(cluster=hippo_row, repo_name="repo1", backup_type="incr",
                                      user=None)
     assert backup.status == "pending"
     # ... and a drill may start while a backup runs.
     Operation.objects.filter(kind="drill").update(status="succeeded")
-    assert _drill(hippo_row).status == "pending"
+    assert request_drill(hippo_row).status == "pending"
 
 
 def test_it_refuses_a_cluster_no_longer_present(hippo_row: Cluster) -> None:
     hippo_row.present = False
     with pytest.raises(ServiceError) as err:
-        _drill(hippo_row)
+        request_drill(hippo_row)
     assert err.value.message == drills.DRILL_CLUSTER_GONE.format(cluster="hippo")
 
 
@@ -89,7 +83,7 @@ def test_it_refuses_a_repo_without_a_backup(fake: FakePlatform) -> None:
     fake.add("empty")
     inventory.platform_sync(platform_name="local")
     with pytest.raises(ServiceError) as err:
-        _drill(Cluster.objects.get(name="empty"))
+        request_drill(Cluster.objects.get(name="empty"))
     assert err.value.message == drills.DRILL_REPO_EMPTY.format(cluster="empty", repo="repo1")
     assert err.value.field == "repo"
 
@@ -97,19 +91,19 @@ def test_it_refuses_a_repo_without_a_backup(fake: FakePlatform) -> None:
 def test_it_refuses_a_point_outside_the_window(hippo_row: Cluster) -> None:
     late = RestoreTarget(kind="time", time=T0 + dt.timedelta(hours=3))
     with pytest.raises(ServiceError) as err:
-        _drill(hippo_row, late)
+        request_drill(hippo_row, late)
     assert err.value.field == "time"
     assert err.value.message == rules.TIME_AFTER_WINDOW.format(
         when="2026-11-24 12:00:00 UTC", repo="repo1", latest="2026-11-24 10:00:00 UTC")
     early = RestoreTarget(kind="time", time=T0 - dt.timedelta(hours=1))
     with pytest.raises(ServiceError) as err:
-        _drill(hippo_row, early)
+        request_drill(hippo_row, early)
     assert "before the recoverable window" in err.value.message
 
 
 def test_it_refuses_other_kinds_of_point(hippo_row: Cluster) -> None:
     with pytest.raises(ServiceError) as err:
-        _drill(hippo_row, RestoreTarget(kind="lsn", lsn="0/3000060"))
+        request_drill(hippo_row, RestoreTarget(kind="lsn", lsn="0/3000060"))
     assert err.value.message == drills.DRILL_POINT_KINDS
 
 
@@ -117,7 +111,7 @@ def test_it_refuses_a_platform_that_cannot_drill(hippo_row: Cluster, fake: FakeP
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fake, "drills", False)
     with pytest.raises(ServiceError) as err:
-        _drill(hippo_row)
+        request_drill(hippo_row)
     assert err.value.message == drills.DRILL_NOT_ON_PLATFORM.format(platform="local",
                                                                     cluster="hippo")
 
@@ -128,7 +122,7 @@ def test_it_refuses_when_the_scratch_name_is_taken(hippo_row: Cluster,
     monkeypatch.setattr(drills.uuid, "uuid4", lambda: op_id)
     ClusterFactory(name="hippo-drill-abcdef")
     with pytest.raises(ServiceError) as err:
-        _drill(hippo_row)
+        request_drill(hippo_row)
     assert err.value.message == drills.SCRATCH_NAME_TAKEN.format(name="hippo-drill-abcdef",
                                                                  namespace="local")
     assert not Operation.objects.exists()
@@ -139,7 +133,7 @@ def test_it_refuses_when_the_scratch_name_is_taken(hippo_row: Cluster,
 
 def test_a_drill_restores_verifies_measures_and_deletes(fake: FakePlatform,
                                                         hippo_row: Cluster) -> None:
-    op = _drill(hippo_row)
+    op = request_drill(hippo_row)
     run_step(op)
     assert (op.status, op.step) == ("running", "restoring")
     assert fake.clone_launches == [str(op.id)]
@@ -176,7 +170,7 @@ def test_a_drill_restores_verifies_measures_and_deletes(fake: FakePlatform,
 
 def test_every_phase_can_run_again(fake: FakePlatform, hippo_row: Cluster) -> None:
     """A worker killed after a transition: the next step repeats the phase harmlessly."""
-    op = _drill(hippo_row)
+    op = request_drill(hippo_row)
     run_step(op)
     fake.finish_clone(op.refs["trigger"], op.refs["scratch"]["name"])
     # Stop each phase right after its transition, as a killed worker would.
@@ -199,7 +193,7 @@ def test_every_phase_can_run_again(fake: FakePlatform, hippo_row: Cluster) -> No
 
 def test_a_cleanup_that_runs_again_finds_the_scratch_gone(fake: FakePlatform,
                                                           hippo_row: Cluster) -> None:
-    op = _drill(hippo_row)
+    op = request_drill(hippo_row)
     run_step(op)
     fake.finish_clone(op.refs["trigger"], op.refs["scratch"]["name"])
     fake.destroy_error = TransientError("connection refused")
@@ -216,7 +210,7 @@ def test_a_failed_verification_fails_the_drill_and_still_cleans_up(fake: FakePla
     fake.verification = base.Verification(
         server_version="15.20", system_identifier="111", source_system_identifier="222",
         in_recovery=True, databases=())
-    op = _restored(fake, _drill(hippo_row))
+    op = _restored(fake, request_drill(hippo_row))
     scratch = op.refs["scratch"]["name"]
     assert op.status == "failed"
     assert fake.destroyed == [scratch]
@@ -230,7 +224,7 @@ def test_a_failed_verification_fails_the_drill_and_still_cleans_up(fake: FakePla
 
 def test_a_failed_restore_fails_the_drill_and_still_cleans_up(fake: FakePlatform,
                                                               hippo_row: Cluster) -> None:
-    op = _restored(fake, _drill(hippo_row), ok=False, message="WAL segment missing")
+    op = _restored(fake, request_drill(hippo_row), ok=False, message="WAL segment missing")
     assert op.status == "failed"
     assert op.error_reason == drill_steps.DRILL_CLEANED.format(
         reason=drill_steps.DRILL_RESTORE_FAILED.format(reason="WAL segment missing"),
@@ -240,7 +234,7 @@ def test_a_failed_restore_fails_the_drill_and_still_cleans_up(fake: FakePlatform
 
 
 def test_a_permanent_platform_error_still_cleans_up(fake: FakePlatform, hippo_row: Cluster) -> None:
-    op = _drill(hippo_row)
+    op = request_drill(hippo_row)
     run_step(op)
     fake.fail_next = [PermanentError("the restore Job was deleted")]
     run_step(op)
@@ -251,7 +245,7 @@ def test_a_permanent_platform_error_still_cleans_up(fake: FakePlatform, hippo_ro
 def test_a_scratch_cluster_that_cannot_be_deleted_is_said(fake: FakePlatform,
                                                           hippo_row: Cluster) -> None:
     fake.destroy_error = PermanentError("it was not made by this drill")
-    op = _restored(fake, _drill(hippo_row))
+    op = _restored(fake, request_drill(hippo_row))
     scratch = op.refs["scratch"]["name"]
     assert op.status == "failed"
     assert op.error_reason == drill_steps.DRILL_SCRATCH_LEFT.format(
@@ -260,7 +254,7 @@ def test_a_scratch_cluster_that_cannot_be_deleted_is_said(fake: FakePlatform,
 
 
 def test_it_rechecks_the_window_before_restoring(fake: FakePlatform, hippo_row: Cluster) -> None:
-    op = _drill(hippo_row)
+    op = request_drill(hippo_row)
     fake.clusters_["hippo"].backups.clear()
     run_step(op)
     assert op.status == "failed"
@@ -271,14 +265,14 @@ def test_it_rechecks_the_window_before_restoring(fake: FakePlatform, hippo_row: 
 
 def test_the_latest_recoverable_time_is_read_at_the_first_step(fake: FakePlatform,
                                                                hippo_row: Cluster) -> None:
-    op = _drill(hippo_row)
+    op = request_drill(hippo_row)
     fake.clusters_["hippo"].latest = T0 + dt.timedelta(hours=2)
     run_step(op)
     assert op.refs["latest_recoverable"] == (T0 + dt.timedelta(hours=2)).isoformat()
 
 
 def test_the_clone_request_is_a_scratch_one(hippo_row: Cluster) -> None:
-    op = _drill(hippo_row)
+    op = request_drill(hippo_row)
     req = requests.scratch_request(op)
     assert req.scratch and req.source == base.ClusterRef("local", "hippo")
     assert req.target.name == op.refs["scratch"]["name"] and req.point == LATEST
@@ -287,7 +281,7 @@ def test_the_clone_request_is_a_scratch_one(hippo_row: Cluster) -> None:
 def test_a_platform_that_keeps_failing_still_cleans_up_then_says_what_is_left(
     fake: FakePlatform, hippo_row: Cluster
 ) -> None:
-    op = _drill(hippo_row)
+    op = request_drill(hippo_row)
     run_step(op)
     Operation.objects.filter(pk=op.pk).update(attempts=loop.MAX_TRANSIENT_FAILURES - 1)
     fake.fail_next = [TransientError("API server timeout")]
@@ -300,7 +294,7 @@ def test_a_platform_that_keeps_failing_still_cleans_up_then_says_what_is_left(
 def test_a_deletion_that_keeps_failing_says_the_scratch_cluster_is_left(
     fake: FakePlatform, hippo_row: Cluster
 ) -> None:
-    third = _drill(hippo_row)
+    third = request_drill(hippo_row)
     run_step(third)
     fake.finish_clone(third.refs["trigger"], third.refs["scratch"]["name"])
     fake.destroy_error = TransientError("API server timeout")

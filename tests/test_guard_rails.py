@@ -13,23 +13,15 @@ from django.utils.html import escape
 from restores import inventory
 from restores.models import Backup, Cluster, Operation
 from restores.platforms.targets import RestoreTarget
-from restores.services import inplace, power, promotion, standbys
+from restores.services import inplace, power, promotion
 from restores.services.errors import ServiceError
 from restores.steps import inplace as inplace_steps
-from tests.factories import OperationFactory, user_with_role
+from tests.actions import request_in_place_restore
+from tests.factories import HIPPO_FULL, OperationFactory, user_with_role
 from tests.fakes import FakePlatform
 from tests.worker import run_step
 
 pytestmark = pytest.mark.django_db
-LABEL = "20261124-090000F"
-
-
-def restore(cluster: Cluster, **kw: object) -> Operation:
-    return inplace.restore_in_place_request(
-        cluster=cluster, repo_name="repo1", point=RestoreTarget(), user=None,
-        confirm=cluster.name, **kw)  # type: ignore[arg-type]
-
-
 # -- typed confirmations -------------------------------------------------------------------
 
 
@@ -63,7 +55,7 @@ def test_the_restore_form_keeps_a_trailing_space_and_refuses_it(hippo_row: Clust
 def test_an_in_place_restore_first_backs_up_the_current_state(
     fake: FakePlatform, hippo_row: Cluster
 ) -> None:
-    op = restore(hippo_row)
+    op = request_in_place_restore(hippo_row)
     assert op.params["safety_backup"] is True
     op = run_step(op)
     trigger = op.refs["trigger"]
@@ -89,7 +81,7 @@ def test_an_in_place_restore_first_backs_up_the_current_state(
 def test_a_failed_backup_of_the_current_state_touches_nothing(
     fake: FakePlatform, hippo_row: Cluster
 ) -> None:
-    op = run_step(restore(hippo_row))
+    op = run_step(request_in_place_restore(hippo_row))
     fake.finish(op.refs["trigger"] + inplace_steps.SAFETY_SUFFIX, ok=False,
                 message="[047] unable to create path")
     op = run_step(op)
@@ -101,7 +93,7 @@ def test_a_failed_backup_of_the_current_state_touches_nothing(
 
 
 def test_turning_the_backup_off_is_recorded(fake: FakePlatform, hippo_row: Cluster) -> None:
-    op = restore(hippo_row, safety_backup=False)
+    op = request_in_place_restore(hippo_row, safety_backup=False)
     assert op.params["safety_backup"] is False
     assert "Without a backup of the current state first" in op.events.get().message
     assert run_step(op).step == "running" and fake.started == []
@@ -128,14 +120,14 @@ def test_the_review_says_the_cluster_goes_down_for_how_long_and_what_is_lost(
 
 def test_a_database_not_in_the_set_is_refused_by_the_service(hippo_databases: Cluster) -> None:
     with pytest.raises(ServiceError) as refused:
-        restore(hippo_databases, db_include=("hipo",))
+        request_in_place_restore(hippo_databases, db_include=("hipo",))
     assert refused.value.field == "db_include"
     assert refused.value.message == inplace.DB_NOT_IN_SET.format(
-        name="hipo", label=LABEL, known="hippo, reporting")
+        name="hipo", label=HIPPO_FULL, known="hippo, reporting")
     Backup.objects.update(databases=None)
     with pytest.raises(ServiceError) as unread:
-        restore(hippo_databases, db_include=("hippo",))
-    assert unread.value.message == inplace.DB_SET_UNREAD.format(label=LABEL)
+        request_in_place_restore(hippo_databases, db_include=("hippo",))
+    assert unread.value.message == inplace.DB_SET_UNREAD.format(label=HIPPO_FULL)
     assert not Operation.objects.exists()
 
 
@@ -143,11 +135,11 @@ def test_the_first_step_rechecks_the_names_against_the_repo(
     fake: FakePlatform, hippo_databases: Cluster
 ) -> None:
     """The stored list said `reporting`; the repo, read again, does not have it."""
-    op = restore(hippo_databases, db_include=("reporting",))
-    fake.databases = {LABEL: ["hippo"]}
+    op = request_in_place_restore(hippo_databases, db_include=("reporting",))
+    fake.databases = {HIPPO_FULL: ["hippo"]}
     op = run_step(op)
     assert op.status == "failed" and op.error_fix == inplace_steps.IN_PLACE_DB_FIX
-    assert op.error_reason == f"reporting is not in backup set {LABEL}, which holds: hippo."
+    assert op.error_reason == f"reporting is not in backup set {HIPPO_FULL}, which holds: hippo."
     assert fake.started == [] and getattr(fake, "in_place", {}) == {}
 
 
@@ -158,32 +150,16 @@ def test_the_platform_is_told_which_set_the_names_were_checked_against(
     original = FakePlatform.restore_in_place_advance
     monkeypatch.setattr(FakePlatform, "restore_in_place_advance",
                         lambda self, req: (seen.append(req), original(self, req))[1])
-    run_step(restore(hippo_databases, db_include=("reporting",), safety_backup=False))
-    assert [(r.db_include, r.db_set) for r in seen] == [(("reporting",), LABEL)]
+    run_step(request_in_place_restore(hippo_databases, db_include=("reporting",),
+                                      safety_backup=False))
+    assert [(r.db_include, r.db_set) for r in seen] == [(("reporting",), HIPPO_FULL)]
 
 
 # -- no second writable primary ----------------------------------------------------------------
 
 
-@pytest.fixture
-def promoted(fake: FakePlatform, hippo_row: Cluster) -> Cluster:
-    """hippo shut down, its standby hippo-sb promoted: the console's own history of it."""
-    op = standbys.standby_request(source=hippo_row, name="hippo-sb", namespace="local", user=None)
-    for _ in range(3):
-        op = run_step(op)
-    standby = Cluster.objects.get(name="hippo-sb")
-    down = power.power_request(cluster=hippo_row, shutdown=True, user=None, confirm="hippo")
-    run_step(down)
-    promoting = promotion.promote_request(cluster=standby, confirm="hippo-sb", user=None)
-    assert run_step(promoting).status == "succeeded"
-    inventory.platform_sync(platform_name="local")
-    hippo_row.refresh_from_db()
-    assert hippo_row.role == "shutdown"
-    return Cluster.objects.get(name="hippo-sb")
-
-
 def test_starting_a_former_primary_is_refused_while_its_promoted_standby_writes(
-    fake: FakePlatform, hippo_row: Cluster, promoted: Cluster
+    fake: FakePlatform, hippo_row: Cluster, promoted_standby: Cluster
 ) -> None:
     with pytest.raises(ServiceError) as refused:
         power.power_request(cluster=hippo_row, shutdown=False, user=None, confirm="hippo")
@@ -199,7 +175,7 @@ def test_starting_a_former_primary_is_refused_while_its_promoted_standby_writes(
 
 
 def test_the_start_page_names_the_promoted_cluster_and_asks_for_the_acknowledgement(
-    hippo_row: Cluster, promoted: Cluster
+    hippo_row: Cluster, promoted_standby: Cluster
 ) -> None:
     client = Client()
     client.force_login(user_with_role("dba"))

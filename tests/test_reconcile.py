@@ -9,19 +9,14 @@ from django.utils import timezone
 
 from restores.models import Backup, Cluster, Operation
 from restores.platforms.base import PermanentError, TransientError
-from restores.services import backups
 from restores.steps import backups as backups_steps
 from restores.steps import loop
 from restores.tasks import sweep_operations
+from tests.actions import request_backup
 from tests.fakes import FakePlatform
 from tests.worker import run_step
 
 pytestmark = pytest.mark.django_db
-
-
-def _request(cluster: Cluster) -> Operation:
-    return backups.backup_request(cluster=cluster, repo_name="repo1", backup_type="full",
-                                   user=None)
 
 
 def _steps(op: Operation) -> list[str]:
@@ -31,7 +26,7 @@ def _steps(op: Operation) -> list[str]:
 def test_it_starts_the_backup_once_however_often_the_step_runs(
     fake: FakePlatform, hippo_row: Cluster
 ) -> None:
-    op = _request(hippo_row)
+    op = request_backup(hippo_row)
     run_step(op)
     run_step(op)  # a redelivered message
     op.refresh_from_db()
@@ -42,7 +37,7 @@ def test_it_starts_the_backup_once_however_often_the_step_runs(
 
 
 def test_it_succeeds_once_and_lists_the_new_backup(fake: FakePlatform, hippo_row: Cluster) -> None:
-    op = _request(hippo_row)
+    op = request_backup(hippo_row)
     run_step(op)
     fake.finish(str(op.id))
     run_step(op)
@@ -60,7 +55,7 @@ def test_it_succeeds_once_and_lists_the_new_backup(fake: FakePlatform, hippo_row
 
 
 def test_it_fails_with_the_platform_reason(fake: FakePlatform, hippo_row: Cluster) -> None:
-    op = _request(hippo_row)
+    op = request_backup(hippo_row)
     run_step(op)
     fake.finish(str(op.id), ok=False, message="[050] unable to acquire lock")
     run_step(op)
@@ -73,7 +68,7 @@ def test_it_fails_with_the_platform_reason(fake: FakePlatform, hippo_row: Cluste
 
 def test_it_retries_transient_errors_then_carries_on(fake: FakePlatform,
                                                      hippo_row: Cluster) -> None:
-    op = _request(hippo_row)
+    op = request_backup(hippo_row)
     fake.fail_next = [TransientError("connection refused")]
     delay = loop.advance(str(op.id))
     op.refresh_from_db()
@@ -90,7 +85,7 @@ def test_it_looks_again_at_the_platforms_pace_but_backs_off_from_errors(
     fake: FakePlatform, hippo_row: Cluster
 ) -> None:
     fake.poll_interval = dt.timedelta(milliseconds=250)
-    op = _request(hippo_row)
+    op = request_backup(hippo_row)
     delay = loop.advance(str(op.id))
     assert delay is not None and delay <= dt.timedelta(milliseconds=250)
     fake.fail_next = [TransientError("connection refused")]
@@ -101,7 +96,7 @@ def test_it_looks_again_at_the_platforms_pace_but_backs_off_from_errors(
 
 def test_it_gives_up_after_too_many_transient_errors(fake: FakePlatform,
                                                      hippo_row: Cluster) -> None:
-    op = _request(hippo_row)
+    op = request_backup(hippo_row)
     fake.fail_next = [TransientError("timeout")] * loop.MAX_TRANSIENT_FAILURES
     for _ in range(loop.MAX_TRANSIENT_FAILURES):
         run_step(op)
@@ -112,7 +107,7 @@ def test_it_gives_up_after_too_many_transient_errors(fake: FakePlatform,
 
 
 def test_it_fails_at_once_on_a_permanent_error(fake: FakePlatform, hippo_row: Cluster) -> None:
-    op = _request(hippo_row)
+    op = request_backup(hippo_row)
     fake.fail_next = [PermanentError("repo9 is not a pgBackRest repo name")]
     run_step(op)
     assert op.status == Operation.Status.FAILED
@@ -121,7 +116,7 @@ def test_it_fails_at_once_on_a_permanent_error(fake: FakePlatform, hippo_row: Cl
 
 
 def test_it_skips_a_step_another_worker_holds(fake: FakePlatform, hippo_row: Cluster) -> None:
-    op = _request(hippo_row)
+    op = request_backup(hippo_row)
     Operation.objects.filter(pk=op.pk).update(
         lease_until=timezone.now() + dt.timedelta(minutes=1)
     )
@@ -132,7 +127,7 @@ def test_it_skips_a_step_another_worker_holds(fake: FakePlatform, hippo_row: Clu
 def test_it_drops_a_duplicate_delivery_that_arrives_early(
     fake: FakePlatform, hippo_row: Cluster
 ) -> None:
-    op = _request(hippo_row)
+    op = request_backup(hippo_row)
     loop.advance(str(op.id))
     Operation.objects.filter(pk=op.pk).update(
         next_check_at=timezone.now() + dt.timedelta(minutes=5)
@@ -151,8 +146,8 @@ def test_the_sweep_resumes_only_overdue_operations(
     from restores import inventory
 
     inventory.platform_sync(platform_name="local")
-    lost = _request(hippo_row)
-    fresh = _request(Cluster.objects.get(name="other"))
+    lost = request_backup(hippo_row)
+    fresh = request_backup(Cluster.objects.get(name="other"))
     long_ago = timezone.now() - dt.timedelta(minutes=5)
     Operation.objects.filter(pk=lost.pk).update(created_at=long_ago, next_check_at=long_ago)
     dispatched.clear()

@@ -19,6 +19,7 @@ from restores.models import Backup, Cluster, Operation, OperationEvent
 from restores.platforms.pgbackrest import OPERATION_ANNOTATION
 from restores.services import backups, errors
 from restores.steps import backups as backup_steps
+from tests.actions import request_backup
 from tests.kube.emulator import BACKUP_ANN, RESTORE_ANN
 from tests.kube.fixtures import NS, S3_REPO, Console
 from tests.worker import messages, run_step
@@ -148,16 +149,11 @@ def test_a_failed_backup_job_fails_the_operation(console: Console,
 # -- the API's failure modes, through the reconcile loop -----------------------------------
 
 
-def _backup(cluster: Cluster) -> Operation:
-    return backups.backup_request(cluster=cluster, repo_name="repo1", backup_type="full",
-                                   user=None)
-
-
 def test_a_conflicting_patch_is_read_again_and_sent_once(console: Console,
                                                          hippo_synced: Cluster) -> None:
     console.server.faults.error(409, verb="patch", resource="postgresclusters")
     patches = console.patches()
-    op = run_step(_backup(hippo_synced))
+    op = run_step(request_backup(hippo_synced))
     assert op.status == Status.RUNNING and op.attempts == 0  # retried inside the step
     assert console.patches() == patches + 2
     op = console.run(op)
@@ -168,7 +164,7 @@ def test_a_conflicting_patch_is_read_again_and_sent_once(console: Console,
 def test_a_server_error_is_retried_and_counted(console: Console,
                                                hippo_synced: Cluster) -> None:
     console.server.faults.error(500, verb="patch", resource="postgresclusters")
-    op = run_step(_backup(hippo_synced))
+    op = run_step(request_backup(hippo_synced))
     assert (op.status, op.step, op.attempts) == (Status.PENDING, "requested", 1)
     retry = op.events.get(level=OperationEvent.Level.WARNING)
     assert retry.message.startswith("Retrying: The Kubernetes API failed to patch "
@@ -190,7 +186,7 @@ def test_a_request_that_times_out_is_retried_without_a_second_trigger(
     # An int: the client ignores a float _request_timeout (see the report on api.py).
     console.new_worker(timeout=1)
     console.server.faults.hang(1.5, verb="patch", resource="postgresclusters")
-    op = run_step(_backup(hippo_synced))
+    op = run_step(request_backup(hippo_synced))
     assert (op.status, op.attempts) == (Status.PENDING, 1)
     assert "Retrying: The Kubernetes API did not answer" in messages(op)[-1]
     op = console.run(op)
@@ -203,7 +199,7 @@ def test_an_annotation_pgo_never_consumes_fails_as_stuck(console: Console,
     console.settings.DR_KUBE_STUCK_AFTER = 2
     console.new_worker()
     console.emu.stuck.add("hippo")
-    op = run_step(run_step(_backup(hippo_synced)))
+    op = run_step(run_step(request_backup(hippo_synced)))
     assert op.status == Status.RUNNING
     assert messages(op)[-1] == ("Waiting for PGO to start the backup Job (PGO has not picked "
                                 "up the annotation).")
@@ -229,7 +225,7 @@ def test_a_worker_killed_after_the_patch_leaves_one_trigger(console: Console,
     """The worker dies after the API accepted the patch and before the operation recorded
     it. A new worker (a fresh platform instance: no cache, no memory) runs the step again:
     the annotation already holds the operation's value, so nothing is sent twice."""
-    op = _backup(hippo_synced)
+    op = request_backup(hippo_synced)
     real = backup_steps.operation_transition
 
     def die(*args: Any, **kwargs: Any) -> bool:

@@ -9,24 +9,19 @@ from typing import Any
 
 import pytest
 
-from restores.models import Cluster, Operation
+from restores.models import Cluster
 from restores.platforms.base import ClusterRef, PermanentError
 from restores.platforms.kubernetes.drills import NOT_OURS
-from restores.platforms.targets import RestoreTarget
 from restores.services import backups, drills
 from restores.services.errors import ServiceError
 from restores.steps import drills as drill_steps
+from tests.actions import request_drill
 from tests.kube.fixtures import NS, Console
 from tests.worker import messages, run_step
 
 pytestmark = pytest.mark.django_db
 
 OPERATION = "dr-console/operation"
-
-
-def drill(cluster: Cluster) -> Operation:
-    return drills.drill_request(cluster=cluster, repo_name="repo1",
-                                point=RestoreTarget(kind="latest"), user=None)
 
 
 def watch_scratch(console: Console, name: str) -> list[tuple[str, dict[str, Any]]]:
@@ -40,7 +35,7 @@ def watch_scratch(console: Console, name: str) -> list[tuple[str, dict[str, Any]
 def test_a_drill_restores_a_scratch_clone_verifies_it_and_deletes_it(
     console: Console, hippo_synced: Cluster
 ) -> None:
-    op = drill(hippo_synced)
+    op = request_drill(hippo_synced)
     scratch = op.refs["scratch"]["name"]
     seen = watch_scratch(console, scratch)
     console.run(op)
@@ -70,7 +65,7 @@ def test_a_drill_restores_a_scratch_clone_verifies_it_and_deletes_it(
 def test_a_backup_of_the_source_may_run_during_a_drill(console: Console,
                                                        hippo_synced: Cluster) -> None:
 
-    op = drill(hippo_synced)
+    op = request_drill(hippo_synced)
     backup = backups.backup_request(cluster=hippo_synced, repo_name="repo1",
                                      backup_type="full", user=None)
     console.run(backup)
@@ -81,7 +76,7 @@ def test_a_backup_of_the_source_may_run_during_a_drill(console: Console,
 def test_a_scratch_copy_in_recovery_fails_the_drill_and_is_still_deleted(
     console: Console, hippo_synced: Cluster
 ) -> None:
-    op = drill(hippo_synced)
+    op = request_drill(hippo_synced)
     scratch = op.refs["scratch"]["name"]
     console.emu.in_recovery.add(scratch)
     console.run(op)
@@ -94,7 +89,7 @@ def test_a_scratch_copy_in_recovery_fails_the_drill_and_is_still_deleted(
 def test_a_failed_restore_fails_the_drill_and_deletes_the_scratch_clone(
     console: Console, hippo_synced: Cluster
 ) -> None:
-    op = drill(hippo_synced)
+    op = request_drill(hippo_synced)
     scratch = op.refs["scratch"]["name"]
     console.emu.fail_restore.add(scratch)
     console.run(op)
@@ -107,7 +102,7 @@ def test_a_failed_restore_fails_the_drill_and_deletes_the_scratch_clone(
 def test_a_cluster_the_drill_did_not_create_is_never_deleted(
     console: Console, hippo_synced: Cluster, kube_api, hippo_manifest  # type: ignore[no-untyped-def]
 ) -> None:
-    op = drill(hippo_synced)
+    op = request_drill(hippo_synced)
     scratch = op.refs["scratch"]["name"]
     # Someone creates a cluster with the scratch name between the request and the first step.
     kube_api.create_cluster(NS, hippo_manifest(scratch))
@@ -126,7 +121,7 @@ def test_a_worker_killed_at_any_step_restores_and_deletes_once(
     console: Console, hippo_synced: Cluster
 ) -> None:
     """Every step twice, each from a new worker (no cache, no memory of what was sent)."""
-    op = drill(hippo_synced)
+    op = request_drill(hippo_synced)
     scratch = op.refs["scratch"]["name"]
     seen = watch_scratch(console, scratch)
     for _ in range(60):
@@ -150,6 +145,6 @@ def test_the_scratch_name_is_checked_against_the_api(console: Console, hippo_syn
     monkeypatch.setattr(drills.uuid, "uuid4", lambda: op_id)
     kube_api.create_cluster(NS, hippo_manifest("hippo-drill-abcdef"))
     with pytest.raises(ServiceError) as err:
-        drill(hippo_synced)
+        request_drill(hippo_synced)
     assert err.value.message == drills.SCRATCH_NAME_TAKEN.format(name="hippo-drill-abcdef",
                                                                  namespace=NS)

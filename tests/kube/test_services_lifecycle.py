@@ -14,6 +14,7 @@ from restores.platforms.targets import RestoreTarget
 from restores.services import inplace, power, promotion, standbys
 from restores.services.errors import ServiceError
 from restores.steps import common
+from tests.actions import request_in_place_restore
 from tests.kube.emulator import RESTORE_ANN
 from tests.kube.fixtures import NS, S3_REPO, Console
 from tests.kube.test_services_clone import reachable_time
@@ -24,15 +25,6 @@ pytestmark = pytest.mark.django_db
 
 Status = Operation.Status
 STANDBY_OF = "dr-console/standby-of"
-
-
-def restore(cluster: Cluster, point: RestoreTarget, **kw: object) -> Operation:
-    """An in-place restore; without the backup of the current state first unless asked
-    (test_services_safety_backup.py covers that on Kubernetes)."""
-    kw.setdefault("safety_backup", False)
-    return inplace.restore_in_place_request(
-        cluster=cluster, repo_name="repo1", point=point, user=None, confirm=cluster.name,
-        **kw)  # type: ignore[arg-type]
 
 
 def read_databases(cluster: Cluster) -> None:
@@ -51,7 +43,8 @@ def restore_section(console: Console, name: str = "hippo") -> dict:
 def test_an_in_place_pitr_restores_and_disables_the_restore(console: Console,
                                                             hippo_synced: Cluster) -> None:
     when = reachable_time(hippo_synced)
-    op = restore(hippo_synced, RestoreTarget(kind="time", time=when))
+    op = request_in_place_restore(hippo_synced, RestoreTarget(kind="time", time=when),
+                                  safety_backup=False)
     assert op.kind == Operation.Kind.RESTORE_IN_PLACE
     trigger = op.refs["trigger"]
     op = run_step(op)  # started, and the restore asked for in the same step
@@ -80,7 +73,7 @@ def test_a_single_database_restore_after_a_worker_is_lost(console: Console,
     """Killed between "patch sent" and "status seen": a new worker (a fresh platform, same
     server) carries on; PGO saw one annotation value for the operation."""
     read_databases(hippo_synced)
-    op = restore(hippo_synced, RestoreTarget(), db_include=("app",))
+    op = request_in_place_restore(hippo_synced, db_include=("app",), safety_backup=False)
     assert op.kind == Operation.Kind.RESTORE_DATABASE
     patches = console.patches()
     op = run_step(op)  # started: the patch is sent in the same step
@@ -97,7 +90,7 @@ def test_a_single_database_restore_after_a_worker_is_lost(console: Console,
 def test_a_failed_in_place_restore_fails_the_operation(console: Console,
                                                        hippo_synced: Cluster) -> None:
     console.emu.fail_restore.add("hippo")
-    op = console.run(restore(hippo_synced, RestoreTarget()))
+    op = console.run(request_in_place_restore(hippo_synced, safety_backup=False))
     assert op.status == Status.FAILED
     assert "The restore Job hippo-pgbackrest-restore failed" in op.error_reason
     assert "kubectl -n db logs job/hippo-pgbackrest-restore" in op.error_reason
@@ -109,7 +102,7 @@ def test_an_in_place_restore_pgo_never_starts_fails_as_stuck(console: Console,
     console.settings.DR_KUBE_STUCK_AFTER = 2
     console.new_worker()
     console.emu.stuck.add("hippo")
-    op = run_step(run_step(restore(hippo_synced, RestoreTarget())))
+    op = run_step(request_in_place_restore(hippo_synced, safety_backup=False), times=2)
     console.emu.settle()
     assert run_step(op).status == Status.RUNNING
     assert messages(op)[-1] == "Waiting for PGO to start the in-place restore."
@@ -128,7 +121,7 @@ def test_restoring_a_standby_in_place_is_refused(console: Console, kube_api,  # 
     console.emu.settle()
     console.sync()
     with pytest.raises(ServiceError) as refused:
-        restore(console.cluster("sb"), RestoreTarget())
+        request_in_place_restore(console.cluster("sb"), safety_backup=False)
     assert refused.value.message == inplace.RESTORE_ON_STANDBY.format(cluster="sb")
 
 
