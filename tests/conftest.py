@@ -104,6 +104,12 @@ def two_teams(fake: FakePlatform) -> dict[str, object]:
 
 
 @pytest.fixture
+def two_person_rule(settings) -> None:  # type: ignore[no-untyped-def]
+    """Every operation on the local platform waits for a second admin."""
+    settings.DR_TWO_PERSON_RULE = ["local/*"]
+
+
+@pytest.fixture
 def alice(db):  # type: ignore[no-untyped-def]
     """An admin of every cluster."""
     return user_with_role("alice", "admin")

@@ -25,8 +25,9 @@ KNOWN = {
 }
 SETTINGS = (ROOT / "dr_console" / "settings.py").read_text()
 PGO = "postgres-operator.crunchydata.com"
-# What watch_fleet asks of the API (tests/test_watch_fleet.py checks each request it sends
-# against PERMISSIONS): the list and watch, a cluster's read on each change, its leader pods.
+# What watch_fleet asks of the API (tests/management/test_watch_fleet.py checks each request it
+# sends against PERMISSIONS): the list and watch, a cluster's read on each change, its leader
+# pods.
 WATCHER_NEEDS = {(PGO, "postgresclusters", "list"), (PGO, "postgresclusters", "watch"),
                  (PGO, "postgresclusters", "get"), ("", "pods", "list")}
 

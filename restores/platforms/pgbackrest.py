@@ -12,7 +12,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .base import BACKUP_TYPES, Backup, BackupType, PermanentError, RecoverableWindow
+from .errors import PermanentError
+from .facts import BACKUP_TYPES, Backup, BackupType, RecoverableWindow
 
 # The annotation key that ties a backup set to the console operation that asked for it.
 OPERATION_ANNOTATION = "dr-console-operation"

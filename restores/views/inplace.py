@@ -11,7 +11,6 @@ from django.views.decorators.vary import vary_on_headers
 from restores.forms.confirm import ConfirmForm
 from restores.forms.inplace import InPlaceOptionsForm
 from restores.forms.points import PointForm
-from restores.platforms.targets import InvalidRestoreOptions
 from restores.selectors.inplace import in_place_estimate
 from restores.services import errors, inplace
 from restores.services.dispatch import cluster_sync_soon, set_databases_soon
@@ -49,8 +48,6 @@ def cluster_restore(request: HttpRequest, platform: str, namespace: str,
             )
         except errors.ServiceError as exc:
             _restore_error(exc, form, options, confirm)
-        except InvalidRestoreOptions as exc:
-            form.add_error(None, exc.message)
         else:
             return answer_with_operation(request, op)
     status = 422 if request.method == "POST" else 200

@@ -7,12 +7,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import kubernetes.client
 import pytest
+from django.utils import timezone
 
 from restores import inventory, platforms
 from restores.inventory import SyncResult
@@ -135,12 +137,15 @@ def hippo_manifest() -> Callable[..., dict[str, Any]]:
     return make
 
 
-# -- the platform under test, shared by the test_platform_* and test_services_* modules --------
+# -- the platform under test (tests/platforms/kubernetes, tests/services) ----------------------
 
 NS = "db"
 # An S3 repo for a manifest's spec.backups (a standby's source, a second repo).
 S3_REPO = {"name": "repo1",
            "s3": {"bucket": "hippo-backups", "endpoint": "s3.example", "region": "r"}}
+# hippo's repo1 in a bucket, where a cloud clone finds it with no live source (the seed's §3.4)
+HIPPO_PATH = "/pgbackrest/postgres-operator/hippo/repo1"
+ORIGIN = f"s3://my-bucket{HIPPO_PATH} (stanza db)"
 GROUPS = {"postgresclusters": "postgres-operator.crunchydata.com", "statefulsets": "apps",
           "deployments": "apps", "jobs": "batch", "cronjobs": "batch"}
 
@@ -202,6 +207,17 @@ def rbac_covers_every_request(request: pytest.FixtureRequest) -> Iterator[None]:
         verb = "get" if sent.resource == "pods/exec" else sent.verb
         assert any(p.resource == sent.resource and p.api_group == GROUPS.get(base, "")
                    and verb in p.verbs for p in PERMISSIONS), sent
+
+
+def reachable_time(source: Cluster) -> dt.datetime:
+    """The start of the repo's window (one second after the backup's whole-second stop),
+    once it has passed."""
+    when = source.repositories.get(name="repo1").earliest_recovery
+    assert when is not None
+    wait = (when - timezone.now()).total_seconds()
+    if wait > 0:
+        time.sleep(wait + 0.05)
+    return when
 
 
 # -- the console on the test server, for the service tests ------------------------------------
