@@ -118,7 +118,7 @@ def test_every_granted_verb_is_explained_above_its_rule():
             assert re.search(rf"\b{verb}:", why), (rule, why)
 
 
-def test_no_wildcards_anywhere_in_rbac():
+def test_the_rbac_has_no_wildcards_and_binds_only_the_consoles_account():
     for role in of_kind("ClusterRole"):
         for rule in role["rules"]:
             for field in ("apiGroups", "resources", "verbs"):

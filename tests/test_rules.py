@@ -116,5 +116,5 @@ def test_an_empty_repo_reaches_nothing() -> None:
     [("000000010000000000000001", "0/2000000"), ("0000000300000000000000F6", "0/F7000000"),
      ("0000000100000001000000FF", "2/0")],
 )
-def test_segment_end_lsn(segment: str, lsn: str) -> None:
+def test_a_wal_segment_ends_at_the_lsn_where_the_next_one_begins(segment: str, lsn: str) -> None:
     assert rules.lsn_text(rules.segment_end_lsn(segment)) == lsn

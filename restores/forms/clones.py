@@ -8,12 +8,12 @@ from typing import Any
 
 from django import forms
 from django.core.validators import MaxValueValidator
+from django.db.models import QuerySet
 
-from restores.forms.parsing import whole_number
 from restores.models import Cluster, Repository
+from restores.parsing import whole_number
 from restores.platforms.restore_options import PROCESS_MAX_LIMIT
 from restores.platforms.secrets import is_credential
-from restores.services import access
 
 
 class SourceForm(forms.Form):
@@ -23,16 +23,13 @@ class SourceForm(forms.Form):
     )
     repo = forms.ChoiceField(label="Repo to restore from")
 
-    def __init__(self, *args: Any, source: Cluster | None = None, user: Any = None,
+    def __init__(self, *args: Any, sources: QuerySet[Cluster], source: Cluster | None = None,
                  **kwargs: Any) -> None:
-        """`user`: only the clusters it may clone from are offered."""
+        """`sources`: the clusters offered (selectors.clusters.clone_sources, for the user)."""
         super().__init__(*args, **kwargs)
         field = self.fields["source"]
         assert isinstance(field, forms.ModelChoiceField)
-        self.sources = Cluster.objects.filter(
-            access.cluster_filter(user, least=access.OPERATOR),
-            present=True, repositories__backups__isnull=False,
-        ).distinct().order_by("namespace", "name")
+        self.sources = sources
         field.queryset = self.sources
         chosen = self._chosen(source)
         repos = (

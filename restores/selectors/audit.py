@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 
 from django.db.models import Q, QuerySet
 
-from restores.forms.parsing import filter_text
 from restores.models import AuditEntry
 from restores.models import auditlog as audit
+from restores.parsing import filter_text
 
 PAGE_SIZE = 100
 CSV_HEADER = ("id", "at_utc", "actor", "address", "action", "platform", "namespace",

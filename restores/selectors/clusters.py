@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from django.db.models import Count, F, Max, Sum, Window
+from django.db.models import Count, F, Max, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -168,3 +168,11 @@ def last_successful_drill(cluster: Cluster) -> Operation | None:
     return (cluster.operations.filter(kind=Operation.Kind.DRILL,
                                       status=Operation.Status.SUCCEEDED)
             .order_by("-finished_at").first())
+
+
+def clone_sources(scope: Q) -> QuerySet[Cluster]:
+    """The clusters a clone may start from: present, with a backup, within `scope` (the
+    user's, from services.access)."""
+    return Cluster.objects.filter(
+        scope, present=True, repositories__backups__isnull=False,
+    ).distinct().order_by("namespace", "name")

@@ -13,8 +13,8 @@ from typing import Any, NamedTuple
 from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 
-from restores.forms.parsing import whole_number
 from restores.models import Cluster, Operation
+from restores.parsing import whole_number
 
 PAGE_SIZE = 50
 # The outcome filter: each choice and the statuses it stands for.

@@ -11,8 +11,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from restores.forms.parsing import page_number
 from restores.models import auditlog as audit
+from restores.parsing import page_number
 from restores.selectors.audit import AuditFilter, audit_page, csv_rows
 from restores.services import access
 

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,10 +15,10 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from restores.forms.clones import CloudSourceForm, SourceForm, TargetForm
-from restores.forms.parsing import whole_number
 from restores.forms.points import PointForm
 from restores.models import CloneDraft, Cluster, requests
-from restores.selectors.clusters import repo_timeline
+from restores.parsing import whole_number
+from restores.selectors.clusters import clone_sources, repo_timeline
 from restores.services import access, clones
 from restores.services.dispatch import cluster_sync_soon, set_databases_soon
 from restores.services.errors import ServiceError
@@ -92,15 +93,20 @@ def _cloud_form(draft: CloneDraft, data: Any = None) -> CloudSourceForm | None:
                            namespaces=list(settings.DR_KUBE_NAMESPACES))
 
 
+def _sources(request: HttpRequest) -> QuerySet[Cluster]:
+    """The clusters this user may clone from."""
+    return clone_sources(access.cluster_filter(request.user, least=access.OPERATOR))
+
+
 def _source(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
     if request.method == "GET":
         initial = {"source": draft.source_id, "repo": draft.repo_name}
-        form = SourceForm(initial=initial, source=draft.source, user=request.user)
+        form = SourceForm(initial=initial, source=draft.source, sources=_sources(request))
         return _render(request, draft, "source", {"form": form, "cloud_form": _cloud_form(
             draft), "cloud_open": bool(draft.cloud)})
     if request.POST.get("origin") == "cloud":
         return _cloud_source(request, draft)
-    form = SourceForm(request.POST, source=draft.source, user=request.user)
+    form = SourceForm(request.POST, source=draft.source, sources=_sources(request))
     context = {"form": form, "cloud_form": _cloud_form(draft)}
     if request.POST.get("_preview"):  # the source changed: offer its repos
         form.errors.clear()
@@ -131,7 +137,7 @@ def _cloud_source(request: HttpRequest, draft: CloneDraft) -> HttpResponse:
                 draft=draft, answers=answers, user=request.user)) is not REFUSED:
             return _go(request, _step_url(draft, "point"))
     form = SourceForm(initial={"source": draft.source_id, "repo": draft.repo_name},
-                      source=draft.source, user=request.user)
+                      source=draft.source, sources=_sources(request))
     return _render(request, draft, "source", {"form": form, "cloud_form": cloud_form,
                                               "cloud_open": True}, status=422)
 

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from restores.forms.drills import DrillForm
-from restores.forms.parsing import page_number
+from restores.parsing import page_number
 from restores.selectors.drills import OUTCOMES, DrillFilter, csv_rows, drill_page
 from restores.services import access, drills
 from restores.views.clusters import card_form

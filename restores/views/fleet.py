@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from restores.forms.parsing import filter_text, page_number
+from restores.parsing import filter_text, page_number
 from restores.selectors.fleet import fleet_fingerprint, fleet_overview
 from restores.services import access
 from restores.views.common import partial

@@ -100,7 +100,7 @@ def test_backup_now_runs_and_lists_the_new_backup_live(
     assert target.stat().st_size > 10_000
 
 
-def test_backup_refused_while_the_cluster_is_busy(
+def test_a_backup_is_refused_on_the_form_while_the_cluster_is_busy(
     context, live_server, celery_worker, hippo_row: Cluster, user  # type: ignore[no-untyped-def]
 ) -> None:
     # An operation in flight, made directly: racing a real one would make this flaky. Nothing

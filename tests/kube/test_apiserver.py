@@ -15,7 +15,7 @@ NS = "db"
 GROUP = "postgres-operator.crunchydata.com"
 
 
-def test_create_get_list_replace_delete(kube_api, hippo_manifest):
+def test_a_created_cluster_can_be_read_listed_replaced_and_deleted(kube_api, hippo_manifest):
     created, code, _headers = kube_api.custom.create_namespaced_custom_object_with_http_info(
         GROUP, "v1beta1", NS, "postgresclusters", hippo_manifest()
     )
@@ -101,7 +101,7 @@ def test_replace_with_a_stale_resource_version_conflicts(kube_api, hippo_manifes
     assert error(exc)["details"]["causes"][0]["field"] == "metadata.resourceVersion"
 
 
-def test_status_subresource_isolation(kube_api, hippo_manifest):
+def test_status_and_spec_are_written_only_through_their_own_endpoints(kube_api, hippo_manifest):
     body = hippo_manifest()
     body["status"] = {"postgresVersion": 16}
     created = kube_api.create_cluster(NS, body)
@@ -218,7 +218,7 @@ def test_unknown_fields_are_pruned_with_a_warning(kube_api, hippo_manifest):
     assert 'unknown field "spec.typo"' in error(exc)["message"]
 
 
-def test_label_selectors(kube_api, hippo_manifest):
+def test_label_selectors_match_equality_set_and_existence_terms(kube_api, hippo_manifest):
     for name, labels in [
         ("a", {"env": "prod", "tier": "db", "team": "x"}),
         ("b", {"env": "prod", "tier": "cache", "team": "y"}),
@@ -242,7 +242,9 @@ def test_label_selectors(kube_api, hippo_manifest):
     assert exc.value.status == 400
 
 
-def test_field_selectors_and_cluster_wide_list(kube_api, hippo_manifest):
+def test_a_cluster_wide_list_spans_namespaces_and_field_selectors_filter_it(
+    kube_api, hippo_manifest
+):
     kube_api.create_cluster("one", hippo_manifest("hippo"))
     kube_api.create_cluster("two", hippo_manifest("hippo"))
     kube_api.create_cluster("two", hippo_manifest("rhino"))
@@ -259,7 +261,7 @@ def test_field_selectors_and_cluster_wide_list(kube_api, hippo_manifest):
     assert "field label not supported" in error(exc)["message"]
 
 
-def test_pagination(kube_api, hippo_manifest):
+def test_a_paged_list_returns_every_item_once_in_order(kube_api, hippo_manifest):
     for i in range(5):
         kube_api.create_cluster(NS, hippo_manifest(f"c{i}"))
     page = kube_api.list_clusters(NS, limit=2)
@@ -284,7 +286,7 @@ def test_finalizers_hold_a_delete(kube_api, hippo_manifest):
     assert exc.value.status == 404
 
 
-def test_core_apps_and_batch_kinds(kube_api, kube_server):
+def test_core_apps_and_batch_kinds_are_served_like_the_real_api(kube_api, kube_server):
     namespaces = [n.metadata.name for n in kube_api.core.list_namespace().items]
     assert {"default", "kube-system"} <= set(namespaces)
 
@@ -348,7 +350,7 @@ def test_core_apps_and_batch_kinds(kube_api, kube_server):
     assert fields == {"metadata.name", "spec.containers"}
 
 
-def test_events(kube_api, kube_server, hippo_manifest):
+def test_events_can_be_listed_by_involved_object_and_by_type(kube_api, kube_server, hippo_manifest):
     cluster = kube_api.create_cluster(NS, hippo_manifest())
     kube_server.store.record_event(cluster, "StanzasCreated", "pgBackRest stanza created")
     kube_server.store.record_event(cluster, "InvalidBackupRepo", "repo9 is not defined",
@@ -369,7 +371,7 @@ def test_events(kube_api, kube_server, hippo_manifest):
     assert len(kube_api.core.list_event_for_all_namespaces().items) == 3
 
 
-def test_discovery(kube_api):
+def test_discovery_lists_the_postgres_operator_group_and_core_resources(kube_api):
     groups = kube_api.client.call_api("/apis", "GET", response_type="object",
                                       _return_http_data_only=True)
     assert GROUP in [g["name"] for g in groups["groups"]]
@@ -380,7 +382,9 @@ def test_discovery(kube_api):
     assert [r.name for r in crs.resources] == ["postgresclusters", "postgresclusters/status"]
 
 
-def test_on_change_hooks(kube_api, kube_server, hippo_manifest):
+def test_on_change_hooks_see_every_real_change_but_no_op_writes(
+    kube_api, kube_server, hippo_manifest
+):
     seen = []
     kube_server.on_change.append(lambda kind, obj, old: seen.append(
         (kind, obj["kind"], obj["metadata"]["name"], old is None)))
@@ -398,7 +402,9 @@ def test_on_change_hooks(kube_api, kube_server, hippo_manifest):
     ]
 
 
-def test_delete_collection_and_a_too_large_resource_version(kube_api, hippo_manifest):
+def test_a_collection_delete_follows_its_selector_and_a_future_version_is_504(
+    kube_api, hippo_manifest
+):
     for name, tier in (("a", "db"), ("b", "db"), ("c", "cache")):
         kube_api.create_cluster(NS, hippo_manifest(name, labels={"tier": tier}))
     gone = kube_api.custom.delete_collection_namespaced_custom_object(

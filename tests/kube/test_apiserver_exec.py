@@ -68,7 +68,9 @@ def test_unknown_commands_exit_non_zero(kube_api, primary):
     assert code == 1
 
 
-def test_registered_commands_and_handlers(kube_api, kube_server, primary):
+def test_registered_commands_answer_by_prefix_and_a_handler_can_answer_all(
+    kube_api, kube_server, primary
+):
     kube_server.exec_handler.register(["patronictl", "list"], (0, "[]\n", ""))
     kube_server.exec_handler.register(["sh", "-c"], lambda ns, pod, c, cmd: (3, "", "boom\n"))
     assert run(kube_api, ["patronictl", "list", "--format", "json"]) == ("[]\n", "", 0)
@@ -79,7 +81,7 @@ def test_registered_commands_and_handlers(kube_api, kube_server, primary):
     assert code == 0 and out.endswith("binary")
 
 
-def test_exec_errors_before_the_upgrade(kube_api, primary):
+def test_an_unknown_pod_or_a_missing_container_fails_the_websocket_handshake(kube_api, primary):
     with pytest.raises(ApiException) as exc:  # the client reports these as status 0
         run(kube_api, INFO, pod="nope")
     assert exc.value.status == 0
@@ -91,7 +93,9 @@ def test_exec_errors_before_the_upgrade(kube_api, primary):
     assert "a container name must be specified" in exc.value.reason
 
 
-def test_wire_format(kube_server, primary):
+def test_the_websocket_speaks_v4_channel_and_sends_the_exit_status_on_channel_3(
+    kube_server, primary
+):
     url = (f"ws://127.0.0.1:{kube_server.port}/api/v1/namespaces/{NS}/pods/{POD}/exec?"
            "command=false&container=database&stdout=true&stderr=true")
     ws = websocket.create_connection(url, subprotocols=["v4.channel.k8s.io"])
@@ -117,7 +121,7 @@ def test_wire_format(kube_server, primary):
     }
 
 
-def test_pod_logs(kube_api, kube_server, primary):
+def test_pod_logs_return_the_text_set_for_the_container(kube_api, kube_server, primary):
     kube_server.pod_logs[(NS, POD, "database")] = "LOG:  database system is ready\n"
     text = kube_api.core.read_namespaced_pod_log(POD, NS, container="database")
     assert text == "LOG:  database system is ready\n"

@@ -26,7 +26,9 @@ def test_an_injected_500_reaches_the_client_once(kube_api, kube_server, hippo_ma
     assert kube_api.get_cluster(NS, "hippo")["metadata"]["name"] == "hippo"
 
 
-def test_injected_conflicts_by_method_and_path(kube_api, kube_server, hippo_manifest):
+def test_injected_conflicts_match_the_method_and_path_and_change_nothing(
+    kube_api, kube_server, hippo_manifest
+):
     kube_api.create_cluster(NS, hippo_manifest())
     kube_server.faults.error(409, times=2, method="PATCH", path=r"/postgresclusters/hippo$")
     for _ in range(2):
@@ -54,7 +56,7 @@ def test_a_hang_is_a_client_timeout(kube_server, hippo_manifest):
     assert kube_server.calls[("list", "namespaces")] == 2
 
 
-def test_a_dropped_connection(kube_api, kube_server):
+def test_a_dropped_connection_is_a_protocol_error_and_a_get_is_retried(kube_api, kube_server):
     kube_server.faults.drop(verb="create", resource="namespaces")
     with pytest.raises(urllib3.exceptions.ProtocolError):  # not an ApiException
         kube_api.core.create_namespace(client.V1Namespace(
@@ -80,7 +82,9 @@ def test_calls_are_counted_by_verb_and_resource(kube_api, kube_server, hippo_man
     assert kube_server.requests[-1].namespace == NS
 
 
-def test_a_thousand_clusters(kube_api, kube_server, hippo_manifest):
+def test_a_thousand_clusters_list_in_under_two_seconds_and_page_without_loss(
+    kube_api, kube_server, hippo_manifest
+):
     template = kube_api.create_cluster(NS, hippo_manifest("template"))
     for i in range(1000):
         body = copy.deepcopy(template)

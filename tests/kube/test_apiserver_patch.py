@@ -25,7 +25,7 @@ def test_patch_carrying_a_stale_resource_version_conflicts(kube_api, hippo_manif
     assert exc.value.status == 409
 
 
-def test_merge_patch(kube_api, hippo_manifest):
+def test_a_merge_patch_removes_nulls_merges_maps_and_bumps_the_generation(kube_api, hippo_manifest):
     kube_api.create_cluster(NS, hippo_manifest(labels={"keep": "me", "drop": "me"}))
     patched = kube_api.patch_cluster(NS, "hippo", {
         "metadata": {"labels": {"drop": None},
@@ -47,7 +47,9 @@ def json_patch_api(kube_server) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api_client)
 
 
-def test_json_patch(kube_api, kube_server, hippo_manifest):
+def test_a_json_patch_applies_in_order_and_a_failed_test_op_changes_nothing(
+    kube_api, kube_server, hippo_manifest
+):
     kube_api.create_cluster(NS, hippo_manifest())
     api = json_patch_api(kube_server)
     args = (GROUP, "v1beta1", NS, "postgresclusters", "hippo")
@@ -103,7 +105,9 @@ def test_json_patch_result_is_validated(kube_api, kube_server, hippo_manifest):
             "field": "spec.instances"} in error(exc)["details"]["causes"]
 
 
-def test_strategic_merge_patch(kube_api, kube_server, hippo_manifest):
+def test_pods_take_strategic_merge_patches_and_custom_resources_refuse_them(
+    kube_api, kube_server, hippo_manifest
+):
     """The typed client sends strategic merge patches for dicts (a list body: JSON patch);
     a custom resource refuses them with 415, as the dynamic client's default patch finds."""
     kube_server.store.put(pod("p1"))
@@ -125,7 +129,9 @@ def test_strategic_merge_patch(kube_api, kube_server, hippo_manifest):
     assert merged.spec.shutdown is True
 
 
-def test_server_side_apply(kube_api, kube_server, hippo_manifest):
+def test_server_side_apply_needs_a_manager_and_conflicts_unless_forced(
+    kube_api, kube_server, hippo_manifest
+):
     dyn = dynamic.DynamicClient(kube_api.client, cache_file=None)
     resource = dyn.resources.get(api_version=f"{GROUP}/v1beta1", kind="PostgresCluster")
     body = hippo_manifest()

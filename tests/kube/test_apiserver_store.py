@@ -102,7 +102,9 @@ def test_concurrent_patches_are_atomic(kube_api, kube_server, hippo_manifest):
     assert int(final["metadata"]["resourceVersion"]) == start + 80
 
 
-def test_delete_preconditions(kube_api, hippo_manifest):
+def test_a_delete_with_a_stale_precondition_conflicts_and_a_current_one_deletes(
+    kube_api, hippo_manifest
+):
     created = kube_api.create_cluster(NS, hippo_manifest())
     kube_api.patch_cluster(NS, "hippo", {"spec": {"shutdown": True}})
     stale = client.V1DeleteOptions(preconditions=client.V1Preconditions(
@@ -116,7 +118,9 @@ def test_delete_preconditions(kube_api, hippo_manifest):
     kube_api.delete_cluster(NS, "hippo", body=current)
 
 
-def test_finalizers_seen_by_a_watch(kube_api, hippo_manifest):
+def test_a_watch_sees_a_delete_held_by_a_finalizer_as_modified_then_deleted(
+    kube_api, hippo_manifest
+):
     body = hippo_manifest()
     body["metadata"]["finalizers"] = [f"{GROUP}/finalizer"]
     start = kube_api.list_clusters(NS)["metadata"]["resourceVersion"]
@@ -153,7 +157,9 @@ def test_deleting_a_namespace_deletes_its_objects(kube_api, kube_server, hippo_m
         strict.stop()
 
 
-def test_raw_watch_with_watch_1(kube_server, kube_api, hippo_manifest):
+def test_a_raw_watch_request_streams_one_json_event_per_chunked_line(
+    kube_server, kube_api, hippo_manifest
+):
     kube_api.create_cluster(NS, hippo_manifest())
     http = urllib3.PoolManager()
     resp = http.request("GET", f"{kube_server.url}/apis/{GROUP}/v1beta1/postgresclusters"
@@ -166,7 +172,7 @@ def test_raw_watch_with_watch_1(kube_server, kube_api, hippo_manifest):
     assert kube_server.calls[("watch", "postgresclusters")] == 1
 
 
-def test_unknown_paths_and_methods(kube_server):
+def test_an_unknown_path_is_a_not_found_status_and_version_is_served(kube_server):
     http = urllib3.PoolManager()
     resp = http.request("GET", f"{kube_server.url}/apis/example.com/v1/widgets")
     assert resp.status == 404
@@ -179,7 +185,7 @@ def test_unknown_paths_and_methods(kube_server):
     assert version["major"] == "1"
 
 
-def test_generate_name_and_context_manager(hippo_manifest):
+def test_generate_name_adds_five_characters_and_the_server_stops_on_exit(hippo_manifest):
     with KubeServer() as server:
         api = client.CustomObjectsApi(server.api_client())
         body = hippo_manifest()

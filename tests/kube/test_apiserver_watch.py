@@ -80,7 +80,9 @@ def test_watch_follows_live_changes(kube_api, hippo_manifest):
                       ("DELETED", "second")]
 
 
-def test_bookmarks(kube_api, kube_server, hippo_manifest):
+def test_bookmarks_come_only_when_asked_for_and_carry_the_resource_version(
+    kube_api, kube_server, hippo_manifest
+):
     kube_server.bookmark_interval = 0.2
     kube_api.create_cluster(NS, hippo_manifest())
     rv = kube_api.list_clusters(NS)["metadata"]["resourceVersion"]
@@ -108,7 +110,9 @@ def test_send_initial_events_ends_with_an_annotated_bookmark(kube_api, hippo_man
         "k8s.io/initial-events-end": "true"}
 
 
-def test_label_selector_transitions(kube_api, hippo_manifest):
+def test_leaving_and_rejoining_a_label_selector_is_seen_as_deleted_and_added(
+    kube_api, hippo_manifest
+):
     kube_api.create_cluster(NS, hippo_manifest("x", labels={"tier": "db"}))
     start = kube_api.list_clusters(NS)["metadata"]["resourceVersion"]
     kube_api.patch_cluster(NS, "x", {"metadata": {"labels": {"tier": None}}})
@@ -158,7 +162,7 @@ def test_a_too_old_resource_version_is_410_gone(kube_api, kube_server, hippo_man
         "DELETED"]
 
 
-def test_typed_watch_of_pods(kube_api, kube_server):
+def test_a_typed_watch_of_pods_yields_pod_objects_with_their_status(kube_api, kube_server):
     start = kube_server.store.resource_version
     kube_server.store.put({
         "apiVersion": "v1", "kind": "Pod",

@@ -406,7 +406,9 @@ def test_the_rules_that_matter_for_dr_are_evaluated() -> None:
         ),
     ],
 )
-def test_authentication_rules(rules: str, ok: list[Any], bad: list[Any]) -> None:
+def test_the_crd_accepts_good_authentication_rules_and_refuses_bad_ones(
+    rules: str, ok: list[Any], bad: list[Any]
+) -> None:
     for value in ok:
         manifest = seed(PITR)
         manifest["spec"]["authentication"] = {"rules": [value]}

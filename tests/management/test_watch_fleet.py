@@ -301,9 +301,9 @@ def test_a_stuck_watch_lets_the_heartbeat_go_stale(kube_server: KubeServer, two_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_no_heartbeat_before_every_namespace_was_listed(kube_server: KubeServer,  # type: ignore[no-untyped-def]
-                                                       two_namespaces, running,
-                                                       tmp_path: Path) -> None:
+def test_it_does_not_beat_until_every_namespace_was_listed(kube_server: KubeServer,  # type: ignore[no-untyped-def]
+                                                           two_namespaces, running,
+                                                           tmp_path: Path) -> None:
     beat = tmp_path / "heartbeat"
     beat.touch()  # young, but left by an earlier run
     kube_server.faults.error(403, times=1000, verb="list", path=f"/namespaces/{OTHER}/")

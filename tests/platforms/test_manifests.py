@@ -72,24 +72,24 @@ def assert_same_sections(built: dict[str, Any], expected: dict[str, Any]) -> Non
     assert claim == expected["spec"]["instances"][0]["dataVolumeClaimSpec"]
 
 
-def test_golden_01_clone_of_a_live_cluster() -> None:
+def test_a_clone_of_a_live_cluster_reproduces_seed_manifest_01() -> None:
     built = m.clone_manifest(spec(), CloneSource(cluster=LiveSource("hippo", "repo1")))
     assert_same_sections(built, seed("01"))
 
 
-def test_golden_02_point_in_time_recovery_into_a_new_cluster() -> None:
+def test_a_point_in_time_recovery_into_a_new_cluster_reproduces_seed_manifest_02() -> None:
     when = dt.datetime(2021, 6, 9, 14, 15, 11, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
     options = pgo_restore_options(RestoreTarget("time", time=when), now=NOW)
     source = LiveSource("hippo", "repo1", options=tuple(options))
     assert_same_sections(m.clone_manifest(spec(), CloneSource(cluster=source)), seed("02"))
 
 
-def test_golden_03_standby_from_an_s3_repo() -> None:
+def test_a_standby_from_an_s3_repo_reproduces_seed_manifest_03() -> None:
     built = m.standby_manifest(spec("hippo-standby", CLOUD), repo_name="repo1")
     assert_same_sections(built, seed("03"))
 
 
-def test_golden_04_cluster_with_s3_backups_and_a_manual_full_backup() -> None:
+def test_s3_backups_and_a_manual_full_backup_reproduce_seed_manifest_04() -> None:
     hippo = spec("hippo", CLOUD, configuration_secret="pgo-s3-creds")
     body = m.cluster_manifest(hippo)
     patched = crd.merge_patch(body, m.manual_backup_patch("repo1", ["--type=full"], "b1"))
@@ -102,12 +102,12 @@ def _from_s3() -> CloneSource:
     return CloneSource(cloud=CloudSource(repo, configuration_secret="pgo-s3-creds"))
 
 
-def test_golden_05_clone_from_s3_backing_up_to_s3() -> None:
+def test_a_clone_from_s3_backing_up_to_s3_reproduces_seed_manifest_05() -> None:
     target = spec("elephant", CLOUD, configuration_secret="pgo-s3-creds")
     assert_same_sections(m.clone_manifest(target, _from_s3()), seed("05"))
 
 
-def test_golden_06_clone_from_s3_backing_up_to_a_volume() -> None:
+def test_a_clone_from_s3_backing_up_to_a_volume_reproduces_seed_manifest_06() -> None:
     assert_same_sections(m.clone_manifest(spec("rhino"), _from_s3()), seed("06"))
 
 
@@ -600,7 +600,7 @@ def test_h1_a_clone_drops_its_data_source_and_an_in_place_restore_does_too() -> 
     assert "dataSource" not in disabled["spec"]
 
 
-def test_shutdown_start_and_promotion() -> None:
+def test_the_shutdown_start_and_promote_patches_are_valid_and_flip_their_flag() -> None:
     body = m.cluster_manifest(spec("hippo", CLOUD))
     assert assert_patch_valid(body, m.shutdown_patch(True))["spec"]["shutdown"] is True
     assert assert_patch_valid(body, m.shutdown_patch(False))["spec"]["shutdown"] is False

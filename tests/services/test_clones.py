@@ -61,8 +61,9 @@ def submit(draft: CloneDraft) -> Operation:
     return clones.draft_submit(draft=draft, version=draft.version, user=None)
 
 
-def test_a_point_in_time_clone_through_the_wizard(console: Console,
-                                                  hippo_synced: Cluster) -> None:
+def test_a_point_in_time_clone_is_created_as_reviewed_and_comes_up_ready(
+    console: Console, hippo_synced: Cluster
+) -> None:
     server = console.server
     created: list[dict[str, Any]] = []
     server.on_change.append(lambda kind, obj, old: created.append(obj) if (
@@ -115,7 +116,9 @@ def test_a_point_in_time_clone_through_the_wizard(console: Console,
     assert list(row.repositories.values_list("name", flat=True)) == ["repo1"]
 
 
-def test_a_latest_clone_into_another_name(console: Console, hippo_synced: Cluster) -> None:
+def test_a_latest_clone_into_another_name_comes_up_ready(
+    console: Console, hippo_synced: Cluster
+) -> None:
     op = console.run(submit(draft_to_review(hippo_synced, name="copy")))
     assert op.status == Status.SUCCEEDED, messages(op)
     assert console.obj("copy")["spec"].get("dataSource") is None
@@ -217,7 +220,7 @@ def cloud_draft(answers: clones.CloudAnswers = S3, *, name: str = "elephant",
     return draft
 
 
-def test_a_point_in_time_clone_from_s3_with_no_source_cluster(console: Console) -> None:
+def test_a_point_in_time_clone_from_s3_succeeds_with_no_source_cluster(console: Console) -> None:
     server = console.server
     created: list[dict[str, Any]] = []
     server.on_change.append(lambda kind, obj, old: created.append(obj) if (
@@ -292,8 +295,9 @@ def test_the_clone_can_back_up_to_the_same_bucket_at_its_own_path(console: Conso
     ("gcs", {"bucket": "gcs-bucket"}, {"gcs": {"bucket": "gcs-bucket"}}),
     ("azure", {"bucket": "container1"}, {"azure": {"container": "container1"}}),
 ])
-def test_gcs_and_azure_repos(console: Console, storage: str, fields: dict[str, str],
-                             expected: dict[str, Any]) -> None:
+def test_a_clone_restores_from_a_gcs_or_azure_repo(
+    console: Console, storage: str, fields: dict[str, str], expected: dict[str, Any]
+) -> None:
     answers = dataclasses.replace(S3, storage=storage, endpoint="", region="", **fields)
     draft = cloud_draft(answers, point=RestoreTarget())
     repo = clones.draft_review(draft).plan.manifest["spec"]["dataSource"]["pgbackrest"]["repo"]

@@ -116,8 +116,9 @@ def test_an_in_place_pitr_restores_and_disables_the_restore(console: Console,
     assert (hippo_synced.role, hippo_synced.state) == ("primary", "ready")
 
 
-def test_a_single_database_restore_after_a_worker_is_lost(console: Console,
-                                                          hippo_synced: Cluster) -> None:
+def test_a_single_database_restore_finishes_once_after_a_worker_is_lost(
+    console: Console, hippo_synced: Cluster
+) -> None:
     """Killed between "patch sent" and "status seen": a new worker (a fresh platform, same
     server) carries on; PGO saw one annotation value for the operation."""
     read_databases(hippo_synced)

@@ -189,8 +189,8 @@ def test_a_cluster_that_comes_back_is_read_again(fake: FakePlatform) -> None:
     assert inventory.platform_sync(platform_name="local").repos_read == 1
 
 
-def test_one_inventory_sync_of_a_platform_at_a_time(fake: FakePlatform, settings,  # type: ignore[no-untyped-def]
-                                                    monkeypatch) -> None:
+def test_only_one_inventory_sync_of_a_platform_runs_at_a_time(fake: FakePlatform, settings,  # type: ignore[no-untyped-def]
+                                                              monkeypatch) -> None:
     """A second beat while a long first sync still runs skips the platform instead of
     reading every cluster again; the lock is released after each sync."""
     settings.DR_PLATFORMS = ["local"]

@@ -23,7 +23,9 @@ pytestmark = pytest.mark.django_db
 Status = Operation.Status
 
 
-def test_shutdown_then_start(fake: FakePlatform, hippo_row: Cluster) -> None:
+def test_a_cluster_shuts_down_refuses_a_second_shutdown_and_starts_again(
+    fake: FakePlatform, hippo_row: Cluster
+) -> None:
     op = run_until_done(power.power_request(cluster=hippo_row, shutdown=True, user=None,
                                                    confirm="hippo"))
     assert op.status == "succeeded" and op.kind == "shutdown"

@@ -20,7 +20,7 @@ Status = Operation.Status
 STANDBY_OF = "dr-console/standby-of"
 
 
-def test_standby_then_promotion_with_the_split_brain_guard(
+def test_the_split_brain_guard_holds_a_promotion_until_the_primary_is_shut_down(
     fake: FakePlatform, hippo_row: Cluster
 ) -> None:
     op = standbys.standby_request(source=hippo_row, name="hippo-standby", namespace="local",

@@ -14,7 +14,7 @@ from restores.templatetags import dr
     [(None, "–"), (0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (835910692, "797.2 MiB"),
      (5 * 2**30, "5.0 GiB"), (3 * 2**40, "3.0 TiB")],
 )
-def test_iec(value: int | None, text: str) -> None:
+def test_a_size_is_shown_in_binary_units_and_none_as_a_dash(value: int | None, text: str) -> None:
     assert dr.iec(value) == text
 
 
@@ -23,7 +23,9 @@ def test_iec(value: int | None, text: str) -> None:
     [(0, "0 s"), (59, "59 s"), (60, "1 min"), (252, "4 min 12 s"), (7500, "2 h 5 min"),
      (3 * 86400 + 4 * 3600, "3 d 4 h"), (-5, "0 s")],
 )
-def test_span(seconds: int, text: str) -> None:
+def test_a_duration_is_shown_in_its_two_largest_units_and_never_negative(
+    seconds: int, text: str
+) -> None:
     assert dr.span(dt.timedelta(seconds=seconds)) == text
 
 

@@ -370,7 +370,9 @@ def html_text(response: Any) -> str:
     return html.unescape(response.content.decode())
 
 
-def test_the_wizard_pages_for_a_cloud_source(console: Console, admin_client: Client) -> None:
+def test_the_wizard_pages_take_a_cloud_source_through_to_a_running_clone(
+    console: Console, admin_client: Client
+) -> None:
     start = admin_client.post("/clone/")
     source_url = start["Location"]
     page = admin_client.get(source_url)

@@ -66,7 +66,9 @@ def check(client: Client, method: str, url: str, data: dict[str, Any], *,
         assert CloneDraft.objects.count() == drafts, (url, data)
 
 
-def test_query_parameters_of_every_list_and_poll(client: Client, hippo_row: Cluster) -> None:
+def test_hostile_query_parameters_of_any_list_or_poll_are_never_a_server_error(
+    client: Client, hippo_row: Cluster
+) -> None:
     op = OperationFactory(cluster=hippo_row, status="running")
 
     @SETTINGS
@@ -81,7 +83,9 @@ def test_query_parameters_of_every_list_and_poll(client: Client, hippo_row: Clus
     run()
 
 
-def test_the_cluster_forms(client: Client, hippo_row: Cluster) -> None:
+def test_hostile_input_to_the_cluster_forms_is_never_a_server_error(
+    client: Client, hippo_row: Cluster
+) -> None:
     base = hippo_row.get_absolute_url()
 
     @SETTINGS
@@ -95,7 +99,9 @@ def test_the_cluster_forms(client: Client, hippo_row: Cluster) -> None:
     run()
 
 
-def test_the_in_place_restore_form(client: Client, hippo_databases: Cluster) -> None:
+def test_hostile_input_to_the_in_place_restore_form_is_never_a_server_error(
+    client: Client, hippo_databases: Cluster
+) -> None:
     url = hippo_databases.get_absolute_url() + "restore/"
 
     @SETTINGS
@@ -112,7 +118,9 @@ def test_the_in_place_restore_form(client: Client, hippo_databases: Cluster) -> 
     run()
 
 
-def test_the_clone_wizard(client: Client, hippo_row: Cluster) -> None:
+def test_hostile_input_to_the_clone_wizard_is_never_a_server_error(
+    client: Client, hippo_row: Cluster
+) -> None:
     draft = CloneDraft.objects.create(source=hippo_row, repo_name="repo1", reached="review",
                                       point={"kind": "latest"},
                                       target={"name": "elephant", "namespace": "local"})
@@ -143,7 +151,9 @@ def test_a_new_draft_is_made_only_from_a_cluster_the_console_knows(client: Clien
     assert client.post("/clone/", {}).status_code == 302  # the Fleet page's blank wizard
 
 
-def test_the_approval_forms(client: Client, hippo_row: Cluster) -> None:
+def test_hostile_input_to_the_approval_forms_is_never_a_server_error(
+    client: Client, hippo_row: Cluster
+) -> None:
     op = OperationFactory(cluster=hippo_row, kind="shutdown", status="awaiting_approval",
                           params={})
 

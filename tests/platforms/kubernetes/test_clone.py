@@ -67,7 +67,9 @@ def test_it_clones_and_clears_the_data_source_once_ready(platform, kube_server, 
     assert [r.query.startswith("dryRun") for r in creates] == [True, False]
 
 
-def test_point_in_time_with_databases_into_a_new_cluster(platform, kube_api, emu, hippo_ready):
+def test_a_point_in_time_clone_of_one_database_passes_its_options_to_pgo(
+    platform, kube_api, emu, hippo_ready
+):
     when = dt.datetime(2026, 11, 24, 10, 14, 3, tzinfo=dt.UTC)
     req = request(RestoreTarget(kind="time", time=when), db_include=("app",), process_max=2)
     platform.clone_advance(req)

@@ -71,7 +71,9 @@ def annotate(kube_api, emu, name: str, key: str, value: str) -> None:
     emu.settle()
 
 
-def test_pgbackrest_restore_backup_clone_and_in_place_pitr(kube_server, kube_api, emu):
+def test_a_backup_a_clone_and_an_in_place_pitr_reach_pgos_recorded_states(
+    kube_server, kube_api, emu
+):
     apply(kube_api, emu, "pgbackrest-restore/01-create-cluster.yaml")
     assert_recorded(kube_server, "pgbackrest-restore/01-assert.yaml")
     annotate(kube_api, emu, "original", BACKUP_ANN, "one")
@@ -86,8 +88,9 @@ def test_pgbackrest_restore_backup_clone_and_in_place_pitr(kube_server, kube_api
     assert_recorded(kube_server, "pgbackrest-restore/15-assert.yaml")
 
 
-def test_pgbackrest_init_two_repos_and_a_manual_backup_to_the_second(kube_server, kube_api,
-                                                                     emu):
+def test_two_repos_and_a_manual_backup_to_the_second_reach_the_recorded_state(
+    kube_server, kube_api, emu
+):
     apply(kube_api, emu, "pgbackrest-init/00-cluster.yaml")
     assert_recorded(kube_server, "pgbackrest-init/00-assert.yaml")
     annotate(kube_api, emu, "init-pgbackrest", BACKUP_ANN, "manual")
@@ -104,7 +107,7 @@ def test_a_created_cluster_reaches_the_recorded_state(kube_server, kube_api, emu
     assert_recorded(kube_server, check)
 
 
-def test_cluster_pause(kube_server, kube_api, emu):
+def test_a_paused_cluster_reaches_the_recorded_state(kube_server, kube_api, emu):
     apply(kube_api, emu, "cluster-pause/files/00-create-cluster.yaml")
     assert_recorded(kube_server, "cluster-pause/files/00-cluster-created.yaml")
     apply(kube_api, emu, "cluster-pause/files/01-pause-cluster.yaml")
@@ -140,7 +143,7 @@ def leader(role: str = "primary") -> dict[str, Any]:
     ("cluster-pause/files/01-cluster-paused.yaml", [leader()], ("primary", "paused")),
     ("switchover/01-assert.yaml", [], ("unknown", "bootstrapping")),
 ])
-def test_state_derivation_on_recorded_status(path, leaders, expected):
+def test_recorded_status_blocks_derive_the_right_role_and_state(path, leaders, expected):
     obj = recorded_cluster(path)
     derived = state.derive(obj, leaders, [])
     assert (derived.role, derived.state) == expected
