@@ -26,7 +26,6 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from bench.framework import BenchError
-from restores.steps import loop
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = Path(sys.executable).parent / "celery"
@@ -137,6 +136,7 @@ def drive(op_id: str, *, timeout: float) -> tuple[Any, list[tuple[float, float]]
     from django.utils import timezone
 
     from restores.models import Operation
+    from restores.steps import loop
 
     deadline = time.monotonic() + timeout
     steps: list[tuple[float, float]] = []

@@ -31,7 +31,6 @@ from bench.benchmarks import support_console as console
 from bench.benchmarks import support_local as local
 from bench.framework import INFO, MISSED, PASS, BenchError, Context, Row, median, p95
 from bench.registry import register
-from restores.services import backups
 
 SCHEMA = "bench_visibility"
 CLUSTER = "vis"
@@ -123,6 +122,7 @@ def _explained(worker: console.Worker) -> Iterator[None]:
 
 def _backup(ctx: Context, bf: local.BenchFleet, client: object) -> Seen:
     from restores.models import Cluster
+    from restores.services import backups
 
     cluster = Cluster.objects.get(platform="local", namespace=local.NAMESPACE, name=CLUSTER)
     op = backups.backup_request(cluster=cluster, repo_name="repo1", backup_type="incr",

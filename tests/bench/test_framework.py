@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,6 +106,17 @@ def test_it_refuses_an_unknown_benchmark(
 def test_the_real_registry_has_the_pages_benchmark() -> None:
     registry.discover()
     assert "pages" in [b.name for b in registry.benchmarks()]
+
+
+def test_every_benchmark_module_imports_before_django_is_set_up() -> None:
+    # `python -m bench` discovers the benchmarks first and sets Django up after: a module that
+    # imports a model at its top breaks the whole command, which pytest (Django already set up)
+    # would never see.
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run([sys.executable, "-m", "bench", "--list"], env=env, text=True,
+                          capture_output=True, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert "kube_sync" in done.stdout and "visibility" in done.stdout
 
 
 def test_the_bench_database_is_never_the_consoles_own() -> None:
