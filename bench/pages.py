@@ -124,13 +124,19 @@ def targets() -> list[Target]:
     ]
 
 
-def logged_in_client() -> Client:
+def bench_user():  # type: ignore[no-untyped-def]
+    """The bench's user, an admin of every cluster (the pages it measures show everything to
+    it, the services it calls let it act), whether or not a seed made the user first."""
     user, created = get_user_model().objects.get_or_create(username="bench")
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
-        # An admin of every cluster: the pages it measures show everything to it.
-        Grant.objects.get_or_create(user=user, role=Grant.Role.ADMIN, platform="", namespace="")
+    Grant.objects.get_or_create(user=user, role=Grant.Role.ADMIN, platform="", namespace="")
+    return user
+
+
+def logged_in_client() -> Client:
+    user = bench_user()
     client = Client()
     client.force_login(user)
     return client

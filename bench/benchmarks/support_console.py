@@ -103,10 +103,9 @@ def schema_url(url: str, schema: str) -> str:
 
 
 def bench_user():  # type: ignore[no-untyped-def]
-    from django.contrib.auth import get_user_model
+    from bench.pages import bench_user as user_with_grant
 
-    user, _ = get_user_model().objects.get_or_create(username="bench")
-    return user
+    return user_with_grant()
 
 
 # -- a clone through the console ---------------------------------------------------------------
