@@ -133,6 +133,11 @@ if ((!python_only)); then
     fi
     have pgbackrest || pkgs+=(pgbackrest)
     { have redis-server && have redis-cli; } || pkgs+=(redis-server)
+    # The drill report's PDF (WeasyPrint draws with Pango); its tests read the PDF back with
+    # poppler's pdftotext and pdftoppm.
+    [[ -e /usr/lib/x86_64-linux-gnu/libpango-1.0.so.0 || -e /usr/lib/aarch64-linux-gnu/libpango-1.0.so.0 ]] \
+        || pkgs+=(libpango-1.0-0 libpangoft2-1.0-0)
+    { have pdftotext && have pdftoppm; } || pkgs+=(poppler-utils)
     if ((with_browser)) && [[ ! -x /usr/bin/chromium ]]; then
         pkgs+=(chromium)
     fi
