@@ -25,3 +25,7 @@ def _schedule(sender: Celery, **_: object) -> None:
         float(settings.DR_INVENTORY_INTERVAL), sender.signature("restores.sync_inventory"),
         name="sync inventory",
     )
+    sender.add_periodic_task(
+        float(settings.DR_DRILL_BEAT_INTERVAL), sender.signature("restores.drill_beat"),
+        name="drill schedule",
+    )

@@ -269,6 +269,17 @@ DR_POLL_INTERVAL = envint("DR_POLL_INTERVAL", "2")
 # within DR_POLL_INTERVAL + 0.5 s (issue #5); the unchanged answer is a 204 of ~2 ms.
 DR_OPERATION_POLL_INTERVAL = envint("DR_OPERATION_POLL_INTERVAL", "1")
 
+# --- Drills -----------------------------------------------------------------------------------
+# How often the drill scheduler looks for due slots (seconds). A scheduled run starts when
+# its cluster has no other drill and its platform fewer than DR_DRILL_CONCURRENCY at once;
+# one that could not start within DR_DRILL_START_WINDOW seconds of its slot (or before the
+# plan's next slot, if sooner) is recorded as missed, with the reason. A drill's SQL checks
+# run read-only, each stopped after DR_DRILL_STATEMENT_TIMEOUT seconds.
+DR_DRILL_BEAT_INTERVAL = envint("DR_DRILL_BEAT_INTERVAL", "30", minimum=1)
+DR_DRILL_CONCURRENCY = envint("DR_DRILL_CONCURRENCY", "2", minimum=1)
+DR_DRILL_START_WINDOW = envint("DR_DRILL_START_WINDOW", "3600", minimum=10)
+DR_DRILL_STATEMENT_TIMEOUT = envint("DR_DRILL_STATEMENT_TIMEOUT", "60", minimum=1)
+
 # --- Access -----------------------------------------------------------------------------------
 # The two-person rule: where a cluster's "platform/namespace" matches one of these patterns
 # (`*` matches any part; "*" alone, every cluster), operations of DR_TWO_PERSON_KINDS wait

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from restores import platforms
@@ -49,6 +49,7 @@ def _status_fields(status: base.ClusterStatus) -> dict[str, object]:
         "connect_hint": status.connect_hint,
         "conditions": [_jsonable(c) for c in status.conditions],
         "warnings": [_jsonable(w) for w in status.warnings],
+        "labels": dict(status.labels),
         "present": True,
     }
 
@@ -217,6 +218,20 @@ def platform_sync(*, platform_name: str) -> SyncResult:
     return result
 
 
+# How long after its drill a scratch cluster's name is still known as one (a listing taken
+# just before the clean-up finished may still show it).
+SCRATCH_MEMORY = dt.timedelta(days=1)
+
+
+def scratch_names(platform_name: str, *, now: dt.datetime) -> set[tuple[str, str]]:
+    """(namespace, name) of every scratch cluster a drill on the platform made or may still
+    be making: one query over the drills active or recently finished."""
+    rows = (Operation.objects.filter(cluster__platform=platform_name, kind=Operation.Kind.DRILL)
+            .filter(Q(status__in=Operation.ACTIVE) | Q(finished_at__gte=now - SCRATCH_MEMORY))
+            .values_list("refs__scratch__namespace", "refs__scratch__name"))
+    return {(ns, name) for ns, name in rows if name}
+
+
 def _clusters_store(
     platform_name: str, listed: list[base.ClusterStatus], *, now: dt.datetime
 ) -> list[tuple[Cluster, base.ClusterStatus, bool]]:
@@ -225,13 +240,15 @@ def _clusters_store(
     statuses are written one by one, and one UPDATE stamps them all.
     Returns (row, status, busy) per listed cluster."""
     active = Operation.objects.filter(cluster=OuterRef("pk"), status__in=Operation.ACTIVE)
+    scratch = scratch_names(platform_name, now=now)
     rows = {
         (c.namespace, c.name): c
         for c in Cluster.objects.filter(platform=platform_name).annotate(busy=Exists(active))
     }
     found = []
     for status in listed:
-        fields = _status_fields(status)
+        fields = {**_status_fields(status),
+                  "drill": (status.ref.namespace, status.ref.name) in scratch}
         cluster = rows.get((status.ref.namespace, status.ref.name))
         if cluster is None:
             cluster, _ = Cluster.objects.update_or_create(

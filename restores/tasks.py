@@ -15,7 +15,7 @@ from restores import inventory, platforms
 from restores.models import Backup, Cluster
 from restores.models import auditlog as audit
 from restores.platforms.base import ClusterRef, PlatformError
-from restores.services import approvals
+from restores.services import approvals, drill_schedule
 from restores.steps import loop
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,28 @@ def sync_lock(platform_name: str) -> redis.lock.Lock:
     client = redis.Redis.from_url(settings.REDIS_URL)
     return client.lock(f"dr-console:sync:{platform_name}", blocking=False,
                        timeout=max(60, 10 * settings.DR_INVENTORY_INTERVAL))
+
+
+@shared_task(name="restores.drill_beat", ignore_result=True)
+def drill_beat() -> str:
+    """Drill plans: queue the slots that came, start what has room, record what missed."""
+    lock = redis.Redis.from_url(settings.REDIS_URL).lock(
+        "dr-console:drill-beat", blocking=False,
+        timeout=max(60, 4 * settings.DR_DRILL_BEAT_INTERVAL))
+    try:
+        if not lock.acquire():
+            return "the previous beat is still running"
+    except redis.RedisError as exc:
+        log.warning("drill beat: the lock is unavailable (%s)", exc)
+        lock = None
+    try:
+        result = drill_schedule.beat()
+    finally:
+        if lock is not None:
+            with contextlib.suppress(redis.RedisError):
+                lock.release()
+    log.info("drill beat: %s", result)
+    return str(result)
 
 
 @shared_task(name="restores.sync_inventory", ignore_result=True)

@@ -37,6 +37,11 @@ class Cluster(models.Model):
     # newest warnings ([{"reason", "message", "at", "count"}]), as the last sync saw them.
     conditions = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True)
+    # The platform's labels (a PostgresCluster's metadata.labels): drill plans match them.
+    labels = models.JSONField(default=dict, blank=True)
+    # A drill's scratch copy: hidden from the Fleet by default, refused by every manual
+    # action, deleted by its drill.
+    drill = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["platform", "namespace", "name"]

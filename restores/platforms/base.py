@@ -18,6 +18,7 @@ from .errors import TransientError as TransientError
 from .facts import BACKUP_TYPES as BACKUP_TYPES
 from .facts import FORMER_PRIMARY as FORMER_PRIMARY
 from .facts import WARNINGS_KEPT as WARNINGS_KEPT
+from .facts import AmcheckResult as AmcheckResult
 from .facts import Applied as Applied
 from .facts import Backup as Backup
 from .facts import BackupType as BackupType
@@ -31,6 +32,7 @@ from .facts import DatabaseFacts as DatabaseFacts
 from .facts import InPlaceRestoreRequest as InPlaceRestoreRequest
 from .facts import JobState as JobState
 from .facts import JobStatus as JobStatus
+from .facts import QueryResult as QueryResult
 from .facts import RecoverableWindow as RecoverableWindow
 from .facts import RepoInventory as RepoInventory
 from .facts import Role as Role
@@ -128,6 +130,19 @@ class Platform(abc.ABC):
         """Read-only checks of a restored cluster (a drill's scratch copy), and the system
         identifier of `source` to compare it with. Never writes to either."""
         raise PermanentError(f"The {self.name} platform cannot verify a restored cluster.")
+
+    def query(self, ref: ClusterRef, sql: str, *, database: str = "postgres",
+              timeout_s: float = 30.0) -> QueryResult:
+        """Run one statement in `database` of the cluster, read-only
+        (default_transaction_read_only) and under a statement timeout. PermanentError when
+        PostgreSQL rejects it (its message says why), TransientError while unreachable."""
+        raise PermanentError(f"The {self.name} platform cannot run a drill's SQL checks.")
+
+    def amcheck(self, ref: ClusterRef, *, database: str,
+                relations: tuple[str, ...] = ()) -> AmcheckResult:
+        """pg_amcheck (heap and btree, installing the amcheck extension where missing: only
+        ever in a scratch copy) on every relation of `database`, or the ones named."""
+        raise PermanentError(f"The {self.name} platform cannot run pg_amcheck.")
 
     def cluster_destroy(self, ref: ClusterRef, *, operation_id: str | None = None) -> Applied:
         """Delete the cluster with its data and everything it wrote. With `operation_id`

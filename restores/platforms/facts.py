@@ -77,6 +77,9 @@ class ClusterStatus:
     # warnings first (at most WARNINGS_KEPT).
     conditions: tuple[Condition, ...] = ()
     warnings: tuple[ClusterWarning, ...] = ()
+    # The cluster's labels as (key, value) pairs (PGO: the PostgresCluster's metadata.labels);
+    # drill plans select clusters by them.
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 WARNINGS_KEPT = 5
@@ -268,3 +271,21 @@ class Verification:
     # None when recovery replayed none (a restore that stopped at the backup's end).
     last_replayed_commit: dt.datetime | None = None
     command: str = ""  # how it was read: the queries, or the kubectl exec line
+
+
+@dataclasses.dataclass(frozen=True)
+class QueryResult:
+    """A read-only query's rows (each value as PostgreSQL's text, None for NULL) and how it
+    was run (the psql or kubectl exec line a DBA can paste)."""
+
+    rows: tuple[tuple[str | None, ...], ...]
+    command: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class AmcheckResult:
+    """pg_amcheck's verdict on a database: ok when it found no corruption; its report."""
+
+    ok: bool
+    findings: str
+    command: str = ""

@@ -151,7 +151,17 @@ def require(user: User, action: str, *, platform: str, namespace: str) -> None:
                                      have=f"the {ROLE_NAMES[have]} role" if have else "none"))
 
 
+SCRATCH_REFUSED = (
+    "{name} is a drill's scratch copy: the console does not {what} it. Its drill deletes it "
+    "when it ends; the drill's operation on its source holds the evidence."
+)
+
+
 def require_cluster(user: User, action: str, cluster: Cluster) -> None:
+    """AccessDenied unless `user` may do `action` on `cluster`; nobody, not even the
+    console's own schedules, acts on a drill's scratch copy but its drill."""
+    if cluster.drill and action != "view":
+        raise AccessDenied(SCRATCH_REFUSED.format(name=cluster.name, what=WORDS[action]))
     require(user, action, platform=cluster.platform, namespace=cluster.namespace)
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
 from django.utils import timezone
 
 from restores import platforms, rules
-from restores.models import Cluster, Operation
+from restores.models import Cluster, DrillRun, Operation
 from restores.models.requests import repo_window, utc_text
 from restores.platforms import manifests
 from restores.platforms.base import ClusterRef, Platform, PlatformError
@@ -54,9 +55,11 @@ def scratch_name(cluster_name: str, operation_id: uuid.UUID) -> str:
     return cluster_name[: SCRATCH_NAME_MAX - len(suffix)].rstrip("-") + suffix
 
 
-def drill_request(*, cluster: Cluster, repo_name: str, point: RestoreTarget,
-                  user: User) -> Operation:
-    """Start a drill of `cluster` from `repo_name` at `point` ("latest" or a time)."""
+def drill_request(*, cluster: Cluster, repo_name: str, point: RestoreTarget, user: User,
+                  run: DrillRun | None = None) -> Operation:
+    """Start a drill of `cluster` from `repo_name` at `point` ("latest" or a time). `run`: the
+    scheduled run of a plan it is (its checks and objectives come from the plan); without
+    one, a manual drill's run is recorded with it."""
     access.require_cluster(user, "drill", cluster)
     if not cluster.present:
         raise ServiceError(DRILL_CLUSTER_GONE.format(cluster=cluster.name))
@@ -83,16 +86,32 @@ def drill_request(*, cluster: Cluster, repo_name: str, point: RestoreTarget,
     _check_scratch(platform, scratch)
     now = timezone.now()
     where = "latest" if point.time is None else utc_text(point.time)
+    plan = run.plan if run is not None else None
+    params = {"repo": repo_name, "point": target_to_json(point), "requested_at": now.isoformat()}
+    if plan is not None:
+        params.update(plan=plan.name, checks=plan.checks, objectives={
+            "rto_seconds": plan.rto_objective_seconds, "rpo_seconds": plan.rpo_objective_seconds})
+    scenario = {"repo": repo_name, "point": target_to_json(point),
+                "point_rule": plan.point_text if plan else "chosen by hand",
+                "scratch": f"{scratch.namespace}/{scratch.name}",
+                "checks": params.get("checks", []), "policy": plan.policy if plan else ""}
     try:
-        return operation_create(
-            cluster=cluster, kind=Operation.Kind.DRILL, user=user, operation_id=op_id,
-            exclusive=False,
-            params={"repo": repo_name, "point": target_to_json(point),
-                    "requested_at": now.isoformat()},
-            refs={"scratch": {"namespace": scratch.namespace, "name": scratch.name}},
-            message=f"Drill of {cluster.name} from {repo_name} at {where} requested: scratch "
-                    f"cluster {scratch.name}.",
-        )
+        with transaction.atomic():
+            op = operation_create(
+                cluster=cluster, kind=Operation.Kind.DRILL, user=user, operation_id=op_id,
+                exclusive=False, params=params,
+                refs={"scratch": {"namespace": scratch.namespace, "name": scratch.name}},
+                message=f"Drill of {cluster.name} from {repo_name} at {where} requested"
+                        + (f" by the plan {plan.name}" if plan else "")
+                        + f": scratch cluster {scratch.name}.",
+            )
+            if run is None:
+                run = DrillRun(cluster=cluster, slot_at=now)
+            run.operation, run.outcome, run.scenario = op, DrillRun.Outcome.RUNNING, scenario
+            run.rto_objective_seconds = plan.rto_objective_seconds if plan else None
+            run.rpo_objective_seconds = plan.rpo_objective_seconds if plan else None
+            run.save()
+            return op
     except ServiceError:
         # Only the one-drill-per-cluster constraint can refuse a non-exclusive operation:
         # another request got there between the check above and this insert.

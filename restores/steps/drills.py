@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from restores import rules
 from restores.models import Backup, Cluster, Operation
+from restores.models.drills import DrillRun, run_seal
 from restores.models.requests import repo_window, scratch_ref, scratch_request, utc_text
 from restores.models.transitions import (
     Level,
@@ -42,6 +43,13 @@ from restores.platforms.base import (
 )
 from restores.platforms.targets import target_from_json
 from restores.steps.common import MAX_TRANSIENT_FAILURES, fresh_repo
+from restores.steps.drill_checks import (
+    DRILL_OBJECTIVES_FIX,
+    DRILL_OBJECTIVES_MISSED,
+    objectives_missed,
+    run_checks,
+    size_check,
+)
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +198,11 @@ def _verifying(op: Operation, platform: Platform) -> None:
                     fix=DRILL_VERIFY_FAILED_FIX, detail=exc.detail)
         return
     checks = verification_checks(found, expected=_expected_databases(op))
+    size = size_check(sum(d.size_bytes for d in found.databases), _backup_size(op))
+    checks += [size] if size else []
+    objectives = op.params.get("objectives") or {}
+    checks += run_checks(platform, scratch_ref(op), source, op.params.get("checks") or [],
+                         target=check_target(op), rpo_objective=objectives.get("rpo_seconds"))
     failed = [c["check"] for c in checks if not c["ok"]]
     result = {**op.result, "verification": verification_json(found), "checks": checks}
     refs = {**op.refs, "cleanup_at": timezone.now().isoformat()}
@@ -207,13 +220,28 @@ def _verifying(op: Operation, platform: Platform) -> None:
         _cleaning_up(op, platform)
 
 
+def _backup(op: Operation) -> Backup | None:
+    return Backup.objects.filter(repository__cluster=op.cluster, repository__name=op.params[
+        "repo"], label=op.refs.get("backup_set")).first()
+
+
 def _expected_databases(op: Operation) -> list[str] | None:
     """The databases the backup set holds, when the inventory has read them."""
-    label = op.refs.get("backup_set")
-    row = (Backup.objects.filter(repository__cluster=op.cluster,
-                                 repository__name=op.params["repo"], label=label)
-           .values_list("databases", flat=True).first())
-    return list(row) if row else None
+    backup = _backup(op)
+    return list(backup.databases) if backup and backup.databases else None
+
+
+def _backup_size(op: Operation) -> int | None:
+    backup = _backup(op)
+    return backup.database_size if backup else None
+
+
+def check_target(op: Operation) -> dt.datetime | None:
+    """The instant the copy should hold data up to: the drill's point in time, or for
+    "latest" the repo's latest recoverable time when the drill started."""
+    point = op.params.get("point") or {}
+    at = point.get("time") or op.refs.get("latest_recoverable")
+    return dt.datetime.fromisoformat(at) if at else None
 
 
 def verification_checks(found: Verification, *,
@@ -296,17 +324,31 @@ def _cleaning_up(op: Operation, platform: Platform) -> None:
                            name=scratch.name, operations__isnull=True).delete()
     result = {**op.result, **drill_figures(op), "scratch": scratch.name,
               "destroyed_at": timezone.now().isoformat()}
+    missed = objectives_missed(result, op.params.get("objectives") or {})
+    if missed and not failure:
+        failure = {"reason": DRILL_OBJECTIVES_MISSED.format(missed="; ".join(missed)),
+                   "fix": DRILL_OBJECTIVES_FIX}
     if failure:
         reason = DRILL_CLEANED.format(reason=failure["reason"], scratch=scratch.name)
-        operation_transition(op, status=Status.FAILED, step="failed", level=Level.ERROR,
-                             message=reason, command=applied.command, result=result,
-                             error_reason=reason, error_fix=failure["fix"])
+        if operation_transition(op, status=Status.FAILED, step="failed", level=Level.ERROR,
+                                message=reason, command=applied.command, result=result,
+                                error_reason=reason, error_fix=failure["fix"]):
+            _seal(op, DrillRun.Outcome.FAILED, failure["reason"])
         return
-    operation_transition(
+    if operation_transition(
         op, status=Status.SUCCEEDED, step="done", command=applied.command, result=result,
         message=DRILL_PASSED.format(rto=result.get("rto_seconds"),
                                     rpo=result.get("rpo_seconds"), scratch=scratch.name),
-    )
+    ):
+        _seal(op, DrillRun.Outcome.PASSED, "")
+
+
+def _seal(op: Operation, outcome: str, reason: str) -> None:
+    """Write the drill's run once, with its evidence (the audit chain gets its hash)."""
+    run = DrillRun.objects.filter(operation=op).first()
+    if run is not None:
+        op.refresh_from_db()
+        run_seal(run, outcome=outcome, reason=reason, op=op)
 
 
 def drill_figures(op: Operation) -> dict[str, Any]:
@@ -332,6 +374,7 @@ def drill_figures(op: Operation) -> dict[str, Any]:
 
 
 def _fail(op: Operation, *, reason: str, fix: str = "", detail: str = "") -> None:
-    operation_transition(op, status=Status.FAILED, step="failed", level=Level.ERROR,
-                         message=reason, detail=detail, error_reason=reason, error_fix=fix,
-                         result={**op.result, **drill_figures(op)} if op.result else {})
+    if operation_transition(op, status=Status.FAILED, step="failed", level=Level.ERROR,
+                            message=reason, detail=detail, error_reason=reason, error_fix=fix,
+                            result={**op.result, **drill_figures(op)} if op.result else {}):
+        _seal(op, DrillRun.Outcome.FAILED, reason)

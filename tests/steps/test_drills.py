@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from restores import rules
-from restores.models import Cluster, Operation, requests
+from restores.models import AuditEntry, Cluster, Operation, requests
 from restores.platforms import base
 from restores.platforms.base import ClusterRef, PermanentError, TransientError
 from restores.platforms.kubernetes.drills import NOT_OURS
@@ -56,10 +56,17 @@ def test_a_drill_restores_verifies_measures_and_deletes(fake: FakePlatform,
     assert r["rpo_seconds"] == round((requested - (T0 + dt.timedelta(hours=1))).total_seconds(), 1)
     assert r["restore_seconds"] == 3.1 and r["backup_set"] == "20261124-090000F"
     assert "pgbackrest" in r["command"] and r["scratch"] == scratch and r["destroyed_at"]
-    assert [c["check"] for c in r["checks"]] == ["accepts writes", "same system", "databases"]
+    assert [c["check"] for c in r["checks"]] == ["accepts writes", "same system", "databases",
+                                                  "restored size"]
     assert all(c["ok"] for c in r["checks"])
     assert r["verification"]["databases"][0] == {"name": "hippo", "size_bytes": 30_000_000,
                                                  "user_tables": 3}
+    # The manual drill's run is sealed once, its evidence's hash in the audit chain.
+    run = op.drill_run
+    assert (run.outcome, run.plan, run.rto_seconds) == ("passed", None, 7.5)
+    assert run.evidence["result"] == r and len(run.evidence_hash) == 64
+    assert AuditEntry.objects.filter(action="drill.evidence_sealed",
+                                     params__evidence_sha256=run.evidence_hash).count() == 1
     steps = list(op.events.values_list("step", flat=True))
     assert steps[0] == "requested" and steps[-1] == "done"
     assert {"restoring", "verifying", "cleaning_up"} <= set(steps)
@@ -120,8 +127,11 @@ def test_a_failed_verification_fails_the_drill_and_still_cleans_up(fake: FakePla
     assert "same system: system identifier 111, the source's is 222" in op.error_reason
     assert op.error_reason.endswith(f"The scratch cluster {scratch} was deleted.")
     assert op.error_fix == drill_steps.DRILL_VERIFY_FAILED_FIX
-    assert [c["ok"] for c in op.result["checks"]] == [False, False, False]
+    assert [c["ok"] for c in op.result["checks"]] == [False, False, False, False]
+    assert "restored size: 0 bytes restored, 0% of the backup's 30,000,000" in op.error_reason
     assert op.result["destroyed_at"] and "rto_seconds" in op.result
+    assert (op.drill_run.outcome, op.drill_run.remediation_status) == ("failed", "open")
+    assert op.drill_run.reason.startswith("Verification failed: accepts writes")
 
 
 def test_a_failed_restore_fails_the_drill_and_still_cleans_up(fake: FakePlatform,

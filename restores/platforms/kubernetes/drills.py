@@ -11,7 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import shlex
 
-from ..base import Applied, ClusterRef, DatabaseFacts, PermanentError, TransientError, Verification
+from ..base import (
+    AmcheckResult,
+    Applied,
+    ClusterRef,
+    DatabaseFacts,
+    PermanentError,
+    QueryResult,
+    TransientError,
+    Verification,
+)
 from ..verify_sql import DATABASES, SERVER, USER_TABLES
 from . import state
 from .backups import CONTAINER
@@ -31,6 +40,19 @@ def psql_argv(sql: str, database: str = "postgres") -> list[str]:
     return ["psql", "-X", "-A", "-t", "-F", "\t", "-d", database, "-c", sql]
 
 
+def read_only_argv(sql: str, database: str, timeout_s: float) -> list[str]:
+    """psql as psql_argv, in a read-only session with a statement timeout (PGOPTIONS), the
+    NULLs printed as a marker a value cannot be."""
+    options = f"-c default_transaction_read_only=on -c statement_timeout={int(timeout_s * 1000)}"
+    return ["env", f"PGOPTIONS={options}", *psql_argv(sql, database)[:-2], "-P",
+            f"null={NULL}", "-c", sql]
+
+
+NULL = "\\N"
+# pg_amcheck's exit status: 0 nothing found, 2 corruption found; anything else an error.
+AMCHECK_CORRUPT = 2
+
+
 class DrillsMixin(KubeCore):
     drills = True
 
@@ -41,6 +63,46 @@ class DrillsMixin(KubeCore):
             raise TransientError(PSQL_FAILED.format(pod=pod, code=code,
                                                     error=(err or out).strip()[:300]))
         return [line.split("\t") for line in out.splitlines() if line]
+
+    def _leader(self, ref: ClusterRef) -> str:
+        self.check_namespace(ref)
+        pod = state.running_leader(self.leaders(ref))
+        if pod is None:
+            raise TransientError(NO_LEADER.format(name=ref.name))
+        return pod
+
+    def _exec_line(self, ref: ClusterRef, pod: str, argv: list[str]) -> str:
+        return f"kubectl -n {ref.namespace} exec {pod} -c {CONTAINER} -- {shlex.join(argv)}"
+
+    def query(self, ref: ClusterRef, sql: str, *, database: str = "postgres",
+              timeout_s: float = 30.0) -> QueryResult:
+        """The statement by `psql` in the leader's database container, read-only."""
+        pod = self._leader(ref)
+        argv = read_only_argv(sql, database, timeout_s)
+        code, out, err = self.kube.exec(ref.namespace, pod, CONTAINER, argv)
+        if code != 0:
+            raise PermanentError(PSQL_FAILED.format(pod=pod, code=code,
+                                                    error=(err or out).strip()[:300]),
+                                 detail=self._exec_line(ref, pod, argv))
+        rows = tuple(tuple(None if v == NULL else v for v in line.split("\t"))
+                     for line in out.splitlines() if line)
+        return QueryResult(rows, command=self._exec_line(ref, pod, argv))
+
+    def amcheck(self, ref: ClusterRef, *, database: str,
+                relations: tuple[str, ...] = ()) -> AmcheckResult:
+        """pg_amcheck in the leader's database container, over its local socket."""
+        pod = self._leader(ref)
+        argv = ["pg_amcheck", "--install-missing", "--heapallindexed", "-d", database]
+        for relation in relations:
+            argv += ["-r", relation]
+        code, out, err = self.kube.exec(ref.namespace, pod, CONTAINER, argv)
+        findings = (out + err).strip()
+        if code not in (0, AMCHECK_CORRUPT):
+            raise PermanentError(f"pg_amcheck in {pod} could not check {database} (exit "
+                                 f"{code}): {findings[:300]}",
+                                 detail=self._exec_line(ref, pod, argv))
+        return AmcheckResult(ok=code == 0 and not findings, findings=findings,
+                             command=self._exec_line(ref, pod, argv))
 
     def verify(self, ref: ClusterRef, *, source: ClusterRef) -> Verification:
         """The queries of verify_sql in the scratch cluster's leader (one exec each, one per

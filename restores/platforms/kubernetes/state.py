@@ -260,10 +260,11 @@ def derive(
     fingerprint = backups_fingerprint(obj, leaders)
 
     notes = (conditions(obj), warnings(events))
+    labels = tuple(sorted((str(k), str(v)) for k, v in (meta.get("labels") or {}).items()))
 
     def out(role: Role, state: str, message: str) -> ClusterStatus:
         return ClusterStatus(ref, role, version, state, message, repo_names(obj),
-                             connect_hint(ref), fingerprint, *notes)
+                             connect_hint(ref), fingerprint, *notes, labels=labels)
 
     paused = condition(obj, "Progressing")
     if paused and paused.get("status") == "False" and paused.get("reason") == "Paused":

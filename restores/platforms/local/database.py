@@ -48,10 +48,16 @@ def query(
     *,
     database: str = "postgres",
     params: tuple[Any, ...] | None = None,
+    read_only_timeout: float | None = None,
 ) -> list[tuple]:
     """Run one statement in autocommit as `postgres`; its rows, or [] when it returns none.
     TransientError when the server cannot be reached or drops the connection;
-    PermanentError when PostgreSQL rejects the statement (retrying will not help)."""
+    PermanentError when PostgreSQL rejects the statement (retrying will not help).
+    `read_only_timeout`: the session is read-only and a statement stops after that many
+    seconds (a drill's SQL checks)."""
+    options = ("" if read_only_timeout is None else
+               f"-c default_transaction_read_only=on "
+               f"-c statement_timeout={int(read_only_timeout * 1000)}")
     try:
         conn = psycopg.connect(
             host=str(fleet.run_dir),
@@ -60,6 +66,7 @@ def query(
             dbname=database,
             autocommit=True,
             connect_timeout=5,
+            **({"options": options} if options else {}),
         )
     except psycopg.OperationalError as exc:
         raise TransientError(f"Cannot connect to {record.name}: {_first_line(exc)}") from exc

@@ -10,11 +10,13 @@ import shutil
 
 from ..base import (
     FORMER_PRIMARY,
+    AmcheckResult,
     Applied,
     ClusterRef,
     ClusterStatus,
     JobStatus,
     PermanentError,
+    QueryResult,
     TransientError,
     Verification,
 )
@@ -24,6 +26,8 @@ from .database import query
 from .fleet import CONF_MARKER, ClusterRecord, validate_cluster_name
 from .proc import PGBACKREST
 from .status import StatusMixin
+from .verify import amcheck as run_amcheck
+from .verify import read_only_query
 from .verify import verify as verify_restore
 
 
@@ -212,6 +216,16 @@ class LifecycleMixin(StatusMixin):
         its control file (verify.py)."""
         source_record = self._fleet.record(source.name) if valid_name(source.name) else None
         return verify_restore(self._fleet, self._runner, self._record(ref), source_record)
+
+    def query(self, ref: ClusterRef, sql: str, *, database: str = "postgres",
+              timeout_s: float = 30.0) -> QueryResult:
+        return read_only_query(self._fleet, self._record(ref), sql, database=database,
+                               timeout_s=timeout_s)
+
+    def amcheck(self, ref: ClusterRef, *, database: str,
+                relations: tuple[str, ...] = ()) -> AmcheckResult:
+        return run_amcheck(self._fleet, self._runner, self._record(ref), database=database,
+                           relations=relations)
 
     def _server_log_tail(self, record: ClusterRecord) -> str:
         try:

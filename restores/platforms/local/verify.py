@@ -6,10 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shlex
 
-from ..base import DatabaseFacts, PermanentError, TransientError, Verification
+from ..base import (
+    AmcheckResult,
+    DatabaseFacts,
+    PermanentError,
+    QueryResult,
+    TransientError,
+    Verification,
+)
 from ..verify_sql import DATABASES, SERVER, USER_TABLES
-from .database import query
+from .database import connect_hint, query
 from .fleet import ClusterRecord, Fleet
 from .proc import Runner
 
@@ -52,3 +60,43 @@ def source_system_id(fleet: Fleet, runner: Runner, source: ClusterRecord) -> str
     match = _SYSTEM_ID_RE.search(out)
     return match.group(1) if match else ""
 
+
+
+def read_only_query(fleet: Fleet, record: ClusterRecord, sql: str, *, database: str,
+                    timeout_s: float) -> QueryResult:
+    """A drill's SQL check: one statement, read-only, under a statement timeout."""
+    rows = query(fleet, record, sql, database=database, read_only_timeout=timeout_s)
+    text = tuple(tuple(None if v is None else _text(v) for v in row) for row in rows)
+    hint = connect_hint(fleet, record).rsplit(" ", 1)[0]
+    options = f"-c default_transaction_read_only=on -c statement_timeout={int(timeout_s * 1000)}"
+    return QueryResult(text, command=f"PGOPTIONS={shlex.quote(options)} {hint} -d "
+                                     f"{shlex.quote(database)} -c {shlex.quote(sql)}")
+
+
+def _text(value: object) -> str:
+    """A value as psql would print it (instants in ISO form, booleans t/f)."""
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+# pg_amcheck's exit status: 0 nothing found, 2 corruption found; anything else an error.
+AMCHECK_CORRUPT = 2
+
+
+def amcheck(fleet: Fleet, runner: Runner, record: ClusterRecord, *, database: str,
+            relations: tuple[str, ...]) -> AmcheckResult:
+    argv = [str(runner.bindir / "pg_amcheck"), "-h", str(fleet.run_dir), "-p", str(record.port),
+            "-U", "postgres", "--install-missing", "--heapallindexed", "-d", database]
+    for relation in relations:
+        argv += ["-r", relation]
+    proc = runner.run(argv, what="pg_amcheck", timeout=1800, check=False)
+    findings = (proc.stdout + proc.stderr).strip()
+    if proc.returncode not in (0, AMCHECK_CORRUPT):
+        raise PermanentError(f"pg_amcheck could not check {database}: "
+                             f"{findings.splitlines()[-1] if findings else proc.returncode}",
+                             detail=f"$ {shlex.join(argv)}\n{findings}")
+    return AmcheckResult(ok=proc.returncode == 0 and not findings, findings=findings,
+                         command=shlex.join(argv))
