@@ -5,7 +5,7 @@ import datetime as dt
 import factory
 from django.contrib.auth import get_user_model
 
-from restores.models import Backup, Cluster, Grant, Operation, Repository
+from restores.models import Backup, Cluster, DrillPlan, Grant, Operation, Repository
 
 T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 # hippo's full backup on the fake platform (tests/conftest.py: hippo_row)
@@ -89,3 +89,21 @@ class OperationFactory(factory.django.DjangoModelFactory):
     kind = Operation.Kind.BACKUP
     params = factory.LazyFunction(lambda: {"repo": "repo1", "type": "full"})
     refs = factory.LazyAttribute(lambda o: {})
+
+
+class DrillPlanFactory(factory.django.DjangoModelFactory):
+    """A plan drilling local/local/hippo every hour, latest point, no checks of its own; its
+    cursor an hour before T0 (so the slot at T0 is due)."""
+
+    class Meta:
+        model = DrillPlan
+
+    name = factory.Sequence(lambda n: f"plan {n}")
+    platform = "local"
+    scope = DrillPlan.Scope.CLUSTER
+    namespace = "local"
+    cluster_name = "hippo"
+    schedule = "0 * * * *"
+    time_zone = "UTC"
+    created_at = T0 - dt.timedelta(hours=2)
+    scheduled_through = T0 - dt.timedelta(hours=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 from restores.platforms import base
 from restores.platforms.pgbackrest import OPERATION_ANNOTATION
@@ -193,6 +194,31 @@ class FakePlatform(base.Platform):
                        base.DatabaseFacts("postgres", 7_500_000, 0)),
             last_replayed_commit=T0 + dt.timedelta(minutes=59), command="select 1",
         )
+
+    # A drill's SQL checks: each statement's rows (values as text), or an error to raise; a
+    # statement not in `answers` is rejected as PostgreSQL would a missing table.
+    answers: dict[str, Any]
+    amcheck_findings: str = ""
+
+    def query(self, ref: base.ClusterRef, sql: str, *, database: str = "postgres",
+              timeout_s: float = 30.0) -> base.QueryResult:
+        self._raise()
+        self._get(ref)
+        self.queried = [*getattr(self, "queried", []), (ref.name, database, sql)]
+        answer = getattr(self, "answers", {}).get(sql)
+        if isinstance(answer, Exception):
+            raise answer
+        if answer is None:
+            raise base.PermanentError(f"{ref.name} rejected the statement: relation does not "
+                                      "exist")
+        return base.QueryResult(tuple(tuple(row) for row in answer), command=f"psql -c {sql}")
+
+    def amcheck(self, ref: base.ClusterRef, *, database: str,
+                relations: tuple[str, ...] = ()) -> base.AmcheckResult:
+        self._raise()
+        self._get(ref)
+        return base.AmcheckResult(ok=not self.amcheck_findings, findings=self.amcheck_findings,
+                                  command=f"pg_amcheck -d {database}")
 
     def cluster_destroy(self, ref: base.ClusterRef, *,
                         operation_id: str | None = None) -> base.Applied:

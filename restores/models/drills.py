@@ -302,11 +302,12 @@ def evidence_verify(*, chunk_size: int = 2000) -> list[str]:
     longer matches the hash the audit chain holds for it, in words; [] when all match."""
     from restores.models.audit import AuditEntry
 
-    sealed = {
-        int(params["run"]): (entry_id, params.get("evidence_sha256"))
-        for entry_id, params in AuditEntry.objects.filter(action=EVIDENCE_SEALED)
-        .values_list("id", "params").iterator(chunk_size=chunk_size)
-    }
+    sealed: dict[int, tuple[int, str | None]] = {}
+    for entry_id, params in (AuditEntry.objects.filter(action=EVIDENCE_SEALED)
+                             .values_list("id", "params").iterator(chunk_size=chunk_size)):
+        # One run per entry, or a batch (missed runs are sealed together).
+        for item in params.get("runs") or [params]:
+            sealed[int(item["run"])] = (entry_id, item.get("evidence_sha256"))
     problems = []
     runs = (DrillRun.objects.filter(sealed_at__isnull=False)
             .select_related("cluster", "operation").order_by("id"))

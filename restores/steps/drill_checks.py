@@ -72,8 +72,13 @@ def run_checks(platform: Platform, scratch: ClusterRef, source: ClusterRef,
                rpo_objective: float | None) -> list[dict[str, Any]]:
     timeout = float(settings.DR_DRILL_STATEMENT_TIMEOUT)
     rows = []
-    for spec in specs:
+    for index, raw in enumerate(specs):
+        # Cleaned again: a check stored by an older console (or by hand) fails in words.
+        spec = {"name": str(raw.get("name") or f"check {index + 1}"),
+                "kind": str(raw.get("kind") or "")} if isinstance(raw, dict) else {
+                "name": f"check {index + 1}", "kind": ""}
         try:
+            spec = vocabulary.check_clean(raw, index=index)
             rows.append(_one(platform, scratch, source, spec, target=target,
                              rpo_objective=rpo_objective, timeout=timeout))
         except vocabulary.CheckError as exc:

@@ -250,20 +250,20 @@ def verification_checks(found: Verification, *,
     same = bool(found.source_system_identifier) and (
         found.system_identifier == found.source_system_identifier)
     checks = [
-        {"check": "accepts writes", "ok": not found.in_recovery,
+        {"check": "accepts writes", "kind": "restore", "ok": not found.in_recovery,
          "detail": "pg_is_in_recovery() is false" if not found.in_recovery
          else "still in recovery after the promotion"},
-        {"check": "same system", "ok": same,
+        {"check": "same system", "kind": "restore", "ok": same,
          "detail": f"system identifier {found.system_identifier}"
          + ("" if same else f", the source's is {found.source_system_identifier or 'unreadable'}")},
-        {"check": "databases", "ok": bool(found.databases),
+        {"check": "databases", "kind": "restore", "ok": bool(found.databases),
          "detail": f"{len(found.databases)} database(s), "
          f"{sum(d.user_tables for d in found.databases)} user table(s)"},
     ]
     if expected is not None:
         names = {d.name for d in found.databases}
         missing = sorted(set(expected) - names)
-        checks.append({"check": "backup's databases", "ok": not missing,
+        checks.append({"check": "backup's databases", "kind": "restore", "ok": not missing,
                        "detail": "all of " + ", ".join(sorted(expected)) if not missing
                        else "missing " + ", ".join(missing)})
     return checks
