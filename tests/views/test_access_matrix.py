@@ -18,7 +18,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from restores.models import AuditEntry, CloneDraft, Cluster, Grant, Operation
+from restores.models import AuditEntry, CloneDraft, Cluster, DrillPlan, DrillRun, Grant, Operation
 from tests.factories import (
     BackupFactory,
     ClusterFactory,
@@ -26,7 +26,7 @@ from tests.factories import (
     RepositoryFactory,
     user_with_role,
 )
-from tests.fakes import FakePlatform
+from tests.fakes import T0, FakePlatform
 
 pytestmark = pytest.mark.django_db
 
@@ -38,6 +38,9 @@ ROLE_MATRIX: dict[str, str | None] = {
     "logout": None,
     "restores:backup_create": "operator",
     "restores:drill_create": "operator",
+    "restores:drill_plan_new": "operator",
+    "restores:drill_plan": "operator",
+    "restores:drill_run_remediation": "operator",
     "restores:cluster_standby": "operator",
     "restores:clone_start": "operator",
     "restores:clone_step": "operator",
@@ -82,14 +85,19 @@ def world(fake: FakePlatform) -> dict[str, Any]:
     waiting = OperationFactory(cluster=hippo, kind="shutdown", status="awaiting_approval",
                                params={}, requested_by=requester)
     draft = CloneDraft.objects.create(source=hippo, repo_name="repo1")
-    return {"hippo": hippo, "op": waiting, "draft": draft}
+    plan = DrillPlan.objects.create(name="weekly", platform="local", namespace=NS,
+                                    cluster_name="hippo", schedule="0 3 * * 1")
+    run = DrillRun.objects.create(plan=plan, cluster=hippo, slot_at=T0, outcome="failed",
+                                  reason="a check failed")
+    return {"hippo": hippo, "op": waiting, "draft": draft, "plan": plan, "run": run}
 
 
 def _kwargs(pattern: URLPattern, world: dict[str, Any]) -> dict[str, Any]:
     hippo = world["hippo"]
     samples = {"platform": hippo.platform, "namespace": hippo.namespace, "name": hippo.name,
                "operation_id": world["op"].pk, "draft_id": world["draft"].pk,
-               "step": "source", "action": "shutdown"}
+               "step": "source", "action": "shutdown", "plan_id": world["plan"].pk,
+               "run_id": world["run"].pk}
     names = list(pattern.pattern.regex.groupindex)
     missing = [n for n in names if n not in samples]
     assert not missing, f"{pattern.name}: add a sample value for {missing} to this test"
@@ -128,7 +136,8 @@ def _post(client: Client, route: Route, world: dict[str, Any]) -> int:
     """A POST as a form of the page would send it, about hippo."""
     return client.post(route.url, {"confirm": "hippo", "reason": "x", "repo": "repo1",
                                    "backup_type": "full", "kind": "latest",
-                                   "source": world["hippo"].pk}).status_code
+                                   "source": world["hippo"].pk, "platform": "local",
+                                   "namespace": NS, "status": "open"}).status_code
 
 
 def _mutating(world: dict[str, Any]) -> list[Route]:
