@@ -21,8 +21,10 @@ import datetime as dt
 import hashlib
 import itertools
 import json
+import os
 import random
 import shlex
+import subprocess
 import threading
 from typing import Any
 
@@ -51,6 +53,13 @@ class PgoEmulator:
         self.backups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.system_ids: dict[tuple[str, str], int] = {}
         self.trigger_values: list[tuple[str, str, str]] = []  # (cluster, key, value) as set
+        # A drill's own SQL checks: any other statement psql is given runs in this real
+        # PostgreSQL database (its PGOPTIONS, read-only and the timeout, applied), as it would
+        # in the scratch copy; None: refused. pg_amcheck answers `amcheck_findings` per
+        # cluster (none: a clean exit). Every exec: (pod, argv) in `execs`.
+        self.sql_dsn: str | None = None
+        self.amcheck_findings: dict[str, str] = {}
+        self.execs: list[tuple[str, list[str]]] = []
         self._lock = threading.RLock()
         self._local = threading.local()
         self._wal = itertools.count(0x100)
@@ -517,12 +526,14 @@ class PgoEmulator:
                            if any(int(b["repo"][4:]) == k for b in sets) else
                            {"code": 2, "message": "no valid backups"}} for k in keys]}]
 
-    def psql(self, ns: str, cluster: str, words: list[str]) -> tuple[int, str, str]:
+    def psql(self, ns: str, cluster: str, words: list[str],
+             env: dict[str, str] | None = None) -> tuple[int, str, str]:
         """`psql -X -A -t -F <tab> -d <db> -c <sql>` for a drill's verify_sql queries: a
         primary (or in recovery, for names in `in_recovery`) with the system identifier of
         the cluster it was restored from, databases app and postgres."""
         from restores.platforms import verify_sql
 
+        env = env or {}
         sql, db = words[words.index("-c") + 1], words[words.index("-d") + 1]
         if sql == verify_sql.SERVER:
             replayed = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).strftime(
@@ -534,13 +545,32 @@ class PgoEmulator:
             return 0, "app\t8123456\npostgres\t7654321\n", ""
         if sql == verify_sql.USER_TABLES:
             return 0, {"app": "3\n"}.get(db, "0\n"), ""
-        return 1, "", "ERROR:  the PGO emulator answers only the drill's queries\n"
+        if self.sql_dsn is None:
+            return 1, "", "ERROR:  the PGO emulator answers only the drill's queries\n"
+        real = list(words)
+        real[words.index("-d") + 1] = self.sql_dsn
+        done = subprocess.run(real, capture_output=True, text=True, timeout=60,
+                              env={**os.environ, **env})
+        return done.returncode, done.stdout, done.stderr
+
+    def pg_amcheck(self, cluster: str) -> tuple[int, str, str]:
+        findings = self.amcheck_findings.get(cluster, "")
+        return (2, findings, "") if findings else (0, "", "")
 
     def exec(self, ns: str, pod: str, container: str, command: list[str]) -> tuple[int, str, str]:
         obj = self.store.get("pods", ns, pod)
         words = shlex.split(command[-1]) if command[:1] in (["bash"], ["sh"]) else command
+        self.execs.append((pod, list(words)))
+        env: dict[str, str] = {}
+        if words[:1] == ["env"]:  # env NAME=value ... command
+            words = words[1:]
+            while words and "=" in words[0]:
+                name, _, value = words.pop(0).partition("=")
+                env[name] = value
         if obj is not None and container == "database" and words[:1] == ["psql"]:
-            return self.psql(ns, obj["metadata"]["labels"].get(CLUSTER, ""), words)
+            return self.psql(ns, obj["metadata"]["labels"].get(CLUSTER, ""), words, env)
+        if obj is not None and container == "database" and words[:1] == ["pg_amcheck"]:
+            return self.pg_amcheck(obj["metadata"]["labels"].get(CLUSTER, ""))
         if obj is None or container != "database" or words[:1] != ["pgbackrest"]:
             return 1, "", f"{words[0] if words else ''}: not answered by the PGO emulator\n"
         cluster = obj["metadata"]["labels"].get(CLUSTER, "")
