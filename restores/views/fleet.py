@@ -24,6 +24,7 @@ def fleet(request: HttpRequest) -> HttpResponse:
         busy_only=request.GET.get("busy") == "1",
         page=page_number(request.GET.get("page")),
         scope=access.cluster_filter(request.user),
+        with_scratch=request.GET.get("scratch") == "1",
     )
     template = partial(request, "restores/fleet.html", "fleet-table")
     return render(request, template, {"fleet": overview, "fingerprint": fingerprint,
