@@ -12,6 +12,7 @@ that have room, and records the ones that cannot start in time as missed.
                  window moved) is the run's failure, in words
     4. expire    queued runs whose window closed: missed, saying why (the cluster was busy,
                  the platform full)
+    5. seal      runs whose operation ended without sealing them (a cancelled drill)
 
 The queries of a beat do not grow with the number of plans, clusters or runs, except for the
 runs it starts (at most DR_DRILL_CONCURRENCY per platform). Missed runs are sealed together:
@@ -69,10 +70,12 @@ class BeatResult:
     started: int = 0
     missed: int = 0
     failed_to_start: int = 0
+    sealed_late: int = 0
 
     def __str__(self) -> str:
         return (f"{self.slots} slot(s), {self.runs_created} run(s) queued, {self.started} "
-                f"started, {self.missed} missed, {self.failed_to_start} refused")
+                f"started, {self.missed} missed, {self.failed_to_start} refused, "
+                f"{self.sealed_late} sealed after their operation ended")
 
 
 def beat(*, now: dt.datetime | None = None) -> BeatResult:
@@ -81,7 +84,25 @@ def beat(*, now: dt.datetime | None = None) -> BeatResult:
     window = dt.timedelta(seconds=settings.DR_DRILL_START_WINDOW)
     _queue_slots(now, window, result)
     _start_or_expire(now, result)
+    _seal_finished(result)
     return result
+
+
+def _seal_finished(result: BeatResult) -> None:
+    """A run whose operation ended without its step sealing it (cancelled, or failed
+    outside the drill's own steps): sealed now from the operation's end, in words."""
+    from restores.models.drills import run_seal
+
+    stranded = (DrillRun.objects.filter(outcome=DrillRun.Outcome.RUNNING,
+                                        operation__status__in=Operation.TERMINAL)
+                .select_related("operation", "plan", "cluster")[:QUEUE_LIMIT])
+    for run in stranded:
+        op = run.operation
+        passed = op.status == Operation.Status.SUCCEEDED
+        reason = "" if passed else (op.error_reason or f"The drill's operation was {op.status}.")
+        if run_seal(run, outcome=DrillRun.Outcome.PASSED if passed else DrillRun.Outcome.FAILED,
+                    reason=reason, op=op):
+            result.sealed_late += 1
 
 
 # --- 1 and 2: slots into runs -----------------------------------------------------------------

@@ -100,6 +100,7 @@ def drill_request(*, cluster: Cluster, repo_name: str, point: RestoreTarget, use
             op = operation_create(
                 cluster=cluster, kind=Operation.Kind.DRILL, user=user, operation_id=op_id,
                 exclusive=False, params=params,
+                actor_name=f"schedule:{plan.name}" if plan is not None and user is None else None,
                 refs={"scratch": {"namespace": scratch.namespace, "name": scratch.name}},
                 message=f"Drill of {cluster.name} from {repo_name} at {where} requested"
                         + (f" by the plan {plan.name}" if plan else "")

@@ -45,6 +45,7 @@ def operation_create(
     refs: dict[str, Any] | None = None,
     operation_id: uuid.UUID | None = None,
     exclusive: bool = True,
+    actor_name: str | None = None,
 ) -> Operation:
     """Create an operation and dispatch its first step once the transaction commits; or,
     where the two-person rule covers it, leave it awaiting a second admin's approval.
@@ -55,6 +56,7 @@ def operation_create(
     two requests race past the check in the caller. `operation_id`: an id chosen by the
     caller, when names derived from it must be checked before the create.
     `exclusive=False`: an operation that does not change its cluster (a drill).
+    `actor_name`: who asked when no user did (a drill plan's schedule: "schedule:<plan>").
     """
     access.require_cluster(user, access.KIND_ACTION[kind], cluster)
     requested_by = user if user is not None and user.is_authenticated else None
@@ -80,7 +82,8 @@ def operation_create(
                     operation=op, step="awaiting_approval", level=OperationEvent.Level.WARNING,
                     message=approvals.APPROVAL_WAITING.format(until=until))
             audit.audit_record(action=audit.OPERATION_REQUESTED, user=user, operation=op,
-                               params=audit.operation_params(op), result=message)
+                               actor_name=actor_name, params=audit.operation_params(op),
+                               result=message)
     except IntegrityError:
         raise busy_error(cluster) from None
     if not waits:

@@ -42,7 +42,10 @@ def partial(request: HttpRequest, template: str, name: str) -> str:
 
 
 def allowed_actions(request: HttpRequest, cluster: Cluster) -> set[str]:
-    """What the page offers this user on this cluster (the services check again)."""
+    """What the page offers this user on this cluster (the services check again); a drill's
+    scratch copy is only ever seen."""
+    if cluster.drill:
+        return {"view"}
     have = access.role(request.user, cluster.platform, cluster.namespace)
     return {action for action, needed in access.ACTIONS.items() if have >= needed}
 

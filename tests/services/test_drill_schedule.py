@@ -40,6 +40,8 @@ def test_a_due_slot_becomes_a_run_that_starts_a_drill_with_the_plans_checks(
     assert run.start_by == T0 + dt.timedelta(hours=1)
     op = run.operation
     assert op.kind == "drill" and op.requested_by is None
+    requested = AuditEntry.objects.get(action="operation.requested", operation_id=op.pk)
+    assert requested.actor_name == f"schedule:{plan.name}"
     assert op.params["plan"] == plan.name and op.params["checks"] == plan.checks
     assert op.params["objectives"] == {"rto_seconds": 600, "rpo_seconds": None}
     assert run.scenario["policy"] == "ISO 27001 A.8.13, monthly"
@@ -167,3 +169,15 @@ def test_a_beat_makes_as_many_queries_at_5_plans_as_at_40(fake: FakePlatform,
     DrillPlan.objects.all().delete()
     large = _beat_queries(fake, 40, settings)
     assert small == large, (small, large)
+
+
+def test_a_cancelled_drills_run_is_sealed_by_the_next_beat(hippo_row: Cluster) -> None:
+    DrillPlanFactory()
+    drill_schedule.beat(now=T0 + dt.timedelta(minutes=1))
+    run = DrillRun.objects.get()
+    Operation.objects.filter(pk=run.operation_id).update(status="cancelled")
+    result = drill_schedule.beat(now=T0 + dt.timedelta(minutes=2))
+    run.refresh_from_db()
+    assert result.sealed_late == 1
+    assert (run.outcome, run.reason) == ("failed", "The drill's operation was cancelled.")
+    assert evidence_verify() == []

@@ -57,3 +57,16 @@ def test_the_fleet_hides_scratch_copies_unless_asked_and_shows_the_drill_column(
         _run(c, "failed", dt.timedelta(hours=2))
     with django_assert_max_num_queries(14):
         assert client.get("/").status_code == 200
+
+
+def test_a_scratch_copys_page_offers_no_action_and_a_post_is_refused(client: Client) -> None:
+    scratch = ClusterFactory(name="hippo-drill-abc123", drill=True)
+    normal = ClusterFactory(name="hippo")
+    assert normal.get_absolute_url() + "backup/" in client.get(
+        normal.get_absolute_url()).content.decode()  # the control: a cluster's page offers it
+    page = client.get(scratch.get_absolute_url()).content.decode()
+    url = scratch.get_absolute_url() + "backup/"
+    assert 'id="scratch-copy"' in page and url not in page
+    answer = client.post(url, {"repo": "repo1", "backup_type": "full"})
+    assert answer.status_code == 403
+    assert "hippo-drill-abc123 is a drill&#x27;s scratch copy" in answer.content.decode()
