@@ -1,4 +1,5 @@
-"""Bring up the local demo fleet: `hippo` with demo data and an initial full backup."""
+"""Bring up the local demo fleet: `hippo` with demo data, an initial full backup and a nightly
+drill plan."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from restores import inventory, platforms
+from restores.models import DrillPlan
 from restores.platforms.base import PlatformError
+from restores.services.drill_plans import PlanAnswers, plan_save
 
 
 class Command(BaseCommand):
@@ -30,9 +33,28 @@ class Command(BaseCommand):
                 if job.state != "succeeded":
                     raise CommandError(f"The initial backup of {name} failed: {job.message}")
             result = inventory.platform_sync(platform_name="local")
+            plan = demo_plan(name, status.ref.namespace)
         except PlatformError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(self.style.SUCCESS(
             f"Local fleet ready: {result.clusters} cluster(s); {name} is {status.role}. "
             f"Connect with: {status.connect_hint}"
         ))
+        if plan is not None:
+            self.stdout.write(f"Drill plan {plan.name!r}: {plan.schedule} ({plan.time_zone}).")
+
+
+def demo_plan(name: str, namespace: str) -> DrillPlan | None:
+    """A nightly drill of the demo cluster with a SQL check, pg_amcheck and objectives,
+    unless a plan of that name exists (None then)."""
+    title = f"{name} nightly"
+    if DrillPlan.objects.filter(name=title).exists():
+        return None
+    return plan_save(user=None, answers=PlanAnswers(
+        name=title, platform="local", scope="cluster", namespace=namespace, cluster_name=name,
+        schedule="30 2 * * *", time_zone="UTC", rto_objective_seconds=600,
+        rpo_objective_seconds=24 * 3600, policy="ISO 27001 A.8.13: backups tested nightly",
+        checks=[{"kind": "sql", "name": "users are there", "database": name,
+                 "query": "select count(*) from users", "compare": ">=", "expected": "1000"},
+                {"kind": "not_empty", "database": name, "tables": ["users", "pgbench_accounts"]},
+                {"kind": "amcheck", "database": name}]))
