@@ -144,9 +144,11 @@ def plan_save(*, answers: PlanAnswers, user: User, plan: DrillPlan | None = None
         updated = DrillPlan.objects.filter(pk=plan.pk, version=version if version is not None
                                            else plan.version).update(
             **fields, owner=owner, updated_at=now, version=plan.version + 1,
-            # A schedule changed now starts from now: no slot is owed for the old one.
+            # A schedule changed, or a plan enabled again, starts from now: no slot is owed
+            # for the old schedule, nor for the time it was disabled.
             **({"scheduled_through": now} if fields["schedule"] != plan.schedule
-               or fields["time_zone"] != plan.time_zone else {}))
+               or fields["time_zone"] != plan.time_zone
+               or (fields["enabled"] and not plan.enabled) else {}))
         if not updated:
             raise ServiceError(PLAN_STALE)
         plan.refresh_from_db()

@@ -112,3 +112,18 @@ def test_a_missed_runs_page_says_why_and_its_follow_up_is_audited(client: Client
                           {"owner": "nobody-here", "status": "open"})
     assert unknown.status_code == 422 and "No user is named nobody-here" in (
         unknown.content.decode())
+
+
+def test_a_plan_enabled_again_owes_no_slot_for_the_time_it_was_disabled(
+        client: Client, hippo_row: Any) -> None:
+    client.post(reverse("restores:drill_plan_new"), {**FORM, "schedule": "* * * * *"})
+    plan = DrillPlan.objects.get()
+    client.post(plan.get_absolute_url(), {**FORM, "schedule": "* * * * *", "enabled": "",
+                                          "version": "0"})
+    DrillPlan.objects.filter(pk=plan.pk).update(  # a week disabled
+        scheduled_through=T0 - dt.timedelta(days=7))
+    client.post(plan.get_absolute_url(), {**FORM, "schedule": "* * * * *", "version": "1"})
+    plan.refresh_from_db()
+    assert plan.enabled and plan.scheduled_through > T0
+    drill_schedule.beat()
+    assert not DrillRun.objects.filter(outcome="missed").exists()
