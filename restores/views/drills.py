@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -11,6 +12,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from restores.forms.drills import DrillForm
 from restores.parsing import page_number
+from restores.selectors.drill_overview import cluster_charts, plan_statuses
 from restores.selectors.drills import OUTCOMES, DrillFilter, csv_rows, drill_page
 from restores.services import access, drills
 from restores.views.clusters import card_form
@@ -32,15 +34,22 @@ def drill_create(request: HttpRequest, platform: str, namespace: str, name: str)
 @require_GET
 @vary_on_headers("HX-Request")
 def drill_list(request: HttpRequest) -> HttpResponse:
-    """The audit report: every drill run (filtered, paged) and each cluster's last success."""
+    """The Drills page: the plans with their last runs and charts (failing and overdue
+    first), a cluster's chart when filtered by one, every drill run (filtered, paged) and
+    each cluster's last success."""
     selection = DrillFilter.from_query(request.GET)
     scope = (access.cluster_filter(request.user, prefix="cluster__"),
              access.cluster_filter(request.user))
     report = drill_page(selection, page=page_number(request.GET.get("page")),
                                      scope=scope)
+    context: dict[str, Any] = {"report": report, "outcomes": list(OUTCOMES)}
+    if not request.htmx:  # a page of the table needs neither the plans nor the charts
+        run_scope = access.cluster_filter(request.user, prefix="cluster__")
+        context["plans"] = plan_statuses(run_scope=run_scope, plan_scope=scope[1])
+        if selection.cluster:
+            context["cluster_charts"] = cluster_charts(selection.cluster, run_scope=run_scope)
     template = partial(request, "restores/drills.html", "drill-table")
-    return render(request, template, {"report": report,
-                                      "outcomes": list(OUTCOMES)})
+    return render(request, template, context)
 
 
 class _Echo:

@@ -17,8 +17,9 @@ from restores.forms.drills import DRILL_TIME_NEEDED
 from restores.models import Cluster, Operation
 from restores.platforms.targets import target_from_json, target_to_json
 from restores.services import drills
-from tests.factories import ClusterFactory, OperationFactory, UserFactory
+from tests.factories import ClusterFactory, OperationFactory, UserFactory, user_with_role
 from tests.fakes import T0
+from tests.report_rows import CHECK_ORPHANS, plan_for, sealed_run
 
 pytestmark = pytest.mark.django_db
 
@@ -224,3 +225,59 @@ def test_the_report_makes_the_same_queries_for_more_drills(client: Client,
         _drill(cluster, at=timezone.now() - dt.timedelta(days=1))
     large = {u: _queries(client, u) for u in urls}
     assert large == small
+
+
+def test_the_drills_page_puts_failing_and_overdue_plans_first_with_their_charts(
+    client: Client,
+) -> None:
+    now = timezone.now()
+    good, failing, overdue, new = (ClusterFactory(name=n) for n in ("good", "bad", "late", "new"))
+    plans = {
+        "a good": plan_for(good, name="a good"), "b failing": plan_for(failing, name="b failing"),
+        "c overdue": plan_for(overdue, name="c overdue"),
+        # created an hour ago: not overdue before a whole period has passed
+        "d new": plan_for(new, name="d new", created_at=now - dt.timedelta(hours=1)),
+    }
+    sealed_run(good, plan=plans["a good"], at=now - dt.timedelta(hours=2))
+    sealed_run(failing, plan=plans["b failing"], at=now - dt.timedelta(hours=30))
+    sealed_run(failing, plan=plans["b failing"], at=now - dt.timedelta(hours=3), outcome="failed",
+               checks=[CHECK_ORPHANS], rto=900.0)
+    sealed_run(overdue, plan=plans["c overdue"], at=now - dt.timedelta(days=5))
+    html = client.get("/drills/").content.decode()
+    section = html.split('id="drill-plans"')[1].split("</section>")[0]
+    order = [section.index(f'data-plan="{plans[n].pk}"') for n in plans]
+    assert [n for _, n in sorted(zip(order, plans, strict=True))] == [
+        "b failing", "c overdue", "a good", "d new"]
+    def card(name: str) -> str:
+        return section.split(f'data-plan="{plans[name].pk}"')[1].split("</article>")[0]
+    assert "failing" in card("b failing") and "overdue" not in card("a good")
+    assert "overdue" in card("c overdue") and "overdue" not in card("d new")
+    bad = card("b failing")
+    assert f'id="chart-rto-plan-{plans["b failing"].pk}"' in bad
+    assert f'id="chart-rpo-plan-{plans["b failing"].pk}"' in bad
+    assert bad.count('class="chart-point chart-fail"') == 2  # the failed run, in both charts
+    assert 'class="chart-objective"' in bad and "style=" not in bad
+    assert 'href="/drills/report/" id="drills-report">Report</a>' in html
+
+
+def test_filtered_by_a_cluster_the_page_charts_that_cluster(client: Client) -> None:
+    cluster = ClusterFactory(name="charted")
+    plan = plan_for(cluster)
+    now = timezone.now()
+    for hours in (50, 26, 2):
+        sealed_run(cluster, plan=plan, at=now - dt.timedelta(hours=hours))
+    assert 'id="drill-cluster-chart"' not in client.get("/drills/").content.decode()
+    html = client.get(f"/drills/?cluster={cluster.pk}").content.decode()
+    chart = html.split('id="drill-cluster-chart"')[1].split("</section>")[0]
+    assert 'id="chart-rto-cluster"' in chart and chart.count('class="chart-point chart-ok"') == 6
+    # a cluster without runs, or one the viewer may not see: no chart, no error
+    assert 'id="drill-cluster-chart"' not in client.get("/drills/?cluster=999999").content.decode()
+
+
+def test_a_viewer_sees_the_plans_of_its_namespace_only(hippo_row: Cluster) -> None:
+    mine, theirs = ClusterFactory(namespace="team-a"), ClusterFactory(namespace="team-b")
+    plan_for(mine, name="ours"), plan_for(theirs, name="theirs")
+    viewer = Client()
+    viewer.force_login(user_with_role("vic", "viewer", platform="local", namespace="team-a"))
+    section = viewer.get("/drills/").content.decode().split('id="drill-plans"')[1]
+    assert "ours" in section and "theirs" not in section
