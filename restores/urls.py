@@ -12,6 +12,7 @@ from restores.views import (
     operations,
     power,
     promotion,
+    reports,
     standbys,
 )
 
@@ -37,6 +38,14 @@ urlpatterns = [
     path("audit.csv", audit.audit_csv, name="audit_csv"),
     path("drills/", drills.drill_list, name="drills"),
     path("drills.csv", drills.drill_csv, name="drills_csv"),
+    # the audit report
+    path("drills/report/", reports.drill_report, name="drill_report"),
+    path("drills/report.pdf", reports.drill_report_pdf, name="drill_report_pdf"),
+    path("drills/report.csv", reports.drill_report_csv, name="drill_report_csv"),
+    path("drills/report.json", reports.drill_report_json, name="drill_report_json"),
+    path("drills/report/prepare/", reports.drill_report_prepare, name="drill_report_prepare"),
+    path("drills/report/signoffs/<int:signoff_id>/sign/", reports.drill_report_sign,
+         name="drill_report_sign"),
     # drill plans and runs
     path("drills/plans/new/", drill_plans.drill_plan_new, name="drill_plan_new"),
     path("drills/plans/<int:plan_id>/", drill_plans.drill_plan, name="drill_plan"),

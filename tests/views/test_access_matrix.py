@@ -11,6 +11,7 @@ matrix the README and the closing note show.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +19,16 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from restores.models import AuditEntry, CloneDraft, Cluster, DrillPlan, DrillRun, Grant, Operation
+from restores.models import (
+    AuditEntry,
+    CloneDraft,
+    Cluster,
+    DrillPlan,
+    DrillRun,
+    Grant,
+    Operation,
+    ReportSignoff,
+)
 from tests.factories import (
     BackupFactory,
     ClusterFactory,
@@ -41,6 +51,8 @@ ROLE_MATRIX: dict[str, str | None] = {
     "restores:drill_plan_new": "operator",
     "restores:drill_plan": "operator",
     "restores:drill_run_remediation": "operator",
+    "restores:drill_report_prepare": "operator",
+    "restores:drill_report_sign": "admin",
     "restores:cluster_standby": "operator",
     "restores:clone_start": "operator",
     "restores:clone_step": "operator",
@@ -89,7 +101,12 @@ def world(fake: FakePlatform) -> dict[str, Any]:
                                     cluster_name="hippo", schedule="0 3 * * 1")
     run = DrillRun.objects.create(plan=plan, cluster=hippo, slot_at=T0, outcome="failed",
                                   reason="a check failed")
-    return {"hippo": hippo, "op": waiting, "draft": draft, "plan": plan, "run": run}
+    # A report of team-a prepared by the requester, for an admin of team-a to sign.
+    signoff = ReportSignoff.objects.create(
+        period_start=T0, period_end=T0 + dt.timedelta(days=1), platform="local", namespace=NS,
+        summary={}, digest="0" * 64, prepared_by=requester)
+    return {"hippo": hippo, "op": waiting, "draft": draft, "plan": plan, "run": run,
+            "signoff": signoff}
 
 
 def _kwargs(pattern: URLPattern, world: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +114,7 @@ def _kwargs(pattern: URLPattern, world: dict[str, Any]) -> dict[str, Any]:
     samples = {"platform": hippo.platform, "namespace": hippo.namespace, "name": hippo.name,
                "operation_id": world["op"].pk, "draft_id": world["draft"].pk,
                "step": "source", "action": "shutdown", "plan_id": world["plan"].pk,
-               "run_id": world["run"].pk}
+               "run_id": world["run"].pk, "signoff_id": world["signoff"].pk}
     names = list(pattern.pattern.regex.groupindex)
     missing = [n for n in names if n not in samples]
     assert not missing, f"{pattern.name}: add a sample value for {missing} to this test"
@@ -120,6 +137,7 @@ def state() -> tuple[Any, ...]:
         list(CloneDraft.objects.order_by("pk").values_list("pk", "version", "reached")),
         list(Cluster.objects.order_by("pk").values_list("pk", "role", "state")),
         Grant.objects.count(),
+        list(ReportSignoff.objects.order_by("pk").values_list("pk", "signed_at")),
         AuditEntry.objects.exclude(action="access.denied").count(),
     )
 
