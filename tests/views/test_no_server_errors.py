@@ -197,3 +197,39 @@ def test_numbers_no_column_can_hold_and_other_digits_are_ignored(client: Client,
 
 def uuid_of_a_draft(hippo_row: Cluster) -> str:
     return str(CloneDraft.objects.create(source=hippo_row, repo_name="repo1").pk)
+
+
+def test_hostile_input_to_drill_plans_runs_and_reports_is_never_a_server_error(
+    client: Client, hippo_row: Cluster
+) -> None:
+    from restores.models import DrillRun
+    from tests.factories import DrillPlanFactory
+    from tests.fakes import T0
+
+    plan = DrillPlanFactory()
+    run = DrillRun.objects.create(plan=plan, cluster=hippo_row, slot_at=T0, outcome="failed")
+    CHECKS = st.one_of(TEXT, st.sampled_from([
+        '[{"kind": "sql"}]', '[{"kind": "reconcile", "tables": "x", "tolerance": "-9"}]',
+        '{"kind": "sql"}', '[1, null]', '[{"kind": "amcheck", "relations": [1]}]']))
+
+    @SETTINGS
+    @given(data=fields(name=TEXT, platform=TEXT, scope=TEXT, namespace=TEXT,
+                       cluster_name=TEXT, name_pattern=TEXT, labels=TEXT, repo=TEXT,
+                       point=TEXT, offset=TEXT, offset_unit=TEXT, schedule=TEXT,
+                       time_zone=st.one_of(ZONE, TEXT), rto_objective_seconds=TEXT,
+                       rpo_objective_seconds=TEXT, owner=TEXT, policy=TEXT, enabled=TEXT,
+                       sql_query=TEXT, sql_compare=TEXT, sql_expected=TEXT,
+                       tables_not_empty=TEXT, newest_row=TEXT, amcheck=TEXT,
+                       reconcile_tables=TEXT, reconcile_tolerance=TEXT, more_checks=CHECKS,
+                       version=TEXT, status=TEXT, note=TEXT),
+           report=fields(**{"from": st.one_of(DATE, TEXT), "to": st.one_of(DATE, TEXT),
+                            "tz": st.one_of(ZONE, TEXT), "platform": TEXT,
+                            "namespace": TEXT}))
+    def run_(data: dict[str, Any], report: dict[str, Any]) -> None:
+        for url in ("/drills/plans/new/", plan.get_absolute_url(),
+                    f"/drills/runs/{run.pk}/remediation/"):
+            check(client, "POST", url, data)
+        for url in ("/drills/report/", "/drills/report.csv", "/drills/report.json"):
+            check(client, "GET", url, report)
+
+    run_()
