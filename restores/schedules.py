@@ -90,3 +90,22 @@ def window_end(cron: str, tz: str, slot: dt.datetime, window: dt.timedelta) -> d
 
 def describe(cron: str, tz: str) -> str:
     return f"{cron} ({tz})"
+
+
+class Periods:
+    """Schedules' periods around one instant, each worked out once per schedule and zone
+    (a page or a beat asks for the same few schedules of many plans)."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+        self._known: dict[tuple[str, str], dt.timedelta | None] = {}
+
+    def of(self, cron: str, tz: str) -> dt.timedelta | None:
+        """The period, or None for a schedule that cannot be read (stored by hand)."""
+        key = (cron, tz)
+        if key not in self._known:
+            try:
+                self._known[key] = period(cron, tz, self.at)
+            except (ScheduleError, ValueError, KeyError):
+                self._known[key] = None
+        return self._known[key]

@@ -19,6 +19,7 @@ import datetime as dt
 import fnmatch
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -112,7 +113,34 @@ class DrillPlan(models.Model):
         if self.point == self.Point.OFFSET and self.offset_seconds:
             hours = self.offset_seconds / 3600
             return f"{hours:g} hours ago" if hours >= 1 else f"{self.offset_seconds} s ago"
-        return self.get_point_display()
+        return self.Point(self.point).label if self.point in self.Point.values else self.point
+
+
+def plans_covering(plans: Iterable[DrillPlan], clusters: Iterable[Cluster]
+                   ) -> dict[int, list[DrillPlan]]:
+    """Each cluster's pk with the plans among `plans` that cover it, as DrillPlan.covers says,
+    without asking every plan about every cluster: plans of one cluster or one namespace are
+    looked up by name; only pattern plans are asked."""
+    exact: dict[tuple[str, str, str], list[DrillPlan]] = {}
+    by_namespace: dict[tuple[str, str], list[DrillPlan]] = {}
+    patterns: list[DrillPlan] = []
+    for plan in plans:
+        if plan.scope == DrillPlan.Scope.CLUSTER:
+            exact.setdefault((plan.platform, plan.namespace, plan.cluster_name), []).append(plan)
+        elif plan.scope == DrillPlan.Scope.NAMESPACE:
+            by_namespace.setdefault((plan.platform, plan.namespace), []).append(plan)
+        else:
+            patterns.append(plan)
+    found = {}
+    for cluster in clusters:
+        if cluster.drill or not cluster.present:
+            found[cluster.pk] = []
+            continue
+        found[cluster.pk] = [
+            *exact.get((cluster.platform, cluster.namespace, cluster.name), ()),
+            *by_namespace.get((cluster.platform, cluster.namespace), ()),
+            *(p for p in patterns if p.covers(cluster))]
+    return found
 
 
 class DrillRun(models.Model):

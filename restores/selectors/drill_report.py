@@ -8,125 +8,37 @@ ISO 27001 A.8.13 ask a restore test's record to show (docs: /work/shared/EVIDENC
                    deficiencies, the recovery operations, the sign-offs of that exact period
                    and scope; and the summary whose SHA-256 a sign-off keeps
 
-A fixed number of queries (seven), whatever the fleet or the number of runs; the viewer's
-scope (`scope`, a cluster filter) bounds every one of them.
+A fixed number of queries, whatever the fleet or the number of runs: the runs are counted
+and hashed in the database (drill_report_runs.py), and a page of the HTML report reads in
+full only its own runs and the first deficiencies; the PDF, CSV and JSON read every run.
+The viewer's scope (`scope`, a cluster filter) bounds every query.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 from typing import Any
-from urllib.parse import urlencode
 
-from django.db.models import F, Q, Window
+from django.db.models import F, Q, Window, prefetch_related_objects
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from restores import schedules
 from restores.charts import duration_text
 from restores.models import Cluster, DrillPlan, DrillRun, Operation, ReportSignoff
-from restores.models.drills import evidence_digest
-from restores.parsing import filter_text
+from restores.models.drills import evidence_digest, plans_covering
+from restores.selectors.drill_report_runs import DEFICIENT, RunStats, chart_series, run_stats
+from restores.selectors.report_filter import ReportFilter as ReportFilter
+from restores.selectors.report_filter import ReportParamError as ReportParamError
 
-DEFAULT_DAYS = 30
-MAX_DAYS = 1100  # three years: a yearly test, with the two years before it
-BAD_DATE = "“{field}” must be a day written YYYY-MM-DD (e.g. 2026-11-01), not “{value}”."
-BAD_ORDER = "The period ends ({last}) before it starts ({first}): swap “from” and “to”."
-TOO_LONG = "A report covers at most {days} days; this period has {have}. Shorten it."
-OUT_OF_RANGE = "“{field}” must be a day between {low} and {high}, not {value}."
-# The days a report may name (far enough from the calendar's ends for any zone's offset).
-FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(2999, 12, 31)
 RECOVERY_KINDS = (Operation.Kind.CLONE, Operation.Kind.RESTORE_IN_PLACE,
                   Operation.Kind.RESTORE_DATABASE, Operation.Kind.PROMOTE,
                   Operation.Kind.SHUTDOWN, Operation.Kind.START)
 NO_PLAN = "no plan covers it"
 NEVER_PASSED = "no drill has passed"
 LAST_PASSED_LONG_AGO = "its last pass is older than its plan's period ({period})"
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
-
-class ReportParamError(ValueError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-def _day(data: Any, field: str, default: dt.date) -> dt.date:
-    text = filter_text(data.get(field), max_length=40)
-    if not text:
-        return default
-    try:
-        if not _DAY.fullmatch(text):
-            raise ValueError(text)
-        day = dt.date.fromisoformat(text)
-    except ValueError:
-        raise ReportParamError(BAD_DATE.format(field=field, value=text)) from None
-    if not FIRST_DAY <= day <= LAST_DAY:
-        raise ReportParamError(OUT_OF_RANGE.format(field=field, low=FIRST_DAY, high=LAST_DAY,
-                                                   value=day))
-    return day
-
-
-@dataclasses.dataclass(frozen=True)
-class ReportFilter:
-    """Whole days `first`..`last` (both included) in the zone `tz`; the clusters of
-    `platform` / `namespace` ("" = every one the viewer may see)."""
-
-    first: dt.date
-    last: dt.date
-    tz: str = "UTC"
-    platform: str = ""
-    namespace: str = ""
-
-    @classmethod
-    def from_query(cls, data: Any, *, now: dt.datetime | None = None) -> ReportFilter:
-        """From a request's GET (or a POST of the same fields); ReportParamError in words."""
-        tz = filter_text(data.get("tz"), max_length=64) or "UTC"
-        try:
-            zone = schedules.zone(tz)
-        except schedules.ScheduleError as exc:
-            raise ReportParamError(str(exc)) from None
-        today = (now or timezone.now()).astimezone(zone).date()
-        last = _day(data, "to", today)
-        first = _day(data, "from", last - dt.timedelta(days=DEFAULT_DAYS - 1))
-        if last < first:
-            raise ReportParamError(BAD_ORDER.format(first=first, last=last))
-        days = (last - first).days + 1
-        if days > MAX_DAYS:
-            raise ReportParamError(TOO_LONG.format(days=MAX_DAYS, have=days))
-        return cls(first, last, tz, filter_text(data.get("platform"), max_length=32),
-                   filter_text(data.get("namespace"), max_length=253))
-
-    @property
-    def start(self) -> dt.datetime:
-        zone = schedules.zone(self.tz)
-        return dt.datetime.combine(self.first, dt.time(), zone).astimezone(dt.UTC)
-
-    @property
-    def end(self) -> dt.datetime:
-        """The instant after the period (midnight after `last`, in the zone)."""
-        zone = schedules.zone(self.tz)
-        nxt = self.last + dt.timedelta(days=1)
-        return dt.datetime.combine(nxt, dt.time(), zone).astimezone(dt.UTC)
-
-    @property
-    def scope_text(self) -> str:
-        if not self.platform and not self.namespace:
-            return "every cluster"
-        return f"{self.platform or '*'}/{self.namespace or '*'}"
-
-    def params(self) -> dict[str, str]:
-        return {"from": self.first.isoformat(), "to": self.last.isoformat(), "tz": self.tz,
-                "platform": self.platform, "namespace": self.namespace}
-
-    def query(self) -> str:
-        return urlencode(self.params())
-
-    def clusters(self, prefix: str = "") -> Q:
-        q = Q(**{f"{prefix}platform": self.platform}) if self.platform else Q()
-        return q & Q(**{f"{prefix}namespace": self.namespace}) if self.namespace else q
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,19 +88,53 @@ class ReportFacts:
     generated_at: dt.datetime
     plans: list[PlanRow]
     coverage: list[Coverage]
-    runs: list[RunRow]
+    runs: list[RunRow]  # in full: every run, or one page of them (the HTML page)
     operations: list[Operation]
     signoffs: list[ReportSignoff]
     summary: dict[str, Any]
     digest: str
+    deficiencies: list[RunRow]  # in full: every one, or the first DEFICIENCIES_SHOWN
+    stats: RunStats  # every run of the period, counted and hashed
+    series: dict[int, list[DrillRun]]  # the charted plans' runs, light, oldest first
+    run_page: int = 1
+    run_pages: int = 1
 
     @property
     def covered(self) -> int:
         return sum(1 for c in self.coverage if c.covered)
 
     @property
-    def deficiencies(self) -> list[RunRow]:
-        return [r for r in self.runs if r.deficient]
+    def run_total(self) -> int:
+        return self.stats.total
+
+    @property
+    def deficiency_total(self) -> int:
+        return self.stats.deficient
+
+    @property
+    def not_covered(self) -> list[Coverage]:
+        return [c for c in self.coverage if not c.covered]
+
+    @property
+    def policies(self) -> list[tuple[str, int, int]]:
+        """Each policy the plans in scope serve: (policy, plans, clusters they cover)."""
+        found: dict[str, list[int]] = {}
+        for row in self.plans:
+            counts = found.setdefault(row.plan.policy or "", [0, 0])
+            counts[0] += 1
+            counts[1] += row.clusters
+        return sorted(((k, n, c) for k, (n, c) in found.items()), key=lambda x: (not x[0], x[0]))
+
+    @property
+    def plans_shown(self) -> list[PlanRow]:
+        """What the page lists of the plans: those whose runs passed least first (the PDF
+        and the JSON list every one)."""
+        return sorted(self.plans, key=lambda p: (p.passed - p.runs, p.plan.name))[:PLANS_SHOWN]
+
+    @property
+    def not_covered_shown(self) -> list[Coverage]:
+        """What the page lists of them (the PDF and the JSON list every one)."""
+        return self.not_covered[:NOT_COVERED_SHOWN]
 
     @property
     def signoff(self) -> ReportSignoff | None:
@@ -211,41 +157,82 @@ def _run_row(run: DrillRun) -> RunRow:
                   _met(run.rpo_seconds, run.rpo_objective_seconds))
 
 
-def _period(plan: DrillPlan, at: dt.datetime) -> dt.timedelta | None:
-    try:
-        return schedules.period(plan.schedule, plan.time_zone, at)
-    except (schedules.ScheduleError, ValueError, KeyError):
-        return None
+RUNS_PER_PAGE = 50
+DEFICIENCIES_SHOWN = 100
+NOT_COVERED_SHOWN = 100
+PLANS_SHOWN = 50
+FULL = ("plan", "cluster", "operation", "remediation_owner", "operation__requested_by",
+        "operation__approved_by")
+
+
+def _runs(base: Any, page: int | None, total: int
+          ) -> tuple[list[RunRow], list[RunRow], int, int]:
+    """(the runs shown in full, the deficiencies shown in full, page, pages): every one
+    without a page (the PDF, CSV, JSON); with one, that page's runs and the first
+    deficiencies, so a page costs the same whatever the period holds."""
+    ordered = base.order_by("slot_at", "id")
+    if page is None:
+        rows = [_run_row(r) for r in ordered.select_related(*FULL)]
+        return rows, [r for r in rows if r.deficient], 1, 1
+    pages = max(1, -(-total // RUNS_PER_PAGE))
+    page = min(max(page, 1), pages)
+    # The ids first (a narrow sort), then only those rows in full.
+    shown_ids = list(ordered.values_list("pk", flat=True)[
+        (page - 1) * RUNS_PER_PAGE: page * RUNS_PER_PAGE])
+    deficient_ids = list(ordered.filter(DEFICIENT).values_list("pk", flat=True)[
+        :DEFICIENCIES_SHOWN])
+    full = {r.pk: _run_row(r) for r in DrillRun.objects.filter(
+        pk__in=shown_ids + deficient_ids).select_related(*FULL).defer(
+        "operation__params", "operation__refs", "plan__checks", "cluster__conditions",
+        "cluster__warnings")}
+    return [full[i] for i in shown_ids], [full[i] for i in deficient_ids], page, pages
+
+
+def _charted(stats: RunStats, limit: int | None) -> list[int]:
+    """The plans whose charts are drawn: every one with runs, or the `limit` with the most
+    deficiencies."""
+    ids = sorted(stats.by_plan, key=lambda pk: (-stats.by_plan[pk][2], pk))
+    return ids if limit is None else ids[:limit]
 
 
 def report_facts(selection: ReportFilter, *, scope: Q | None = None,
-                 now: dt.datetime | None = None) -> ReportFacts:
+                 now: dt.datetime | None = None, page: int | None = None,
+                 chart_plans: int | None = None) -> ReportFacts:
     """Everything the report shows for `selection`, of the clusters `scope` (a cluster
-    filter without prefix) lets the viewer see."""
+    filter without prefix) lets the viewer see. `page`: the HTML page's runs, that page in
+    full (the summary and the digest always cover every run); None: every run in full
+    (the PDF, CSV and JSON)."""
     now = now or timezone.now()
     start, end = selection.start, selection.end
     at = min(end, now)  # coverage is judged at the period's end, or now if it is not over
     scope = scope or Q()
     clusters = list(Cluster.objects.filter(scope, selection.clusters(), drill=False,
-                                           present=True).order_by("platform", "namespace",
-                                                                  "name"))
-    runs = [_run_row(r) for r in DrillRun.objects.filter(
-        _prefixed(scope), selection.clusters("cluster__"), slot_at__gte=start, slot_at__lt=end,
-    ).select_related("plan", "cluster", "operation", "remediation_owner",
-                     "operation__requested_by", "operation__approved_by")
-        .order_by("slot_at", "id")]
-    plans = [p for p in DrillPlan.objects.filter(
-        *([Q(platform=selection.platform)] if selection.platform else [])).select_related("owner")]
+                                           present=True)
+                    .only("platform", "namespace", "name", "drill", "present", "labels")
+                    .order_by("platform", "namespace", "name"))
+    base = DrillRun.objects.filter(_prefixed(scope), selection.clusters("cluster__"),
+                                   slot_at__gte=start, slot_at__lt=end)
+    stats = run_stats(base)
+    shown, deficient, run_page, run_pages = _runs(base, page, stats.total)
+    series = chart_series(base, _charted(stats, chart_plans))
+    # The plans that can cover a cluster of the selection (a plan of every namespace, "",
+    # included); the owners of the plans shown are read by plans_with_owners.
+    plans = list(DrillPlan.objects.filter(
+        *([Q(platform=selection.platform)] if selection.platform else []),
+        *([Q(namespace__in=["", selection.namespace])] if selection.namespace else []),
+    ).defer("checks"))
     passes = dict(DrillRun.objects.filter(
         _prefixed(scope), selection.clusters("cluster__"), outcome=DrillRun.Outcome.PASSED,
         slot_at__lt=end,
     ).annotate(rank=Window(RowNumber(), partition_by=F("cluster_id"),
                            order_by=[F("slot_at").desc(), F("id").desc()]))
         .filter(rank=1).values_list("cluster_id", "slot_at"))
-    periods = {p.pk: _period(p, at) for p in plans}
-    coverage = [_coverage(c, [p for p in plans if p.enabled and p.covers(c)], periods,
+    periods_at = schedules.Periods(at)
+    periods = {p.pk: periods_at.of(p.schedule, p.time_zone) for p in plans}
+    covers = plans_covering(plans, clusters)
+    coverage = [_coverage(c, [p for p in covers[c.pk] if p.enabled], periods,
                           passes.get(c.pk), at) for c in clusters]
-    plan_rows = _plan_rows(plans, periods, clusters, runs)
+    plan_rows = _plan_rows(plans, periods, covers, stats)
     operations = list(Operation.objects.filter(
         _prefixed(scope), selection.clusters("cluster__"), kind__in=RECOVERY_KINDS,
         created_at__gte=start, created_at__lt=end,
@@ -254,9 +241,16 @@ def report_facts(selection: ReportFilter, *, scope: Q | None = None,
         period_start=start, period_end=end, platform=selection.platform,
         namespace=selection.namespace).select_related("prepared_by", "signed_by")
         .order_by("-prepared_at", "-id"))
-    summary = report_summary(selection, plan_rows, coverage, runs, operations)
-    return ReportFacts(selection, now, plan_rows, coverage, runs, operations, signoffs,
-                       summary, evidence_digest(summary))
+    summary = report_summary(selection, plan_rows, coverage, stats, operations)
+    return ReportFacts(selection, now, plan_rows, coverage, shown, operations, signoffs,
+                       summary, evidence_digest(summary), deficient, stats, series,
+                       run_page, run_pages)
+
+
+def plans_with_owners(rows: list[PlanRow]) -> list[PlanRow]:
+    """`rows` with their plans' owners read (one query for all), for a page that shows them."""
+    prefetch_related_objects([r.plan for r in rows], "owner")
+    return rows
 
 
 def _prefixed(scope: Q) -> Q:
@@ -282,19 +276,18 @@ def _coverage(cluster: Cluster, plans: list[DrillPlan], periods: dict[int, dt.ti
 
 
 def _plan_rows(plans: list[DrillPlan], periods: dict[int, dt.timedelta | None],
-               clusters: list[Cluster], runs: list[RunRow]) -> list[PlanRow]:
+               covers: dict[int, list[DrillPlan]], stats: RunStats) -> list[PlanRow]:
     """The plans in scope: those covering a cluster in scope, or with a run in the period."""
-    by_plan: dict[int, list[RunRow]] = {}
-    for r in runs:
-        if r.run.plan_id is not None:
-            by_plan.setdefault(r.run.plan_id, []).append(r)
+    clusters_of: dict[int, int] = {}
+    for covering in covers.values():
+        for plan in covering:
+            clusters_of[plan.pk] = clusters_of.get(plan.pk, 0) + 1
     rows = []
     for plan in plans:
-        covered = sum(1 for c in clusters if plan.covers(c))
-        mine = by_plan.get(plan.pk, [])
-        if covered or mine:
-            rows.append(PlanRow(plan, periods[plan.pk], covered, len(mine),
-                                sum(1 for r in mine if r.run.outcome == DrillRun.Outcome.PASSED)))
+        covered = clusters_of.get(plan.pk, 0)
+        runs, passed, _ = stats.runs_of(plan.pk)
+        if covered or runs:
+            rows.append(PlanRow(plan, periods[plan.pk], covered, runs, passed))
     return rows
 
 
@@ -307,13 +300,11 @@ def _user(user: Any) -> str | None:
 
 
 def report_summary(selection: ReportFilter, plans: list[PlanRow], coverage: list[Coverage],
-                   runs: list[RunRow], operations: list[Operation]) -> dict[str, Any]:
+                   stats: RunStats, operations: list[Operation]) -> dict[str, Any]:
     """The facts a sign-off is of, as plain JSON (its SHA-256 is the sign-off's digest):
-    every run with its evidence hash, the deficiencies with their follow-up, coverage, the
-    recovery operations."""
-    outcomes: dict[str, int] = {}
-    for r in runs:
-        outcomes[r.run.outcome] = outcomes.get(r.run.outcome, 0) + 1
+    every run (their count and one SHA-256 over each one's id, outcome and evidence hash),
+    the deficiencies (their count and one SHA-256 over each one's follow-up: status, owner,
+    note), coverage, the recovery operations. The JSON export lists every line of both."""
     return {
         "period": {"from": selection.first.isoformat(), "to": selection.last.isoformat(),
                    "time_zone": selection.tz, "start": selection.start.isoformat(),
@@ -323,15 +314,9 @@ def report_summary(selection: ReportFilter, plans: list[PlanRow], coverage: list
         "coverage": {"covered": sum(1 for c in coverage if c.covered),
                      "clusters": len(coverage),
                      "not_covered": [_where(c.cluster) for c in coverage if not c.covered]},
-        "outcomes": dict(sorted(outcomes.items())),
-        "runs": [{"run": r.run.pk, "cluster": _where(r.run.cluster), "outcome": r.run.outcome,
-                  "slot_at": r.run.slot_at.isoformat(),
-                  "evidence_sha256": r.run.evidence_hash or None,
-                  "rto_seconds": r.run.rto_seconds, "rpo_seconds": r.run.rpo_seconds}
-                 for r in runs],
-        "deficiencies": [{"run": r.run.pk, "status": r.run.remediation_status,
-                          "owner": _user(r.run.remediation_owner),
-                          "note": r.run.remediation_note} for r in runs if r.deficient],
+        "outcomes": stats.outcomes,
+        "runs": {"count": stats.total, "sha256": stats.sha256},
+        "deficiencies": {"count": stats.deficient, "sha256": stats.notes_sha256},
         "operations": [{"operation": str(op.pk), "kind": op.kind, "status": op.status,
                         "cluster": _where(op.cluster), "requested_by": _user(op.requested_by),
                         "approved_by": _user(op.approved_by)} for op in operations],

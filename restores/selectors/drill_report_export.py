@@ -10,6 +10,7 @@ from typing import Any
 
 from restores import schedules
 from restores.selectors.drill_report import ReportFacts, RunRow
+from restores.selectors.drill_report_runs import note_line, run_line
 
 CSV_HEADER = (
     "slot_at", "slot_at_utc", "cluster", "plan", "policy", "outcome", "repo", "point",
@@ -92,11 +93,20 @@ def _run_json(r: RunRow, tz: str) -> dict[str, Any]:
         "operation": str(run.operation_id) if run.operation_id else None,
         "evidence_sha256": run.evidence_hash or None,
         "sealed_at_utc": _utc(run.sealed_at) or None,
+        # This run's line of summary.runs.sha256: SHA-256 of every run's line, oldest first,
+        # joined by newlines.
+        "hash_line": run_line(run.pk, run.outcome, run.evidence_hash),
+        # A deficiency's line of summary.deficiencies.sha256 (the same way).
+        "follow_up_line": note_line(run.pk, run.remediation_status,
+                                    run.remediation_owner.get_username()
+                                    if run.remediation_owner else None,
+                                    run.remediation_note) if r.deficient else None,
     }
 
 
 def report_json(facts: ReportFacts) -> dict[str, Any]:
-    """The report as one JSON document; `summary` and `digest` are what a sign-off keeps."""
+    """The report as one JSON document; `summary` and `digest` are what a sign-off keeps.
+    Every run's `hash_line` lets anyone check summary.runs.sha256 against the runs listed."""
     tz = facts.selection.tz
     return {
         "generated_at_utc": _utc(facts.generated_at),

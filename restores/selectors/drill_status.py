@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from restores import schedules
 from restores.models import Cluster, DrillPlan, DrillRun
+from restores.models.drills import plans_covering
 
 PASSING, OVERDUE, FAILING, NEVER = "passing", "overdue", "failing", "never drilled"
 
@@ -49,14 +50,13 @@ def drill_statuses(clusters: Sequence[Cluster], *,
     last = _newest(DrillRun.objects.filter(outcome__in=DrillRun.DONE), ids)
     passed = _newest(DrillRun.objects.filter(outcome=DrillRun.Outcome.PASSED), ids)
     grace = dt.timedelta(seconds=settings.DR_DRILL_START_WINDOW)
-    periods: dict[str, dt.timedelta] = {}
+    periods = schedules.Periods(now)
     statuses = {}
+    covers = plans_covering(plans, clusters)
     for cluster in clusters:
-        covering = [p for p in plans if p.covers(cluster)]
-        for p in covering:
-            if p.schedule + p.time_zone not in periods:
-                periods[p.schedule + p.time_zone] = schedules.period(p.schedule, p.time_zone, now)
-        period = min((periods[p.schedule + p.time_zone] for p in covering), default=None)
+        covering = covers[cluster.pk]
+        known = [d for d in (periods.of(p.schedule, p.time_zone) for p in covering) if d]
+        period = min(known, default=None)
         newest, ok = last.get(cluster.pk), passed.get(cluster.pk)
         pass_at = ok[2] if ok else None
         if newest is not None and newest[1] in DrillRun.DEFICIENT:

@@ -36,7 +36,7 @@ from django.utils import timezone
 from restores import schedules
 from restores.models import Cluster, DrillPlan, DrillRun, Operation
 from restores.models import auditlog as audit
-from restores.models.drills import EVIDENCE_SEALED, evidence_digest, run_evidence
+from restores.models.drills import EVIDENCE_SEALED, evidence_digest, plans_covering, run_evidence
 from restores.models.requests import repo_window
 from restores.platforms.targets import RestoreTarget
 from restores.services import drills
@@ -121,9 +121,14 @@ def _queue_slots(now: dt.datetime, window: dt.timedelta, result: BeatResult) -> 
     platforms_due = {plan.platform for plan, _, _ in due}
     clusters = list(Cluster.objects.filter(platform__in=platforms_due, present=True,
                                            drill=False))
+    covering = plans_covering([plan for plan, _, _ in due], clusters)
+    by_plan: dict[int, list[Cluster]] = {}
+    for cluster in clusters:
+        for plan in covering[cluster.pk]:
+            by_plan.setdefault(plan.pk, []).append(cluster)
     runs, missed = [], []
     for plan, slots, skipped in due:
-        covered = [c for c in clusters if plan.covers(c)]
+        covered = by_plan.get(plan.pk, [])
         for i, slot in enumerate(slots):
             end = schedules.window_end(plan.schedule, plan.time_zone, slot, window)
             result.slots += 1

@@ -45,7 +45,8 @@ def drill_list(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"report": report, "outcomes": list(OUTCOMES)}
     if not request.htmx:  # a page of the table needs neither the plans nor the charts
         run_scope = access.cluster_filter(request.user, prefix="cluster__")
-        context["plans"] = plan_statuses(run_scope=run_scope, plan_scope=scope[1])
+        context["plans"] = plan_statuses(run_scope=run_scope, plan_scope=scope[1],
+                                         page=page_number(request.GET.get("plans")))
         if selection.cluster:
             context["cluster_charts"] = cluster_charts(selection.cluster, run_scope=run_scope)
     template = partial(request, "restores/drills.html", "drill-table")

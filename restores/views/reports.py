@@ -17,11 +17,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from restores import charts, schedules
 from restores.models import ReportSignoff
-from restores.parsing import filter_text
+from restores.parsing import filter_text, page_number
 from restores.selectors.drill_report import (
     ReportFacts,
     ReportFilter,
     ReportParamError,
+    plans_with_owners,
     report_facts,
 )
 from restores.selectors.drill_report_export import csv_rows, report_json
@@ -31,27 +32,38 @@ from restores.services.errors import ServiceError
 BAD_REQUEST = 400
 
 
-def _facts(request: HttpRequest, selection: ReportFilter) -> ReportFacts:
-    return report_facts(selection, scope=access.cluster_filter(request.user))
+# The page draws the charts of this many plans (those with the most deficiencies first);
+# the PDF draws every plan's.
+CHART_PLANS = 12
+
+
+def _facts(request: HttpRequest, selection: ReportFilter,
+           page: int | None = None) -> ReportFacts:
+    """The report's facts: one page of it (its runs, and the charts of the CHART_PLANS
+    plans with the most deficiencies), or with no page all of it (the PDF, CSV, JSON)."""
+    return report_facts(selection, scope=access.cluster_filter(request.user), page=page,
+                        chart_plans=CHART_PLANS if page is not None else None)
 
 
 def _plan_charts(facts: ReportFacts) -> list[tuple[Any, charts.ObjectiveCharts]]:
-    """Each plan with runs in the period, and its RTO / RPO charts over them."""
-    drawn = []
-    for row in facts.plans:
-        runs = [r.run for r in facts.runs if r.run.plan_id == row.plan.pk]
-        if runs:
-            drawn.append((row, charts.run_charts(
-                runs, rto_objective=row.plan.rto_objective_seconds,
-                rpo_objective=row.plan.rpo_objective_seconds, chart_id=f"report-{row.plan.pk}")))
-    return drawn
+    """The charted plans (facts.series), and their RTO / RPO charts over the period."""
+    rows = {row.plan.pk: row for row in facts.plans}
+    return [(rows[pk], charts.run_charts(
+        runs, rto_objective=rows[pk].plan.rto_objective_seconds,
+        rpo_objective=rows[pk].plan.rpo_objective_seconds, chart_id=f"report-{pk}"))
+        for pk, runs in facts.series.items() if pk in rows]
 
 
 def _context(request: HttpRequest, facts: ReportFacts, **extra: Any) -> dict[str, Any]:
     sel = facts.selection
     signoff = facts.signoff
+    printing = bool(extra.get("printing"))
+    plan_charts = _plan_charts(facts)
     return {
-        "facts": facts, "selection": sel, "tz": sel.tz, "plan_charts": _plan_charts(facts),
+        "facts": facts, "selection": sel, "tz": sel.tz, "plan_charts": plan_charts,
+        "coverage_rows": facts.coverage if printing else facts.not_covered_shown,
+        "plans_rows": plans_with_owners(facts.plans if printing else facts.plans_shown),
+        "charted_all": len(plan_charts) == len(facts.stats.by_plan),
         "query": sel.query(), "form": sel.params(),
         "can_prepare": reports.may_prepare(request.user, platform=sel.platform,
                                            namespace=sel.namespace),
@@ -76,7 +88,8 @@ def drill_report(request: HttpRequest) -> HttpResponse:
         selection = ReportFilter.from_query(request.GET)
     except ReportParamError as exc:
         return _refused(request, exc.message)
-    return render(request, "restores/report.html", _context(request, _facts(request, selection)))
+    facts = _facts(request, selection, page=page_number(request.GET.get("page")))
+    return render(request, "restores/report.html", _context(request, facts))
 
 
 def render_pdf(html: str, base_url: str) -> bytes:
@@ -150,7 +163,7 @@ def drill_report_prepare(request: HttpRequest) -> HttpResponse:
         selection = ReportFilter.from_query(request.POST)
     except ReportParamError as exc:
         return _refused(request, exc.message, status=422)
-    facts = _facts(request, selection)
+    facts = _facts(request, selection, page=1)  # the digest covers every run
     reports.report_prepare(user=request.user, period_start=selection.start,
                            period_end=selection.end, time_zone=selection.tz,
                            platform=selection.platform, namespace=selection.namespace,
@@ -173,7 +186,7 @@ def drill_report_sign(request: HttpRequest, signoff_id: int) -> HttpResponse:
     signoff = get_object_or_404(ReportSignoff, pk=signoff_id)
     reports.require_sign(request.user, signoff)
     selection = signoff_selection(signoff)
-    facts = _facts(request, selection)
+    facts = _facts(request, selection, page=1)  # the digest covers every run
     try:
         reports.report_sign(user=request.user, signoff_id=signoff.pk,
                             current_digest=facts.digest,

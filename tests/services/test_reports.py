@@ -5,6 +5,7 @@ edges in a zone, the digest over every run's evidence, and who may prepare and s
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 
 import pytest
@@ -18,6 +19,7 @@ from restores.selectors.drill_report import (
     ReportParamError,
     report_facts,
 )
+from restores.selectors.drill_report_runs import note_line, run_line
 from restores.services import access, reports
 from restores.services.errors import ServiceError
 from tests.factories import ClusterFactory, user_with_role
@@ -65,8 +67,12 @@ def test_the_digest_covers_every_runs_evidence_and_survives_being_stored() -> No
     sealed_run(cluster, plan=plan, at=dt.datetime(2026, 11, 5, 3, tzinfo=dt.UTC),
                outcome="failed", checks=[CHECK_ORPHANS])
     facts = report_facts(NOVEMBER, now=NOW)
-    assert {r["evidence_sha256"] for r in facts.summary["runs"]} == set(
-        DrillRun.objects.values_list("evidence_hash", flat=True))
+    lines = [run_line(r.pk, r.outcome, r.evidence_hash)
+             for r in DrillRun.objects.order_by("slot_at", "id")]
+    assert facts.summary["runs"] == {
+        "count": 3, "sha256": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
+    assert all(line.endswith(f"|{r.evidence_hash}") for r, line in zip(
+        DrillRun.objects.order_by("slot_at", "id"), lines, strict=True))
     signoff = reports.report_prepare(
         user=user_with_role("olga", "operator"), period_start=NOVEMBER.start,
         period_end=NOVEMBER.end, time_zone="UTC", platform="", namespace="",
@@ -123,3 +129,45 @@ def test_signing_is_a_second_admins_once() -> None:
     with pytest.raises(access.AccessDenied, match="needs the admin role"):
         reports.report_sign(user=operator, signoff_id=_prepared(alice).pk,
                             current_digest=digest)
+
+
+def test_a_page_of_the_report_and_the_whole_of_it_have_the_same_facts_and_digest() -> None:
+    """The page reads most runs without their evidence; the PDF reads every run in full: a
+    sign-off prepared from the page must match the PDF's facts exactly."""
+    from restores.selectors import drill_report
+
+    owner = user_with_role("rita", "operator")
+    live, gone = ClusterFactory(name="live"), ClusterFactory(name="gone")
+    plan = plan_for(live)
+    for day in range(1, 29):
+        sealed_run(live, plan=plan, at=dt.datetime(2026, 11, day, 3, tzinfo=dt.UTC),
+                   outcome="failed" if day % 5 == 0 else "passed",
+                   checks=[CHECK_ORPHANS] if day % 5 == 0 else None)
+    sealed_run(gone, at=dt.datetime(2026, 11, 3, 4, tzinfo=dt.UTC), outcome="missed")
+    gone.present = False
+    gone.save(update_fields=["present"])
+    DrillRun.objects.filter(outcome="failed").update(remediation_owner=owner,
+                                                     remediation_note="replayed")
+    whole = report_facts(NOVEMBER, now=NOW)
+    old_size = drill_report.RUNS_PER_PAGE
+    drill_report.RUNS_PER_PAGE = 10
+    try:
+        page = report_facts(NOVEMBER, now=NOW, page=2)
+    finally:
+        drill_report.RUNS_PER_PAGE = old_size
+    assert page.summary == whole.summary and page.digest == whole.digest
+    assert (page.run_total, page.run_page, page.run_pages, len(page.runs)) == (29, 2, 3, 10)
+    assert [r.run.pk for r in page.runs] == [r.run.pk for r in whole.runs[10:20]]
+    assert page.runs[0].checks == whole.runs[10].checks != []
+    assert [r.run.pk for r in page.deficiencies] == [r.run.pk for r in whole.deficiencies]
+    failed = [r for r in page.deficiencies if r.run.outcome == "failed"]
+    assert failed[0].failed_checks == ["no orphaned invoices"] and len(failed) == 5
+    notes = [note_line(r.run.pk, r.run.remediation_status,
+                       r.run.remediation_owner.username if r.run.remediation_owner else None,
+                       r.run.remediation_note) for r in whole.deficiencies]
+    assert notes[1] == f"{failed[0].run.pk}|open|rita|replayed"
+    assert page.summary["deficiencies"] == {
+        "count": 6, "sha256": hashlib.sha256("\n".join(notes).encode()).hexdigest()}
+    # a follow-up changing changes the digest
+    DrillRun.objects.filter(pk=failed[0].run.pk).update(remediation_status="resolved")
+    assert report_facts(NOVEMBER, now=NOW, page=1).digest != whole.digest

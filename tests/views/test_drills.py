@@ -281,3 +281,27 @@ def test_a_viewer_sees_the_plans_of_its_namespace_only(hippo_row: Cluster) -> No
     viewer.force_login(user_with_role("vic", "viewer", platform="local", namespace="team-a"))
     section = viewer.get("/drills/").content.decode().split('id="drill-plans"')[1]
     assert "ours" in section and "theirs" not in section
+
+
+def test_plans_come_a_page_at_a_time_with_the_failing_ones_on_the_first(
+        client: Client, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
+    from restores.selectors.drill_overview import PLANS_PER_PAGE
+
+    now = timezone.now()
+    clusters = [ClusterFactory(name=f"c{i:02d}") for i in range(PLANS_PER_PAGE + 5)]
+    plans = [plan_for(c, name=f"p{i:02d}") for i, c in enumerate(clusters)]
+    for cluster, plan in zip(clusters, plans, strict=True):
+        sealed_run(cluster, plan=plan, at=now - dt.timedelta(hours=2))
+    last = plans[-1]  # last by name, but failing: on the first page, first
+    sealed_run(clusters[-1], plan=last, at=now - dt.timedelta(hours=1), outcome="failed",
+               checks=[CHECK_ORPHANS])
+    first = client.get("/drills/").content.decode()
+    section = first.split('id="drill-plans"')[1].split("</section>")[0]
+    assert section.count('<article class="plan"') == PLANS_PER_PAGE
+    assert section.index(f'data-plan="{last.pk}"') < section.index(f'data-plan="{plans[0].pk}"')
+    assert f"{len(plans)} plans: 1 failing, 0 overdue · page 1 of 2" in section
+    second = client.get("/drills/?plans=2").content.decode()
+    rest = second.split('id="drill-plans"')[1].split("</section>")[0]
+    assert rest.count('<article class="plan"') == 5 and f'data-plan="{last.pk}"' not in rest
+    with django_assert_max_num_queries(16):
+        client.get("/drills/")

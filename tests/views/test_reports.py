@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import shutil
@@ -156,8 +157,16 @@ def test_the_json_has_the_summary_its_digest_and_every_run(client: Client,
                                                            fleet: dict[str, Any]) -> None:
     data = json.loads(client.get(f"/drills/report.json?{PERIOD}").content)
     assert data["digest_sha256"] == evidence_digest(data["summary"])
-    hashes = {r["run"]: r["evidence_sha256"] for r in data["summary"]["runs"]}
-    assert hashes[fleet["failed"].pk] == fleet["failed"].evidence_hash
+    # The summary's runs hash is the SHA-256 of every run's line, and each line holds its
+    # run's evidence hash: anyone can check it against the runs the JSON lists.
+    lines = [r["hash_line"] for r in data["runs"]]
+    assert data["summary"]["runs"] == {
+        "count": len(lines), "sha256": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
+    notes = [r["follow_up_line"] for r in data["runs"] if r["deficient"]]
+    assert data["summary"]["deficiencies"] == {
+        "count": len(notes), "sha256": hashlib.sha256("\n".join(notes).encode()).hexdigest()}
+    failed_line = next(r["hash_line"] for r in data["runs"] if r["run"] == fleet["failed"].pk)
+    assert failed_line == f"{fleet['failed'].pk}|failed|{fleet['failed'].evidence_hash}"
     assert data["summary"]["coverage"] == {
         "covered": 1, "clusters": 3, "not_covered": ["local/team-a/zebra", "local/team-b/lonely"]}
     failed = next(r for r in data["runs"] if r["run"] == fleet["failed"].pk)
@@ -176,7 +185,12 @@ def test_an_operator_prepares_and_another_admin_signs(fleet: dict[str, Any]) -> 
     assert r.status_code == 302 and r["Location"].endswith("#signoff")
     signoff = ReportSignoff.objects.get()
     assert signoff.prepared_by == operator and signoff.digest == evidence_digest(signoff.summary)
-    assert fleet["failed"].evidence_hash in json.dumps(signoff.summary)
+    in_scope = DrillRun.objects.filter(cluster__namespace="team-a",
+                                       slot_at__gte=signoff.period_start,
+                                       slot_at__lt=signoff.period_end).count()
+    assert signoff.summary["runs"]["count"] == in_scope > 0
+    assert len(signoff.summary["runs"]["sha256"]) == 64
+    assert signoff.summary["deficiencies"]["count"] >= 1
     assert AuditEntry.objects.filter(action="report.prepared").count() == 1
     bob = user_with_role("bob", "admin", platform="local", namespace="team-a")
     page = _client(bob).get(f"/drills/report/?{scope}").content.decode()
