@@ -157,8 +157,8 @@ def _run_row(run: DrillRun) -> RunRow:
                   _met(run.rpo_seconds, run.rpo_objective_seconds))
 
 
-RUNS_PER_PAGE = 50
-DEFICIENCIES_SHOWN = 100
+RUNS_PER_PAGE = 25
+DEFICIENCIES_SHOWN = 50
 NOT_COVERED_SHOWN = 100
 PLANS_SHOWN = 50
 FULL = ("plan", "cluster", "operation", "remediation_owner", "operation__requested_by",

@@ -102,39 +102,46 @@ def render_pdf(html: str, base_url: str) -> bytes:
     return weasyprint.HTML(string=html, base_url=base_url, url_fetcher=fetcher).write_pdf()
 
 
-@require_GET
-def drill_report_pdf(request: HttpRequest) -> HttpResponse:
+def _export_selection(request: HttpRequest) -> ReportFilter | HttpResponse:
+    """The filter of an export, or the 400 that says in words what is wrong with it."""
     try:
-        selection = ReportFilter.from_query(request.GET)
+        return ReportFilter.from_query(request.GET)
     except ReportParamError as exc:
         return HttpResponse(exc.message, status=BAD_REQUEST,
                             content_type="text/plain; charset=utf-8")
+
+
+def _attachment(response: HttpResponse, selection: ReportFilter, ext: str) -> HttpResponse:
+    response["Content-Disposition"] = (
+        f'attachment; filename="drill-report-{selection.first}-{selection.last}.{ext}"')
+    return response
+
+
+@require_GET
+def drill_report_pdf(request: HttpRequest) -> HttpResponse:
+    selection = _export_selection(request)
+    if isinstance(selection, HttpResponse):
+        return selection
     started = time.monotonic()
     facts = _facts(request, selection)
     html = render_to_string("restores/report_print.html",
                             _context(request, facts, printing=True), request=request)
     pdf = render_pdf(html, request.build_absolute_uri("/"))
-    response = HttpResponse(pdf, content_type="application/pdf")
-    response["Content-Disposition"] = (
-        f'attachment; filename="drill-report-{selection.first}-{selection.last}.pdf"')
+    response = _attachment(HttpResponse(pdf, content_type="application/pdf"), selection, "pdf")
     response["Server-Timing"] = f"pdf;dur={(time.monotonic() - started) * 1000:.0f}"
     return response
 
 
 @require_GET
 def drill_report_csv(request: HttpRequest) -> HttpResponse:
-    try:
-        selection = ReportFilter.from_query(request.GET)
-    except ReportParamError as exc:
-        return HttpResponse(exc.message, status=BAD_REQUEST,
-                            content_type="text/plain; charset=utf-8")
+    selection = _export_selection(request)
+    if isinstance(selection, HttpResponse):
+        return selection
     out = io.StringIO()
     csv.writer(out).writerows(csv_rows(_facts(request, selection),
                                        base_url=request.build_absolute_uri("/").rstrip("/")))
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = (
-        f'attachment; filename="drill-report-{selection.first}-{selection.last}.csv"')
-    return response
+    return _attachment(HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8"),
+                       selection, "csv")
 
 
 @require_GET
