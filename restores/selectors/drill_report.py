@@ -197,11 +197,13 @@ def _charted(stats: RunStats, limit: int | None) -> list[int]:
 
 def report_facts(selection: ReportFilter, *, scope: Q | None = None,
                  now: dt.datetime | None = None, page: int | None = None,
-                 chart_plans: int | None = None) -> ReportFacts:
+                 chart_plans: int | None = None, digest: bool | None = None) -> ReportFacts:
     """Everything the report shows for `selection`, of the clusters `scope` (a cluster
     filter without prefix) lets the viewer see. `page`: the HTML page's runs, that page in
     full (the summary and the digest always cover every run); None: every run in full
-    (the PDF, CSV and JSON)."""
+    (the PDF, CSV and JSON). `digest`: work out the digest (every run hashed); by default
+    for the whole report, and for a page only when a sign-off of it exists to compare with
+    (preparing one asks for it). Without it `digest` is ""."""
     now = now or timezone.now()
     start, end = selection.start, selection.end
     at = min(end, now)  # coverage is judged at the period's end, or now if it is not over
@@ -212,7 +214,13 @@ def report_facts(selection: ReportFilter, *, scope: Q | None = None,
                     .order_by("platform", "namespace", "name"))
     base = DrillRun.objects.filter(_prefixed(scope), selection.clusters("cluster__"),
                                    slot_at__gte=start, slot_at__lt=end)
-    stats = run_stats(base)
+    signoffs = list(ReportSignoff.objects.filter(
+        period_start=start, period_end=end, platform=selection.platform,
+        namespace=selection.namespace).select_related("prepared_by", "signed_by")
+        .order_by("-prepared_at", "-id"))
+    if digest is None:
+        digest = page is None or bool(signoffs)
+    stats = run_stats(base, hashed=digest)
     shown, deficient, run_page, run_pages = _runs(base, page, stats.total)
     series = chart_series(base, _charted(stats, chart_plans))
     # The plans that can cover a cluster of the selection (a plan of every namespace, "",
@@ -237,13 +245,10 @@ def report_facts(selection: ReportFilter, *, scope: Q | None = None,
         _prefixed(scope), selection.clusters("cluster__"), kind__in=RECOVERY_KINDS,
         created_at__gte=start, created_at__lt=end,
     ).select_related("cluster", "requested_by", "approved_by").order_by("created_at", "id"))
-    signoffs = list(ReportSignoff.objects.filter(
-        period_start=start, period_end=end, platform=selection.platform,
-        namespace=selection.namespace).select_related("prepared_by", "signed_by")
-        .order_by("-prepared_at", "-id"))
     summary = report_summary(selection, plan_rows, coverage, stats, operations)
     return ReportFacts(selection, now, plan_rows, coverage, shown, operations, signoffs,
-                       summary, evidence_digest(summary), deficient, stats, series,
+                       summary, evidence_digest(summary) if digest else "", deficient, stats,
+                       series,
                        run_page, run_pages)
 
 

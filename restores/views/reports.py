@@ -37,12 +37,12 @@ BAD_REQUEST = 400
 CHART_PLANS = 12
 
 
-def _facts(request: HttpRequest, selection: ReportFilter,
-           page: int | None = None) -> ReportFacts:
+def _facts(request: HttpRequest, selection: ReportFilter, page: int | None = None,
+           digest: bool | None = None) -> ReportFacts:
     """The report's facts: one page of it (its runs, and the charts of the CHART_PLANS
     plans with the most deficiencies), or with no page all of it (the PDF, CSV, JSON)."""
     return report_facts(selection, scope=access.cluster_filter(request.user), page=page,
-                        chart_plans=CHART_PLANS if page is not None else None)
+                        chart_plans=CHART_PLANS if page is not None else None, digest=digest)
 
 
 def _plan_charts(facts: ReportFacts) -> list[tuple[Any, charts.ObjectiveCharts]]:
@@ -170,7 +170,7 @@ def drill_report_prepare(request: HttpRequest) -> HttpResponse:
         selection = ReportFilter.from_query(request.POST)
     except ReportParamError as exc:
         return _refused(request, exc.message, status=422)
-    facts = _facts(request, selection, page=1)  # the digest covers every run
+    facts = _facts(request, selection, page=1, digest=True)  # the digest covers every run
     reports.report_prepare(user=request.user, period_start=selection.start,
                            period_end=selection.end, time_zone=selection.tz,
                            platform=selection.platform, namespace=selection.namespace,
@@ -193,7 +193,7 @@ def drill_report_sign(request: HttpRequest, signoff_id: int) -> HttpResponse:
     signoff = get_object_or_404(ReportSignoff, pk=signoff_id)
     reports.require_sign(request.user, signoff)
     selection = signoff_selection(signoff)
-    facts = _facts(request, selection, page=1)  # the digest covers every run
+    facts = _facts(request, selection, page=1, digest=True)  # the digest covers every run
     try:
         reports.report_sign(user=request.user, signoff_id=signoff.pk,
                             current_digest=facts.digest,

@@ -363,3 +363,17 @@ def test_hostile_report_parameters_are_never_a_server_error(client: Client) -> N
             assert 'role="alert"' in r.content.decode()
 
     run()
+
+
+def test_a_page_works_out_the_digest_only_when_a_sign_off_needs_it(
+        client: Client, fleet: dict[str, Any]) -> None:
+    before = client.get(URL).content.decode()
+    assert 'id="report-digest"' not in before and 'id="prepare-form"' in before
+    assert client.post("/drills/report/prepare/", {
+        "from": str(FIRST), "to": str(LAST), "tz": "UTC"}).status_code == 302
+    signoff = ReportSignoff.objects.get()
+    after = client.get(URL).content.decode()
+    assert f'<code id="report-digest">{signoff.digest}</code>' in after
+    assert "matches the report above" in after
+    data = json.loads(client.get(f"/drills/report.json?{PERIOD}").content)
+    assert data["digest_sha256"] == signoff.digest
