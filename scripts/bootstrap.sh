@@ -155,7 +155,17 @@ fi
 
 if ! venv_ok; then
     PY="$(find_python)" || die "DR Console needs Python >= 3.11; found $(python3 --version 2>&1)"
-    make_venv "$PY" || die "$PY -m venv failed: install the python3-venv package for $("$PY" --version)"
+    if ! make_venv "$PY"; then
+        # The venv module works, but what it made cannot be run by other accounts: the
+        # checkout sits below a directory they cannot enter (mktemp -d, /root).
+        if "$PY" -m venv "$VENV" >/dev/null 2>&1 && ! others_can_run "$VENV/bin/python"; then
+            rm -rf "$VENV"
+            die "the checkout $ROOT is below a directory other accounts cannot enter, so" \
+                "the unprivileged account cannot run its .venv: move it (not under /root)" \
+                "or make its parents enterable (chmod o+x)"
+        fi
+        die "$PY -m venv failed: install the python3-venv package for $("$PY" --version)"
+    fi
 fi
 
 # --- Python packages, when requirements.txt changed --------------------------------------------
