@@ -214,6 +214,20 @@ class DrillRun(models.Model):
     def deficient(self) -> bool:
         return self.outcome in self.DEFICIENT
 
+    # What get_outcome_display and get_remediation_status_display say, read from the enum
+    # (Django's versions walk the choices on every call: a report shows hundreds).
+    @property
+    def outcome_label(self) -> str:
+        return _label(self.Outcome, self.outcome)
+
+    @property
+    def remediation_label(self) -> str:
+        return _label(self.Remediation, self.remediation_status)
+
+
+def _label(choices: type[models.TextChoices], value: str) -> str:
+    return str(choices(value).label) if value in choices.values else value
+
 
 class ReportSignoff(models.Model):
     """An audit report of a period, prepared by one user and signed by an admin other than

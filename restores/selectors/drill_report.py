@@ -159,8 +159,8 @@ def _run_row(run: DrillRun) -> RunRow:
 
 RUNS_PER_PAGE = 25
 DEFICIENCIES_SHOWN = 50
-NOT_COVERED_SHOWN = 100
-PLANS_SHOWN = 50
+NOT_COVERED_SHOWN = 50
+PLANS_SHOWN = 25
 FULL = ("plan", "cluster", "operation", "remediation_owner", "operation__requested_by",
         "operation__approved_by")
 

@@ -34,7 +34,7 @@ BAD_REQUEST = 400
 
 # The page draws the charts of this many plans (those with the most deficiencies first);
 # the PDF draws every plan's.
-CHART_PLANS = 12
+CHART_PLANS = 8
 
 
 def _facts(request: HttpRequest, selection: ReportFilter, page: int | None = None,
