@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from django.db.models import F, Q, Window
+from django.db.models import F, Max, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -81,8 +81,8 @@ def plan_statuses(*, run_scope: Q | None = None, plan_scope: Q | None = None,
     mine = DrillRun.objects.filter(run_scope, plan__isnull=False)
     last_done = dict(mine.filter(outcome__in=DrillRun.DONE).annotate(rank=ranked)
                      .filter(rank=1).values_list("plan_id", "outcome"))
-    passes = dict(mine.filter(outcome=DrillRun.Outcome.PASSED).annotate(rank=ranked)
-                  .filter(rank=1).values_list("plan_id", "slot_at"))
+    passes = dict(mine.filter(outcome=DrillRun.Outcome.PASSED).order_by().values("plan_id")
+                  .annotate(last=Max("slot_at")).values_list("plan_id", "last"))
     periods = schedules.Periods(now)
     ordered = []
     for plan in plans:

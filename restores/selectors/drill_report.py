@@ -20,8 +20,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from django.db.models import F, Q, Window, prefetch_related_objects
-from django.db.models.functions import RowNumber
+from django.db.models import Max, Q, prefetch_related_objects
 from django.utils import timezone
 
 from restores import schedules
@@ -232,9 +231,8 @@ def report_facts(selection: ReportFilter, *, scope: Q | None = None,
     passes = dict(DrillRun.objects.filter(
         _prefixed(scope), selection.clusters("cluster__"), outcome=DrillRun.Outcome.PASSED,
         slot_at__lt=end,
-    ).annotate(rank=Window(RowNumber(), partition_by=F("cluster_id"),
-                           order_by=[F("slot_at").desc(), F("id").desc()]))
-        .filter(rank=1).values_list("cluster_id", "slot_at"))
+    ).order_by().values("cluster_id").annotate(last=Max("slot_at"))
+        .values_list("cluster_id", "last"))
     periods_at = schedules.Periods(at)
     periods = {p.pk: periods_at.of(p.schedule, p.time_zone) for p in plans}
     covers = plans_covering(plans, clusters)
