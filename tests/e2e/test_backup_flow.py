@@ -93,7 +93,8 @@ def test_backup_now_runs_and_lists_the_new_backup_live(
     # checkout.
     page.goto("/")
     expect(row).to_be_visible()
-    expect(row.locator("td").nth(6)).to_have_text("–")
+    expect(row.locator("td.in-flight")).to_have_text("–")
+    expect(row.locator("td.drill-status .drill")).to_have_text("never drilled")
     target = SCREENSHOT if os.getenv("DR_UPDATE_SCREENSHOT") == "1" else tmp_path / SCREENSHOT.name
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target), full_page=True)
