@@ -61,7 +61,7 @@ def test_a_rehashed_change_or_a_changed_operation_result_is_caught_too(
                                                      evidence_hash=passed_run.evidence_hash)
     assert audit_verify()[0] == 0
     op = passed_run.operation
-    op.result = {**op.result, "rto_seconds": 0.1}
+    op.result = {**op.result, "rto_seconds": (op.result.get("rto_seconds") or 0) + 1000.0}
     op.save(update_fields=["result"])
     code, _, err = audit_verify()
     assert code == 1 and f"drill run #{passed_run.pk}" in err
