@@ -85,17 +85,7 @@ class DrillPlan(models.Model):
 
     def covers(self, cluster: Cluster) -> bool:
         """Whether the plan drills `cluster` (never a scratch copy, never one gone)."""
-        if cluster.drill or not cluster.present or cluster.platform != self.platform:
-            return False
-        if self.scope == self.Scope.CLUSTER:
-            return (cluster.namespace, cluster.name) == (self.namespace, self.cluster_name)
-        if self.namespace and cluster.namespace != self.namespace:
-            return False
-        if self.scope == self.Scope.NAMESPACE:
-            return True
-        labels = cluster.labels or {}
-        return fnmatch.fnmatchcase(cluster.name, self.name_pattern or "*") and all(
-            labels.get(k) == v for k, v in (self.labels or {}).items())
+        return plan_covers(self, cluster)
 
     @property
     def target_text(self) -> str:
@@ -113,17 +103,32 @@ class DrillPlan(models.Model):
         if self.point == self.Point.OFFSET and self.offset_seconds:
             hours = self.offset_seconds / 3600
             return f"{hours:g} hours ago" if hours >= 1 else f"{self.offset_seconds} s ago"
-        return self.Point(self.point).label if self.point in self.Point.values else self.point
+        return _label(self.Point, self.point)
 
 
-def plans_covering(plans: Iterable[DrillPlan], clusters: Iterable[Cluster]
-                   ) -> dict[int, list[DrillPlan]]:
+def plan_covers(plan: Any, cluster: Any) -> bool:
+    """Whether `plan` drills `cluster`: a DrillPlan and a Cluster, or anything with their
+    fields' names (the report reads a fleet's plans and clusters as light rows)."""
+    if cluster.drill or not cluster.present or cluster.platform != plan.platform:
+        return False
+    if plan.scope == DrillPlan.Scope.CLUSTER:
+        return bool((cluster.namespace, cluster.name) == (plan.namespace, plan.cluster_name))
+    if plan.namespace and cluster.namespace != plan.namespace:
+        return False
+    if plan.scope == DrillPlan.Scope.NAMESPACE:
+        return True
+    labels = cluster.labels or {}
+    return fnmatch.fnmatchcase(cluster.name, plan.name_pattern or "*") and all(
+        labels.get(k) == v for k, v in (plan.labels or {}).items())
+
+
+def plans_covering(plans: Iterable[Any], clusters: Iterable[Any]) -> dict[int, list[Any]]:
     """Each cluster's pk with the plans among `plans` that cover it, as DrillPlan.covers says,
     without asking every plan about every cluster: plans of one cluster or one namespace are
     looked up by name; only pattern plans are asked."""
-    exact: dict[tuple[str, str, str], list[DrillPlan]] = {}
-    by_namespace: dict[tuple[str, str], list[DrillPlan]] = {}
-    patterns: list[DrillPlan] = []
+    exact: dict[tuple[str, str, str], list[Any]] = {}
+    by_namespace: dict[tuple[str, str], list[Any]] = {}
+    patterns: list[Any] = []
     for plan in plans:
         if plan.scope == DrillPlan.Scope.CLUSTER:
             exact.setdefault((plan.platform, plan.namespace, plan.cluster_name), []).append(plan)
@@ -139,7 +144,7 @@ def plans_covering(plans: Iterable[DrillPlan], clusters: Iterable[Cluster]
         found[cluster.pk] = [
             *exact.get((cluster.platform, cluster.namespace, cluster.name), ()),
             *by_namespace.get((cluster.platform, cluster.namespace), ()),
-            *(p for p in patterns if p.covers(cluster))]
+            *(p for p in patterns if plan_covers(p, cluster))]
     return found
 
 
@@ -199,7 +204,15 @@ class DrillRun(models.Model):
         indexes = [
             models.Index(fields=["cluster", "-slot_at"], name="drillrun_cluster_recent"),
             models.Index(fields=["plan", "-slot_at"], name="drillrun_plan_recent"),
-            models.Index(fields=["-slot_at"], name="drillrun_recent"),
+            # A report's period: its runs counted, paged and hashed from the index alone
+            # (what the counts and the deficiency filter read is in it).
+            models.Index(fields=["slot_at", "id"], name="drillrun_period",
+                         include=["plan", "cluster", "outcome", "rto_seconds",
+                                  "rto_objective_seconds", "rpo_seconds",
+                                  "rpo_objective_seconds"]),
+            # Each cluster's last pass: one probe per cluster.
+            models.Index(fields=["cluster", "-slot_at"], condition=Q(outcome="passed"),
+                         name="drillrun_cluster_passes"),
             models.Index(fields=["start_by"], condition=Q(outcome="queued"),
                          name="drillrun_queued"),
         ]
@@ -225,8 +238,14 @@ class DrillRun(models.Model):
         return _label(self.Remediation, self.remediation_status)
 
 
+_LABELS: dict[type[models.TextChoices], dict[str, str]] = {}
+
+
 def _label(choices: type[models.TextChoices], value: str) -> str:
-    return str(choices(value).label) if value in choices.values else value
+    labels = _LABELS.get(choices)
+    if labels is None:
+        labels = _LABELS[choices] = {k: str(v) for k, v in choices.choices}
+    return labels.get(value, value)
 
 
 class ReportSignoff(models.Model):
