@@ -14,3 +14,8 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'dr_console.settings')
 
 application = get_wsgi_application()
+
+# Loaded: what start-up made stays out of every later full collection (dr_console/heap.py).
+from dr_console import heap  # noqa: E402
+
+heap.settle()
