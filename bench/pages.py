@@ -24,6 +24,7 @@ from django.test.utils import CaptureQueriesContext
 
 from bench.framework import BenchError
 from bench.urls import BASELINE_PATH
+from dr_console import heap
 from restores.models import Grant
 from restores.selectors.clusters import cluster_fingerprints
 
@@ -160,12 +161,14 @@ def time_requests(client: Client, targets: Sequence[Target], *, samples: int, wa
 
     Targets are interleaved (in a shuffled order each round), so a burst of noise on a shared
     machine lands on pages and baseline alike instead of on whichever page ran during it.
+    After the warm-up the heap is settled as a web worker's is once loaded (heap.settle).
     """
     order = list(targets)
     sizes = {}
     for _ in range(warmup):
         for target in order:
             sizes[target.key] = len(target.get(client).content)
+    heap.settle()  # as the web worker does once loaded (dr_console/wsgi.py)
     times: dict[str, list[float]] = {t.key: [] for t in targets}
     rng = random.Random(seed)
     clock = time.perf_counter_ns
