@@ -21,7 +21,7 @@ import datetime as dt
 import functools
 from typing import Any, ClassVar
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Case, F, JSONField, OuterRef, Q, Subquery, When
 from django.utils import timezone
 
 from restores import schedules
@@ -50,7 +50,7 @@ class RunRow:
     rto_met: bool | None  # None: no objective, or nothing measured
     rpo_met: bool | None
 
-    @property
+    @functools.cached_property
     def failed_checks(self) -> list[str]:
         return [str(c.get("check", "")) for c in self.checks if not c.get("ok")]
 
@@ -77,7 +77,7 @@ class PlanRef:
     namespace: str
     cluster_name: str
     name_pattern: str
-    labels: dict[str, str]
+    labels: dict[str, str] | None  # read for a plan that matches by labels only
     schedule: str
     time_zone: str
     enabled: bool
@@ -87,7 +87,7 @@ class PlanRef:
 
     FIELDS: ClassVar[tuple[str, ...]] = (
         "pk", "name", "platform", "scope", "namespace", "cluster_name", "name_pattern",
-        "labels", "schedule", "time_zone", "enabled", "policy", "rto_objective_seconds",
+        "match_labels", "schedule", "time_zone", "enabled", "policy", "rto_objective_seconds",
         "rpo_objective_seconds")
 
 
@@ -269,7 +269,8 @@ def report_facts(selection: ReportFilter, *, scope: Q | None = None,
     plans = [PlanRef(*row) for row in DrillPlan.objects.filter(
         *([Q(platform=selection.platform)] if selection.platform else []),
         *([Q(namespace__in=["", selection.namespace])] if selection.namespace else []),
-    ).values_list(*PlanRef.FIELDS)]
+    ).annotate(match_labels=Case(When(scope=DrillPlan.Scope.MATCH, then=F("labels")),
+                                 output_field=JSONField())).values_list(*PlanRef.FIELDS)]
     clusters, passes = _clusters(selection, scope, plans, end)
     periods_at = schedules.Periods(at)
     periods = {p.pk: periods_at.of(p.schedule, p.time_zone) for p in plans}
@@ -333,9 +334,13 @@ def _coverage(cluster: ClusterRef, plans: list[PlanRef], periods: dict[int, dt.t
     known = [d for d in (periods[p.pk] for p in plans) if d is not None]
     period = min(known) if known else None
     if period is not None and last_pass < at - period:
-        return Coverage(cluster, names, last_pass, False,
-                        LAST_PASSED_LONG_AGO.format(period=duration_text(period.total_seconds())))
+        return Coverage(cluster, names, last_pass, False, _long_ago(period))
     return Coverage(cluster, names, last_pass, True, "")
+
+
+@functools.lru_cache(maxsize=64)
+def _long_ago(period: dt.timedelta) -> str:
+    return LAST_PASSED_LONG_AGO.format(period=duration_text(period.total_seconds()))
 
 
 def _plan_rows(plans: list[PlanRef], periods: dict[int, dt.timedelta | None],
