@@ -2,7 +2,8 @@
 
 Reads return plain dicts parsed from the raw JSON (no model deserialisation: a fleet of a
 thousand clusters and their pods parses in milliseconds). Writes are JSON merge patches and
-creates of PostgresClusters only, always with the field manager `dr-console`. Errors become
+creates of PostgresClusters only, always with the field manager `dr-console` and
+`fieldValidation=Strict` (an unknown field is an error, not a silent drop). Errors become
 the platform's: 404 `NotFound`, 409 `Conflict`/`AlreadyExists` (transient: read again and
 retry), 429/5xx/timeouts/connection errors `TransientError`, other refusals `PermanentError`.
 """
@@ -10,6 +11,7 @@ retry), 429/5xx/timeouts/connection errors `TransientError`, other refusals `Per
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import kubernetes.client
 import kubernetes.config
 import urllib3
+import websocket
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 
@@ -24,13 +27,20 @@ from ..base import PermanentError, TransientError
 from ..manifests.specs import GROUP, VERSION
 
 FIELD_MANAGER = "dr-console"
+# Every write: a field the CRD does not know is refused (400), never dropped. The server's
+# default (Warn) drops it with a Warning header the client discards, so a typo in a manifest
+# the console built would vanish silently.
+STRICT = "Strict"
 USER_AGENT = "dr-console"
 PLURAL = "postgresclusters"
 
 NOT_ALLOWED = (
     "The console's Kubernetes account may not {what} (HTTP {status}): {message}. "
-    "Apply deploy/rbac.yaml for this namespace."
+    "{needs}Apply deploy/rbac.yaml for this namespace."
 )
+NEEDS = "It needs the grant: {grant}. "
+EXEC_GRANT = 'verbs get and create on "pods/exec" (API group "") in namespace {namespace}'
+_HANDSHAKE = re.compile(r"Handshake status (\d{3})")
 API_DOWN = "The Kubernetes API did not answer {what}: {error}"
 API_ERROR = "The Kubernetes API failed to {what} (HTTP {status}): {message}"
 API_REFUSED = "The Kubernetes API refused to {what} (HTTP {status}): {message}"
@@ -85,8 +95,25 @@ def _status_message(exc: ApiException) -> tuple[str, str, list[str]]:
     return str(body.get("message") or exc.reason or ""), str(body.get("reason") or ""), causes
 
 
-def translate(exc: BaseException, what: str) -> Exception:
-    """The platform error for a client exception raised while trying to `what`."""
+def _handshake_answer(exc: ApiException) -> ApiException | None:
+    """What the API server answered a pod exec's websocket handshake with, as the HTTP
+    error it is. The client reports a refused handshake as status 0 ("Handshake status 403
+    Forbidden ..."), which reads as a server that did not answer; the websocket exception
+    it was raised from keeps the status and the Status body."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, websocket.WebSocketBadStatusException):
+        answer = ApiException(status=cause.status_code, reason=cause.status_message or "")
+        answer.body = cause.resp_body or b""
+        return answer
+    match = _HANDSHAKE.search(str(exc.reason or ""))
+    return ApiException(status=int(match.group(1)), reason=str(exc.reason)) if match else None
+
+
+def translate(exc: BaseException, what: str, *, grant: str = "") -> Exception:
+    """The platform error for a client exception raised while trying to `what`; `grant`:
+    the RBAC grant that allows it, named when the answer is 401 or 403."""
+    if isinstance(exc, ApiException) and not exc.status:
+        exc = _handshake_answer(exc) or exc
     if isinstance(exc, ApiException) and exc.status:
         message, reason, _ = _status_message(exc)
         status, detail = exc.status, _body(exc)[:4000]
@@ -96,7 +123,9 @@ def translate(exc: BaseException, what: str) -> Exception:
             text = API_REFUSED.format(what=what, status=status, message=message)
             return Conflict(text, exists=reason == "AlreadyExists", detail=detail)
         if status in (401, 403):
-            return PermanentError(NOT_ALLOWED.format(what=what, status=status, message=message))
+            return PermanentError(NOT_ALLOWED.format(
+                what=what, status=status, message=message,
+                needs=NEEDS.format(grant=grant) if grant else ""))
         if status == 429 or status >= 500:
             return TransientError(API_ERROR.format(what=what, status=status, message=message),
                                   detail=detail)
@@ -159,7 +188,7 @@ class Kube:
         return self._raw(
             f"create PostgresCluster {namespace}/{name}",
             self.custom.create_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, body,
-            field_manager=FIELD_MANAGER, **extra,
+            field_manager=FIELD_MANAGER, field_validation=STRICT, **extra,
         )
 
     def patch_cluster(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
@@ -168,7 +197,7 @@ class Kube:
         return self._raw(
             f"patch PostgresCluster {namespace}/{name}",
             self.custom.patch_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name,
-            patch, field_manager=FIELD_MANAGER,
+            patch, field_manager=FIELD_MANAGER, field_validation=STRICT,
         )
 
     def delete_cluster(self, namespace: str, name: str) -> None:
@@ -240,7 +269,10 @@ class Kube:
             finally:
                 resp.close()
         except _CLIENT_ERRORS as exc:
-            raise translate(exc, what) from exc
+            error = translate(exc, what, grant=EXEC_GRANT.format(namespace=namespace))
+            if isinstance(error, NotFound):  # the pod went (a new leader): ask again later
+                error = TransientError(error.message)
+            raise error from exc
         except Exception as exc:  # websocket errors have no common base worth importing
             raise TransientError(API_DOWN.format(what=what, error=exc)) from exc
         if code is None:

@@ -142,6 +142,20 @@ def expired(message: str) -> dict[str, Any]:
     return status(410, message, "Expired")
 
 
+def forbidden(verb: str, resource: str, namespace: str, name: str, user: str) -> ApiError:
+    """What the RBAC authorizer answers (`errors.NewForbidden` with its reason text):
+    `pods "x" is forbidden: User "u" cannot create resource "pods/exec" in API group "" in
+    the namespace "db"`."""
+    plural, _, sub = resource.partition("/")
+    group = ""  # the core group: what the platform execs and reads
+    what = f'{plural} "{name}"' if name else plural
+    where = f' in the namespace "{namespace}"' if namespace else ""
+    message = (f'{what} is forbidden: User "{user}" cannot {verb} resource "{resource}" in API '
+               f'group "{group}"{where}')
+    return ApiError(status(403, message, "Forbidden",
+                           _details(name, group, plural, **({"subresource": sub} if sub else {}))))
+
+
 def generic(code: int, message: str) -> ApiError:
     """What `errors.NewGenericServerResponse` builds (used by injected faults)."""
     causes = [{"reason": "UnexpectedServerResponse", "message": message}]

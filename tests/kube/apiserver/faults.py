@@ -24,6 +24,8 @@ class Fault:
     resource: str | None = None
     status: int | None = None
     message: str = "injected fault"
+    forbid: bool = False
+    user: str = "system:serviceaccount:dr-console:dr-console"
     hang: float = 0.0
     drop: bool = False
     times: int = 1
@@ -59,6 +61,9 @@ class Faults:
 
     def hang(self, seconds: float, times: int = 1, **match: Any) -> Fault:
         return self.add(hang=seconds, times=times, **match)
+
+    def forbid(self, times: int = 1, **match: Any) -> Fault:
+        return self.add(forbid=True, times=times, **match)
 
     def drop(self, times: int = 1, **match: Any) -> Fault:
         return self.add(drop=True, times=times, **match)

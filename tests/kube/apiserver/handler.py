@@ -170,6 +170,10 @@ class Handler(BaseHTTPRequestHandler):
                                    route.namespace, route.name, content_type, user_agent))
         try:
             fault = kube.faults.take(method, url.path, url.query, verb, resource)
+            if fault is not None and fault.forbid:
+                # An exec is authorized as "create" on pods/exec (its websocket is a GET).
+                raise errors.forbidden("create" if resource.endswith("/exec") else verb,
+                                       resource, route.namespace, route.name, fault.user)
             if fault is not None and self.inject(fault):
                 return
             if failure is not None:
