@@ -35,10 +35,22 @@ DEMO_REPORTING = (
 )
 
 
-def connect_hint(fleet: Fleet, record: ClusterRecord) -> str:
-    """The psql command line a DBA can paste."""
+# The database a connect line names, one that exists: the one named like the cluster, else
+# the largest user database (a clone of hippo holds hippo's), else postgres. A column of the
+# status query, so it costs no query of its own.
+DATABASE_TO_NAME = """coalesce(
+    (select datname from pg_database where datname = %s and datallowconn),
+    (select datname from pg_database
+      where not datistemplate and datallowconn and datname <> 'postgres'
+      order by pg_database_size(oid) desc, datname limit 1),
+    'postgres')"""
+
+
+def connect_hint(fleet: Fleet, record: ClusterRecord, database: str = "postgres") -> str:
+    """The psql command line a DBA can paste, into `database` (one that exists: see
+    DATABASE_TO_NAME; postgres while the server is down)."""
     argv = ["psql", "-h", str(fleet.run_dir), "-p", str(record.port), "-U", "postgres"]
-    return shlex.join([*argv, record.name])
+    return shlex.join([*argv, database])
 
 
 def query(

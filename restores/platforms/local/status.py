@@ -10,7 +10,7 @@ from ..base import ClusterRef, ClusterStatus, PlatformError, Role, TransientErro
 from .backrest import REPOS
 from .clone import IN_PROGRESS
 from .core import LocalCore
-from .database import connect_hint, query
+from .database import DATABASE_TO_NAME, connect_hint, query
 from .fleet import ClusterRecord
 
 
@@ -24,12 +24,12 @@ class StatusMixin(LocalCore):
         return self._status(self._record(ref))
 
     def _status(self, record: ClusterRecord) -> ClusterStatus:
-        status = functools.partial(
-            ClusterStatus,
-            self._ref(record.name),
-            repos=REPOS,
-            connect_hint=connect_hint(self._fleet, record),
-        )
+        def status(role: Role, version: str, word: str, message: str,
+                   database: str = "postgres") -> ClusterStatus:
+            return ClusterStatus(self._ref(record.name), role, version, word, message,
+                                 repos=REPOS,
+                                 connect_hint=connect_hint(self._fleet, record, database))
+
         if record.state:  # a clone or a standby being made, or one that failed
             describe = self._standbys.describe if record.standby_of else self._cloner.describe
             word, message = describe(record)
@@ -39,9 +39,14 @@ class StatusMixin(LocalCore):
                 role = "shutdown"
                 if self._running(record):
                     role = "unknown"
+                    database = "postgres"
                     with contextlib.suppress(PlatformError):
-                        rows = query(self._fleet, record, "select pg_is_in_recovery()")
+                        rows = query(self._fleet, record,
+                                     f"select pg_is_in_recovery(), {DATABASE_TO_NAME}",
+                                     params=(record.name,))
                         role = "standby" if rows[0][0] else "primary"
+                        database = rows[0][1]
+                    return status(role, record.pg_version, word, message, database)
             return status(role, record.pg_version, word, message)
         busy = self._busy_message(record)
         if not self._running(record):
@@ -50,12 +55,15 @@ class StatusMixin(LocalCore):
             return status("shutdown", record.pg_version, "stopped", "PostgreSQL is not running.")
         try:
             rows = query(
-                self._fleet, record, "select pg_is_in_recovery(), current_setting('server_version')"
+                self._fleet, record,
+                f"select pg_is_in_recovery(), current_setting('server_version'), "
+                f"{DATABASE_TO_NAME}", params=(record.name,),
             )
         except TransientError as exc:
             word = busy[0] if busy else "starting"
             return status("unknown", record.pg_version, word, exc.message)
-        in_recovery, version = rows[0]
+        in_recovery, version, database = rows[0]
+        status = functools.partial(status, database=database)
         role = "standby" if in_recovery else "primary"
         version = str(version).split()[0]
         if busy:

@@ -227,7 +227,11 @@ def test_clone_latest_twice_per_step_and_from_a_new_process_restores_once(
     # Started once for recovery, restarted once to turn archiving on.
     assert log_count(root / "pglog/rhino.log", "starting PostgreSQL") == 2
     assert local.clone_advance(req) == run.last
-    assert local.cluster_status(rhino).state == "ready"
+    status = local.cluster_status(rhino)
+    assert status.state == "ready"
+    # The connect line names a database the clone holds (walrus's), not one named rhino.
+    assert status.connect_hint.endswith("-U postgres walrus")
+    assert local.sql(rhino, "select 1", database=status.connect_hint.split()[-1]) == [(1,)]
     assert json.loads(record_path.read_text())["state"] == ""
 
 
